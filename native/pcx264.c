@@ -1,0 +1,198 @@
+/* pcx264: a small C library over libx264 for perceptcodec, called from Python with ctypes.
+ *
+ * One encoder per pcx_enc. Frames are I420 8-bit; each may carry a float32 map of QP offsets,
+ * one per 16x16 macroblock, row-major, ceil(H/16) x ceil(W/16), added to the QP x264 chose
+ * (x264_picture_t.prop.quant_offsets). Output is Annex-B H.264 without repeated headers;
+ * pcx_headers() gives SPS+PPS for the container's extradata.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <x264.h>
+
+#define PCX_RC_ABR 0
+#define PCX_RC_CRF 1
+#define PCX_RC_CQP 2
+
+typedef struct {
+    int width, height;           /* pixels */
+    int fps_num, fps_den;        /* nominal frame rate */
+    int timebase_num, timebase_den; /* units of pts */
+    int vfr;                     /* 1: pts drive rate control (variable frame rate) */
+    int rc_mode;                 /* PCX_RC_* */
+    int bitrate_kbps;            /* ABR target, kbit/s */
+    float crf;                   /* CRF value */
+    int qp;                      /* constant QP */
+    int pass;                    /* 0: single pass, 1: first of two, 2: second of two */
+    const char *stats_path;      /* 2-pass statistics file */
+    const char *preset;          /* x264 preset or NULL */
+    const char *tune;            /* x264 tune or NULL */
+    int keyint;                  /* max GOP length in frames, 0 = x264 default */
+    int threads;                 /* 0 = auto */
+    int use_offsets;             /* 1: frames may carry QP-offset maps */
+    int vbv_maxrate_kbps;        /* 0 = none */
+    int vbv_bufsize_kbit;        /* 0 = none */
+    int sar_width, sar_height;   /* sample aspect ratio, 0 = unspecified */
+} pcx_params;
+
+typedef struct {
+    const uint8_t *data; /* valid until the next pcx_encode call */
+    int size;            /* bytes; 0 = no packet this call */
+    int64_t pts, dts;    /* in timebase units */
+    int keyframe;
+} pcx_packet;
+
+typedef struct {
+    x264_t *h;
+    x264_param_t param;
+    int mb_count;
+} pcx_enc;
+
+int pcx_build(void) { return X264_BUILD; }
+
+static void set_err(char *err, int errlen, const char *msg) {
+    if (err && errlen > 0) snprintf(err, (size_t)errlen, "%s", msg);
+}
+
+pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
+    pcx_enc *e = calloc(1, sizeof(*e));
+    if (!e) { set_err(err, errlen, "out of memory"); return NULL; }
+    if (x264_param_default_preset(&e->param, p->preset, p->tune) < 0) {
+        set_err(err, errlen, "unknown x264 preset or tune");
+        free(e);
+        return NULL;
+    }
+    x264_param_t *q = &e->param;
+    q->i_csp = X264_CSP_I420;
+    q->i_width = p->width;
+    q->i_height = p->height;
+    q->i_fps_num = (uint32_t)p->fps_num;
+    q->i_fps_den = (uint32_t)p->fps_den;
+    q->i_timebase_num = (uint32_t)p->timebase_num;
+    q->i_timebase_den = (uint32_t)p->timebase_den;
+    q->b_vfr_input = p->vfr;
+    q->b_annexb = 1;
+    q->b_repeat_headers = 0;
+    q->i_log_level = X264_LOG_ERROR;
+    q->i_threads = p->threads > 0 ? p->threads : X264_THREADS_AUTO;
+    if (p->keyint > 0) q->i_keyint_max = p->keyint;
+    switch (p->rc_mode) {
+    case PCX_RC_CRF:
+        q->rc.i_rc_method = X264_RC_CRF;
+        q->rc.f_rf_constant = p->crf;
+        break;
+    case PCX_RC_CQP:
+        q->rc.i_rc_method = X264_RC_CQP;
+        q->rc.i_qp_constant = p->qp;
+        break;
+    default:
+        q->rc.i_rc_method = X264_RC_ABR;
+        q->rc.i_bitrate = p->bitrate_kbps;
+        break;
+    }
+    if (p->sar_width > 0 && p->sar_height > 0) {
+        q->vui.i_sar_width = p->sar_width;
+        q->vui.i_sar_height = p->sar_height;
+    }
+    if (p->vbv_maxrate_kbps > 0) q->rc.i_vbv_max_bitrate = p->vbv_maxrate_kbps;
+    if (p->vbv_bufsize_kbit > 0) q->rc.i_vbv_buffer_size = p->vbv_bufsize_kbit;
+    if (p->pass == 1) {
+        q->rc.b_stat_write = 1;
+        q->rc.psz_stat_out = (char *)p->stats_path;
+    } else if (p->pass == 2) {
+        q->rc.b_stat_read = 1;
+        q->rc.psz_stat_in = (char *)p->stats_path;
+    }
+    /* x264 ignores quant_offsets when adaptive quantisation is off (preset ultrafast):
+     * keep AQ's bookkeeping on with zero strength so the offsets still apply. */
+    if (p->use_offsets && q->rc.i_aq_mode == X264_AQ_NONE) {
+        q->rc.i_aq_mode = X264_AQ_VARIANCE;
+        q->rc.f_aq_strength = 0.0f;
+    }
+    if (x264_param_apply_profile(q, "high") < 0) {
+        set_err(err, errlen, "x264 rejected the high profile");
+        free(e);
+        return NULL;
+    }
+    if (p->pass == 1) x264_param_apply_fastfirstpass(q);
+    e->h = x264_encoder_open(q);
+    if (!e->h) {
+        set_err(err, errlen, p->pass == 2 ? "x264 could not open (pass-1 statistics missing or unreadable?)"
+                                          : "x264 could not open an encoder with these settings");
+        free(e);
+        return NULL;
+    }
+    x264_encoder_parameters(e->h, &e->param);
+    e->mb_count = ((p->width + 15) / 16) * ((p->height + 15) / 16);
+    return e;
+}
+
+/* SPS and PPS (Annex B) into buf; returns bytes written, or -1 if cap is too small. */
+int pcx_headers(pcx_enc *e, uint8_t *buf, int cap) {
+    x264_nal_t *nal;
+    int n, len = 0;
+    if (x264_encoder_headers(e->h, &nal, &n) < 0) return -1;
+    for (int i = 0; i < n; i++) {
+        if (nal[i].i_type != NAL_SPS && nal[i].i_type != NAL_PPS) continue;
+        if (len + nal[i].i_payload > cap) return -1;
+        memcpy(buf + len, nal[i].p_payload, (size_t)nal[i].i_payload);
+        len += nal[i].i_payload;
+    }
+    return len;
+}
+
+static int emit(x264_nal_t *nal, int n, int size, const x264_picture_t *out, pcx_packet *pkt) {
+    pkt->size = size > 0 ? size : 0;
+    pkt->data = size > 0 ? nal[0].p_payload : NULL; /* x264 lays a frame's NALs out contiguously */
+    pkt->pts = out->i_pts;
+    pkt->dts = out->i_dts;
+    pkt->keyframe = out->b_keyframe;
+    (void)n;
+    return size;
+}
+
+/* Encode one frame (y != NULL) or drain one delayed frame (y == NULL).
+ * qp_offsets: NULL or mb_count floats. Returns packet bytes (>= 0) or -1 on error. */
+int pcx_encode(pcx_enc *e, const uint8_t *y, const uint8_t *u, const uint8_t *v,
+               int stride_y, int stride_uv, int64_t pts, const float *qp_offsets,
+               pcx_packet *pkt) {
+    x264_picture_t in, out;
+    x264_nal_t *nal = NULL;
+    int n = 0, size;
+    memset(pkt, 0, sizeof(*pkt));
+    x264_picture_init(&out);
+    if (y) {
+        x264_picture_init(&in);
+        in.img.i_csp = X264_CSP_I420;
+        in.img.i_plane = 3;
+        in.img.plane[0] = (uint8_t *)y;
+        in.img.plane[1] = (uint8_t *)u;
+        in.img.plane[2] = (uint8_t *)v;
+        in.img.i_stride[0] = stride_y;
+        in.img.i_stride[1] = stride_uv;
+        in.img.i_stride[2] = stride_uv;
+        in.i_pts = pts;
+        in.i_type = X264_TYPE_AUTO;
+        in.prop.quant_offsets = (float *)qp_offsets; /* copied by x264 during this call */
+        in.prop.quant_offsets_free = NULL;
+        size = x264_encoder_encode(e->h, &nal, &n, &in, &out);
+    } else {
+        if (!x264_encoder_delayed_frames(e->h)) return 0;
+        size = x264_encoder_encode(e->h, &nal, &n, NULL, &out);
+    }
+    if (size < 0) return -1;
+    return emit(nal, n, size, &out, pkt);
+}
+
+int pcx_delayed(pcx_enc *e) { return x264_encoder_delayed_frames(e->h); }
+
+int pcx_mb_count(pcx_enc *e) { return e->mb_count; }
+
+/* Closing writes the pass-1 statistics file. */
+void pcx_close(pcx_enc *e) {
+    if (!e) return;
+    if (e->h) x264_encoder_close(e->h);
+    free(e);
+}

@@ -1,0 +1,135 @@
+"""Command line: argument parsing and error reporting only; the work is library calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import av.error
+
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.roi import RoiSettings
+from perceptcodec.saliency import DEFAULT_MODEL
+
+
+def _encode(args: argparse.Namespace) -> int:
+    from perceptcodec.pipeline import encode
+
+    summary = encode(
+        args.input,
+        args.output,
+        bitrate=args.bitrate,
+        crf=args.crf,
+        qp=args.qp,
+        two_pass=args.two_pass,
+        preset=args.preset,
+        tune=args.tune,
+        keyint=args.keyint,
+        threads=args.threads,
+        saliency=args.saliency,
+        strength=args.strength,
+        max_delta_qp=args.max_delta_qp,
+        smoothing=args.smoothing,
+        force=args.force,
+        progress=not args.quiet,
+    )
+    print(json.dumps(summary.as_dict()) if args.json else summary.text())
+    return 0
+
+
+def _saliency(args: argparse.Namespace) -> int:
+    from perceptcodec.maps_export import export_saliency
+
+    summary = export_saliency(
+        args.input, args.output, model=args.saliency, overlay=args.overlay, force=args.force,
+        progress=not args.quiet,
+    )  # fmt: skip
+    print(
+        f"wrote {summary.npz}: {summary.frames} frames of {summary.map_shape[0]}x"
+        f"{summary.map_shape[1]} maps ({summary.model})"
+        + (f"; overlay {summary.overlay}" if summary.overlay else "")
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perceptcodec",
+        description="Saliency-guided H.264 encoding (x264 + per-MB QP offsets).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    enc = sub.add_parser("encode", help="encode a video with saliency-guided QP offsets")
+    enc.add_argument("input", help="any video FFmpeg reads")
+    enc.add_argument("-o", "--output", help="output .mp4/.mkv (default: beside the input)")
+    rate = enc.add_mutually_exclusive_group()
+    rate.add_argument(
+        "--bitrate", default="300k", help="target rate, e.g. 300k, 1.5M (default 300k)"
+    )
+    rate.add_argument("--crf", type=float, help="constant rate factor instead of a bitrate")
+    rate.add_argument("--qp", type=int, help="constant QP instead of a bitrate")
+    enc.add_argument("--two-pass", action="store_true", help="2-pass ABR (same maps in both)")
+    enc.add_argument("--preset", default="medium", help="x264 preset (default medium)")
+    enc.add_argument("--tune", help="x264 tune (e.g. film, psnr)")
+    enc.add_argument("--keyint", type=int, default=0, help="max GOP length in frames (0: x264's)")
+    enc.add_argument("--threads", type=int, default=0, help="x264 threads (0: auto)")
+    enc.add_argument(
+        "--saliency",
+        default=DEFAULT_MODEL,
+        help=f"saliency model: none (plain x264), prior, center, vamnet (default {DEFAULT_MODEL})",
+    )
+    enc.add_argument(
+        "--strength",
+        type=float,
+        default=RoiSettings.strength,
+        help=f"0..1 share of saliency in block weights (default {RoiSettings.strength})",
+    )
+    enc.add_argument(
+        "--max-delta-qp",
+        type=float,
+        default=RoiSettings.max_delta_qp,
+        help=f"clip of the QP offsets (default {RoiSettings.max_delta_qp})",
+    )
+    enc.add_argument(
+        "--smoothing",
+        type=float,
+        default=RoiSettings.smoothing,
+        help=f"temporal smoothing 0..1 of the offsets (default {RoiSettings.smoothing})",
+    )
+    enc.add_argument("--force", action="store_true", help="overwrite an existing output")
+    enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    enc.add_argument("--json", action="store_true", help="print the summary as JSON")
+    enc.set_defaults(run=_encode)
+
+    sal = sub.add_parser("saliency", help="write per-frame saliency maps (.npz) and an overlay")
+    sal.add_argument("input")
+    sal.add_argument("-o", "--output", required=True, help="maps file (.npz)")
+    sal.add_argument("--overlay", help="also write a heat-map overlay video (.mp4)")
+    sal.add_argument("--saliency", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
+    sal.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    sal.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sal.set_defaults(run=_saliency)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except PerceptcodecError as exc:
+        print(f"perceptcodec: error: {exc}", file=sys.stderr)
+        return 1
+    except av.error.FFmpegError as exc:  # a media problem the checks above did not name
+        print(f"perceptcodec: error: FFmpeg: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("perceptcodec: interrupted; no output written", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The library-level encoder: frames (+ optional QP-offset maps) in, H.264 packets out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from perceptcodec.encoder.frames import Planes, i420_planes
+from perceptcodec.encoder.x264 import Packet, RateControl, X264Encoder, X264Options
+
+
+class Encoder:
+    """Encode frames of ``width`` x ``height`` (even) pixels to H.264 with x264.
+
+    >>> enc = Encoder(1280, 720, fps=Fraction(25), rate=RateControl(bitrate_kbps=300))
+    >>> packets = [p for frame, dqp in frames_and_maps for p in enc.encode(frame, dqp)]
+    >>> packets += list(enc.flush())
+
+    ``encode`` takes a PyAV VideoFrame, an H x W x 3 uint8 RGB array or (Y, U, V) planes, and
+    an optional float32 (ceil(H/16) x ceil(W/16)) map of QP offsets (QP units, negative = more
+    bits). pts are in ``time_base`` (default 1/fps); when omitted, frames are numbered 0, 1, ...
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: Fraction,
+        rate: RateControl | None = None,
+        options: X264Options | None = None,
+        time_base: Fraction | None = None,
+        sar: Fraction | None = None,
+        pass_: int = 0,
+        stats_path: str | None = None,
+    ) -> None:
+        self.time_base = time_base or 1 / Fraction(fps)
+        self._x264 = X264Encoder(
+            width, height, Fraction(fps), self.time_base, rate or RateControl(),
+            options or X264Options(), pass_=pass_, stats_path=stats_path, sar=sar,
+        )  # fmt: skip
+        self.mb_shape = (self._x264.mb_rows, self._x264.mb_cols)
+        self._next_pts = 0
+
+    def headers(self) -> bytes:
+        """SPS + PPS (Annex B)."""
+        return self._x264.headers()
+
+    def encode(
+        self,
+        frame: av.VideoFrame | np.ndarray | Planes,
+        dqp_mb: np.ndarray | None = None,
+        pts: int | None = None,
+    ) -> list[Packet]:
+        """Encode one frame; returns the packets that became ready (0 or 1)."""
+        planes, _owner = i420_planes(frame)
+        if pts is None or pts < self._next_pts:
+            pts = self._next_pts  # x264 needs strictly increasing pts
+        self._next_pts = pts + 1
+        packet = self._x264.encode(*planes, pts=pts, dqp_mb=dqp_mb)
+        return [packet] if packet is not None else []
+
+    def flush(self) -> Iterator[Packet]:
+        """Packets of the frames x264 still holds; call once after the last frame."""
+        yield from self._x264.flush()
+
+    def close(self) -> None:
+        """Release x264 (writes the statistics file in pass 1)."""
+        self._x264.close()
+
+    def __enter__(self) -> Encoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

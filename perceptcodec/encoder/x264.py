@@ -1,0 +1,277 @@
+"""libx264 through the native wrapper (native/pcx264.c), loaded with ctypes.
+
+ctypes releases the GIL during each call, so saliency can run in another Python thread while
+x264 encodes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from perceptcodec.errors import PerceptcodecError
+
+RC_ABR, RC_CRF, RC_CQP = 0, 1, 2
+PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast",
+    "medium", "slow", "slower", "veryslow", "placebo",
+)  # fmt: skip
+TUNES = ("film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency")
+
+
+class _Params(ctypes.Structure):
+    _fields_ = [
+        ("width", ctypes.c_int),
+        ("height", ctypes.c_int),
+        ("fps_num", ctypes.c_int),
+        ("fps_den", ctypes.c_int),
+        ("timebase_num", ctypes.c_int),
+        ("timebase_den", ctypes.c_int),
+        ("vfr", ctypes.c_int),
+        ("rc_mode", ctypes.c_int),
+        ("bitrate_kbps", ctypes.c_int),
+        ("crf", ctypes.c_float),
+        ("qp", ctypes.c_int),
+        ("pass_", ctypes.c_int),
+        ("stats_path", ctypes.c_char_p),
+        ("preset", ctypes.c_char_p),
+        ("tune", ctypes.c_char_p),
+        ("keyint", ctypes.c_int),
+        ("threads", ctypes.c_int),
+        ("use_offsets", ctypes.c_int),
+        ("vbv_maxrate_kbps", ctypes.c_int),
+        ("vbv_bufsize_kbit", ctypes.c_int),
+        ("sar_width", ctypes.c_int),
+        ("sar_height", ctypes.c_int),
+    ]
+
+
+class _Packet(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("size", ctypes.c_int),
+        ("pts", ctypes.c_int64),
+        ("dts", ctypes.c_int64),
+        ("keyframe", ctypes.c_int),
+    ]
+
+
+def _load_library() -> ctypes.CDLL:
+    here = Path(__file__).resolve().parent
+    found = sorted(here.glob("_pcx264*.so"))
+    if not found:
+        raise PerceptcodecError(
+            "the native x264 wrapper is not built: install libx264-dev, then `pip install -e .`"
+        )
+    lib = ctypes.CDLL(str(found[0]))
+    lib.pcx_open.restype = ctypes.c_void_p
+    lib.pcx_open.argtypes = [ctypes.POINTER(_Params), ctypes.c_char_p, ctypes.c_int]
+    lib.pcx_headers.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    lib.pcx_encode.argtypes = [
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+        ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ctypes.POINTER(_Packet),
+    ]  # fmt: skip
+    lib.pcx_delayed.argtypes = [ctypes.c_void_p]
+    lib.pcx_close.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+_LIB: ctypes.CDLL | None = None
+
+
+def _lib() -> ctypes.CDLL:
+    global _LIB
+    if _LIB is None:
+        _LIB = _load_library()
+    return _LIB
+
+
+def x264_build() -> int:
+    """X264_BUILD of the linked libx264 (164 on Debian bookworm)."""
+    return int(_lib().pcx_build())
+
+
+@dataclass(frozen=True)
+class RateControl:
+    """How x264 spends bits: ``abr`` at ``bitrate_kbps`` (kbit/s), ``crf``, or ``cqp`` at ``qp``."""
+
+    mode: str = "abr"
+    bitrate_kbps: int = 300
+    crf: float = 23.0
+    qp: int = 26
+    two_pass: bool = False
+    vbv_maxrate_kbps: int = 0
+    vbv_bufsize_kbit: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("abr", "crf", "cqp"):
+            raise PerceptcodecError(f"unknown rate control {self.mode!r} (abr, crf or cqp)")
+        if self.mode == "abr" and not 1 <= self.bitrate_kbps <= 1_000_000:
+            raise PerceptcodecError(f"bitrate {self.bitrate_kbps} kbit/s is out of range")
+        if self.mode == "crf" and not 0.0 <= self.crf <= 51.0:
+            raise PerceptcodecError(f"CRF {self.crf} is out of range 0-51")
+        if self.mode == "cqp" and not 0 <= self.qp <= 51:
+            raise PerceptcodecError(f"QP {self.qp} is out of range 0-51")
+        if self.two_pass and self.mode != "abr":
+            raise PerceptcodecError("two-pass encoding needs a target bitrate (ABR), not CRF/QP")
+
+
+@dataclass(frozen=True)
+class X264Options:
+    """x264 settings other than rate control."""
+
+    preset: str = "medium"
+    tune: str | None = None
+    keyint: int = 0  # max GOP length in frames; 0 = x264 default (250)
+    threads: int = 0  # 0 = auto
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise PerceptcodecError(f"unknown preset {self.preset!r}; one of {', '.join(PRESETS)}")
+        for tune in (self.tune or "").split(","):
+            if tune and tune not in TUNES:
+                raise PerceptcodecError(f"unknown tune {tune!r}; one of {', '.join(TUNES)}")
+        if self.keyint < 0 or self.threads < 0:
+            raise PerceptcodecError("keyint and threads must be >= 0")
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One encoded frame: Annex-B H.264 bytes, pts/dts in the encoder's time base."""
+
+    data: bytes
+    pts: int
+    dts: int
+    keyframe: bool
+
+
+class X264Encoder:
+    """An x264 encoder for I420 8-bit frames of ``width`` x ``height`` pixels (both even).
+
+    ``time_base`` is the unit of the pts passed to :meth:`encode` (seconds per tick); ``fps`` the
+    nominal frame rate. ``pass_`` is 0 (single pass), 1 or 2 (two-pass, sharing ``stats_path``).
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        fps: Fraction,
+        time_base: Fraction,
+        rate: RateControl,
+        options: X264Options = X264Options(),
+        pass_: int = 0,
+        stats_path: str | None = None,
+        use_offsets: bool = True,
+        vfr: bool = True,
+        sar: Fraction | None = None,
+    ) -> None:
+        if width % 2 or height % 2 or width < 16 or height < 16:
+            raise PerceptcodecError(
+                f"x264 needs even sizes of at least 16 pixels, got {width}x{height}"
+            )
+        self.width, self.height = width, height
+        self.mb_rows, self.mb_cols = -(-height // 16), -(-width // 16)
+        params = _Params(
+            width=width,
+            height=height,
+            fps_num=fps.numerator,
+            fps_den=fps.denominator,
+            timebase_num=time_base.numerator,
+            timebase_den=time_base.denominator,
+            vfr=int(vfr),
+            rc_mode={"abr": RC_ABR, "crf": RC_CRF, "cqp": RC_CQP}[rate.mode],
+            bitrate_kbps=rate.bitrate_kbps,
+            crf=rate.crf,
+            qp=rate.qp,
+            pass_=pass_,
+            stats_path=stats_path.encode() if stats_path else None,
+            preset=options.preset.encode(),
+            tune=options.tune.encode() if options.tune else None,
+            keyint=options.keyint,
+            threads=options.threads,
+            use_offsets=int(use_offsets),
+            vbv_maxrate_kbps=rate.vbv_maxrate_kbps,
+            vbv_bufsize_kbit=rate.vbv_bufsize_kbit,
+            sar_width=sar.numerator if sar else 0,
+            sar_height=sar.denominator if sar else 0,
+        )
+        err = ctypes.create_string_buffer(256)
+        self._h = _lib().pcx_open(ctypes.byref(params), err, len(err))
+        if not self._h:
+            raise PerceptcodecError(err.value.decode() or "x264 failed to open")
+        self._pkt = _Packet()
+
+    def headers(self) -> bytes:
+        """SPS + PPS in Annex-B form, for the container's extradata."""
+        buf = ctypes.create_string_buffer(4096)
+        n = _lib().pcx_headers(self._h, buf, len(buf))
+        if n < 0:
+            raise RuntimeError("x264_encoder_headers failed")
+        return buf.raw[:n]
+
+    def encode(
+        self,
+        y: np.ndarray,
+        u: np.ndarray,
+        v: np.ndarray,
+        pts: int,
+        dqp_mb: np.ndarray | None = None,
+    ) -> Packet | None:
+        """Encode one frame. Planes are uint8 2-D arrays with unit column stride (H x W luma,
+        H/2 x W/2 chroma; row padding allowed). ``dqp_mb`` is float32 (mb_rows x mb_cols) QP
+        offsets or None. Returns the packet x264 produced for some earlier frame, if any."""
+        offsets = None
+        if dqp_mb is not None:
+            if dqp_mb.shape != (self.mb_rows, self.mb_cols):
+                raise ValueError(f"dqp_mb shape {dqp_mb.shape} != {(self.mb_rows, self.mb_cols)}")
+            dqp_mb = np.ascontiguousarray(dqp_mb, dtype=np.float32)
+            offsets = dqp_mb.ctypes.data
+        for plane in (y, u, v):
+            if plane.dtype != np.uint8 or plane.strides[1] != 1:
+                raise ValueError("planes must be uint8 with unit column stride")
+        if y.shape[0] < self.height or y.shape[1] < self.width:
+            raise ValueError(f"luma plane {y.shape} smaller than {self.height}x{self.width}")
+        if u.strides[0] != v.strides[0]:
+            raise ValueError("U and V planes must share a stride")
+        size = _lib().pcx_encode(
+            self._h, y.ctypes.data, u.ctypes.data, v.ctypes.data,
+            y.strides[0], u.strides[0], pts, offsets, ctypes.byref(self._pkt),
+        )  # fmt: skip
+        return self._take(size)
+
+    def flush(self) -> Iterator[Packet]:
+        """Drain the frames x264 still holds (lookahead, B-frames)."""
+        while _lib().pcx_delayed(self._h) > 0:
+            size = _lib().pcx_encode(self._h, None, None, None, 0, 0, 0, None, self._pkt)
+            packet = self._take(size)
+            if packet is not None:
+                yield packet
+
+    def _take(self, size: int) -> Packet | None:
+        if size < 0:
+            raise RuntimeError("x264_encoder_encode failed")
+        if size == 0:
+            return None
+        p = self._pkt
+        return Packet(ctypes.string_at(p.data, size), p.pts, p.dts, bool(p.keyframe))
+
+    def close(self) -> None:
+        """Free the encoder; in pass 1 this is what writes the statistics file."""
+        if self._h:
+            _lib().pcx_close(self._h)
+            self._h = None
+
+    def __enter__(self) -> X264Encoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()

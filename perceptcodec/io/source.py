@@ -1,0 +1,121 @@
+"""Opening and decoding input media with PyAV, with user-facing errors for bad input."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+
+from perceptcodec.errors import PerceptcodecError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline needs to know about an input before decoding it.
+
+    width, height: coded picture size (pixels); sar: sample aspect ratio (display size =
+    width * sar x height); fps: nominal frame rate; time_base: seconds per pts tick;
+    frames: frame count if the container knows it, else an estimate from the duration (0 if
+    unknown); frames_declared: whether the container stated the count; duration_s: seconds
+    (0 if unknown).
+    """
+
+    path: Path
+    width: int
+    height: int
+    sar: Fraction
+    fps: Fraction
+    time_base: Fraction
+    frames: int
+    frames_declared: bool
+    duration_s: float
+    has_audio: bool
+    audio_codec: str | None
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise PerceptcodecError(f"{path}: no such file")
+    if path.is_dir():
+        raise PerceptcodecError(f"{path}: is a directory, not a video")
+    if not os.access(path, os.R_OK):
+        raise PerceptcodecError(f"{path}: not readable")
+    if path.stat().st_size == 0:
+        raise PerceptcodecError(f"{path}: empty file")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise PerceptcodecError(f"{path}: not a readable media file ({_reason(exc)})") from exc
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Check that ``path`` holds a decodable video stream and describe it."""
+    path = Path(path)
+    with _open(path) as container:
+        if not container.streams.video:
+            raise PerceptcodecError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            raise PerceptcodecError(
+                f"{path}: video stream has no picture size (unsupported codec?)"
+            )
+        fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+        time_base = stream.time_base or Fraction(1, 90000)
+        duration_s = 0.0
+        if stream.duration is not None:
+            duration_s = float(stream.duration * time_base)
+        elif container.duration is not None:
+            duration_s = container.duration / av.time_base
+        frames = stream.frames or int(round(duration_s * float(fps)))
+        sar = stream.sample_aspect_ratio or Fraction(1)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        return VideoInfo(
+            path=path,
+            width=ctx.width,
+            height=ctx.height,
+            sar=Fraction(sar) if sar.numerator else Fraction(1),
+            fps=Fraction(fps),
+            time_base=Fraction(time_base),
+            frames=frames,
+            frames_declared=bool(stream.frames),
+            duration_s=duration_s,
+            has_audio=audio is not None,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+        )
+
+
+def decode_video(path: str | os.PathLike[str], threads: int = 0) -> Iterator[av.VideoFrame]:
+    """Decoded frames of the first video stream in presentation order, streamed one at a time.
+
+    Raises PerceptcodecError if the file is damaged beyond what the decoder can skip over, or
+    holds no decodable frame.
+    """
+    path = Path(path)
+    count = 0
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if threads:
+            stream.codec_context.thread_count = threads
+        try:
+            for frame in container.decode(stream):
+                count += 1
+                yield frame
+        except av.error.FFmpegError as exc:
+            if count == 0:
+                raise PerceptcodecError(f"{path}: cannot decode video ({_reason(exc)})") from exc
+            raise PerceptcodecError(
+                f"{path}: damaged or truncated after frame {count} ({_reason(exc)})"
+            ) from exc
+    if count == 0:
+        raise PerceptcodecError(f"{path}: the video stream holds no decodable frame")

@@ -1,0 +1,129 @@
+"""`perceptcodec saliency`: per-frame saliency maps to .npz, and a heat-map overlay video."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perceptcodec.encoder.encoder import Encoder
+from perceptcodec.encoder.x264 import RateControl, X264Options
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.io.audio import load_audio_mono
+from perceptcodec.io.sink import MediaSink, atomic_output
+from perceptcodec.io.source import decode_video, probe
+from perceptcodec.pipeline import check_frame_size, saliency_maps
+from perceptcodec.progress import Progress
+from perceptcodec.saliency import DEFAULT_MODEL, SaliencyModel, get_model
+
+
+@dataclass(frozen=True)
+class MapsSummary:
+    """What `perceptcodec saliency` wrote: frames x map_h x map_w float16 maps."""
+
+    npz: str
+    overlay: str | None
+    model: str
+    frames: int
+    map_shape: tuple[int, int]
+
+
+def heat_overlay(rgb: np.ndarray, sal: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend a JET heat map of ``sal`` (h x w, any size) over ``rgb`` (H x W x 3 uint8)."""
+    h, w = rgb.shape[:2]
+    up = cv2.resize(sal.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    up = (255 * up / max(float(up.max()), 1e-12)).astype(np.uint8)
+    heat = cv2.cvtColor(cv2.applyColorMap(up, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(rgb, 1 - alpha, heat, alpha, 0.0)
+
+
+def _write_npz(
+    path: Path, raw: Path, frames: int, shape: tuple[int, int], fps: Fraction, size: tuple[int, int]
+) -> None:
+    """Stream the raw float16 maps into an .npz without holding them in memory."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        with zf.open("saliency.npy", "w", force_zip64=True) as f:
+            header = {
+                "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
+                "fortran_order": False,
+                "shape": (frames, *shape),
+            }
+            np.lib.format.write_array_header_2_0(f, header)
+            with open(raw, "rb") as src:
+                while chunk := src.read(1 << 20):
+                    f.write(chunk)
+        for name, value in (("fps", np.float64(fps)), ("size", np.array(size, np.int32))):
+            with zf.open(f"{name}.npy", "w") as f:
+                np.lib.format.write_array(f, np.asarray(value))
+
+
+def export_saliency(
+    src: str | os.PathLike[str],
+    npz: str | os.PathLike[str],
+    model: str | SaliencyModel = DEFAULT_MODEL,
+    overlay: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> MapsSummary:
+    """Run a saliency model over ``src``; write ``npz`` with ``saliency`` (float16, frames x h
+    x w, each frame summing to 1), ``fps`` and ``size`` (source width, height), and optionally an
+    overlay video (heat map over the frames, H.264 CRF 23) for a person to look at."""
+    src, npz = Path(src), Path(npz)
+    if npz.suffix.lower() != ".npz":
+        raise PerceptcodecError(f"{npz}: the maps file must end in .npz")
+    info = probe(src)
+    check_frame_size(info)
+    net = get_model(model) if isinstance(model, str) else model
+    audio = load_audio_mono(src, net.audio_rate) if net.audio_rate and info.has_audio else None
+    bar = Progress(info.frames, "saliency") if progress else None
+    frames, shape = 0, (0, 0)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="perceptcodec-")))
+        npz_tmp = stack.enter_context(atomic_output(npz, overwrite=force))
+        sink = encoder = None
+        if overlay is not None:
+            overlay_tmp = stack.enter_context(atomic_output(Path(overlay), overwrite=force))
+            encoder = Encoder(
+                info.width,
+                info.height,
+                info.fps,
+                RateControl(mode="crf", crf=23),
+                X264Options(preset="veryfast"),
+                time_base=info.time_base,
+            )
+            sink = MediaSink(
+                overlay_tmp, info.width, info.height, info.time_base, info.fps, encoder.headers()
+            )
+            stack.callback(sink.close)
+        raw = tmp / "maps.f16"
+        with open(raw, "wb") as store:
+            for frame, _t, sal in saliency_maps(decode_video(src), net, info, audio):
+                if frames == 0:
+                    shape = sal.shape
+                elif sal.shape != shape:
+                    raise RuntimeError(f"model changed its map shape {shape} -> {sal.shape}")
+                store.write(np.asarray(sal / sal.sum(), np.float16).tobytes())
+                if encoder is not None and sink is not None:
+                    rgb = heat_overlay(frame.to_ndarray(format="rgb24"), sal)
+                    for packet in encoder.encode(rgb, pts=frame.pts):
+                        sink.write_video(packet)
+                frames += 1
+                if bar:
+                    bar.update(frames)
+        if encoder is not None and sink is not None:
+            for packet in encoder.flush():
+                sink.write_video(packet)
+            encoder.close()
+        _write_npz(npz_tmp, raw, frames, shape, info.fps, (info.width, info.height))
+    if bar:
+        bar.close()
+    return MapsSummary(
+        str(npz), str(overlay) if overlay else None, getattr(net, "name", "custom"), frames, shape
+    )

@@ -1,0 +1,20 @@
+"""Where shared data lives (never shipped with the package)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path:
+    """The gaze/video data folder: ``$PERCEPTCODEC_DATA`` or ``../shared/data`` beside the repo."""
+    env = os.environ.get("PERCEPTCODEC_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+def models_dir() -> Path:
+    """Shipped weights and model cards (``models/`` in the repo)."""
+    env = os.environ.get("PERCEPTCODEC_MODELS")
+    return Path(env) if env else REPO_ROOT / "models"

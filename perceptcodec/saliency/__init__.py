@@ -1,0 +1,39 @@
+"""Saliency models by name. Modules are imported lazily so torch stays optional."""
+
+from __future__ import annotations
+
+import importlib
+
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.saliency.base import SaliencyModel, normalise_map
+
+# name -> "module:factory"; the factory takes keyword options and returns a SaliencyModel.
+MODELS: dict[str, str] = {
+    "prior": "perceptcodec.saliency.prior:PriorSaliency",
+    "center": "perceptcodec.saliency.center:CenterBias",
+    "vamnet": "perceptcodec.saliency.vamnet:VamNetSaliency",
+}
+
+DEFAULT_MODEL = "prior"
+
+
+def available_models() -> list[str]:
+    """Registered model names (``none`` is handled by the pipeline: no map at all)."""
+    return sorted(MODELS)
+
+
+def get_model(name: str, **options: object) -> SaliencyModel:
+    """Build the saliency model registered under ``name``."""
+    if name not in MODELS:
+        raise PerceptcodecError(
+            f"unknown saliency model {name!r}; choose from none, {', '.join(available_models())}"
+        )
+    module_name, factory = MODELS[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PerceptcodecError(f"saliency model {name!r} is not usable here: {exc}") from exc
+    return getattr(module, factory)(**options)
+
+
+__all__ = ["SaliencyModel", "normalise_map", "available_models", "get_model", "DEFAULT_MODEL"]

@@ -1,0 +1,43 @@
+"""The interface every saliency model implements; the pipeline knows nothing else."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class SaliencyModel(Protocol):
+    """Predicts where people look, one frame at a time.
+
+    Attributes:
+        name: registry name (``prior``, ``vamnet``, ...).
+        input_size: (width, height) of the RGB frames the model wants; the pipeline resizes
+            decoded frames to it (keeping nothing else of the source size).
+        audio_rate: sample rate (Hz) of the mono audio it wants, or 0 if it ignores audio.
+        audio_window_s: length (s) of the audio window centred on each frame's time.
+    """
+
+    name: str
+    input_size: tuple[int, int]
+    audio_rate: int
+    audio_window_s: float
+
+    def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
+        """rgb: H x W x 3 uint8 at ``input_size``; t: frame time (s); audio: mono float32
+        window at ``audio_rate`` or None (no audio stream). Returns an h x w float32 map,
+        non-negative, summing to 1 (h x w is the model's output grid, any size)."""
+        ...
+
+    def reset(self) -> None:
+        """Forget temporal state (tracks, recurrent state) before a new video."""
+        ...
+
+
+def normalise_map(sal: np.ndarray) -> np.ndarray:
+    """Clip negatives and scale to sum 1 (uniform if the map is all zero). float32, same shape."""
+    sal = np.clip(np.asarray(sal, dtype=np.float32), 0.0, None)
+    total = float(sal.sum())
+    if not np.isfinite(total) or total <= 0.0:
+        return np.full(sal.shape, 1.0 / sal.size, dtype=np.float32)
+    return sal / total
