@@ -32,6 +32,7 @@ def _encode(args: argparse.Namespace) -> int:
         strength=args.strength,
         max_delta_qp=args.max_delta_qp,
         smoothing=args.smoothing,
+        saliency_stride=args.saliency_stride,
         force=args.force,
         progress=not args.quiet,
     )
@@ -98,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=RoiSettings.smoothing,
         help=f"temporal smoothing 0..1 of the offsets (default {RoiSettings.smoothing})",
     )
+    enc.add_argument(
+        "--saliency-stride", type=int, default=1,
+        help="run the model on every k-th frame, interpolating maps in between (default 1)",
+    )  # fmt: skip
     enc.add_argument("--force", action="store_true", help="overwrite an existing output")
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -84,17 +84,37 @@ def saliency_maps(
     model: SaliencyModel,
     info: VideoInfo,
     audio: np.ndarray | None = None,
+    stride: int = 1,
 ) -> Iterator[tuple[av.VideoFrame, float, np.ndarray]]:
-    """(frame, time in s, saliency map h x w summing to 1) for each decoded frame."""
+    """(frame, time in s, saliency map h x w summing to 1) for each decoded frame.
+
+    With ``stride`` k > 1 the model sees every k-th frame only; maps in between are linear
+    interpolations of the two nearest computed maps (the last one is held at the end), at the
+    cost of holding k decoded frames."""
+    if stride < 1:
+        raise PerceptcodecError(f"saliency stride must be >= 1, not {stride}")
     in_w, in_h = model_input_size(model, (info.width, info.height))
     model.reset()
+    pending: list[tuple[av.VideoFrame, float]] = []
+    previous: np.ndarray | None = None
     for index, frame in enumerate(frames):
         t = float(frame.pts * info.time_base) if frame.pts is not None else index / float(info.fps)
+        if index % stride:
+            pending.append((frame, t))
+            continue
         rgb = frame.to_ndarray(format="rgb24", width=in_w, height=in_h)
         window = None
         if audio is not None and model.audio_rate:
             window = audio_window(audio, model.audio_rate, t, model.audio_window_s)
-        yield frame, t, model(rgb, t, window)
+        current = model(rgb, t, window)
+        for k, (held, held_t) in enumerate(pending, start=1):
+            a = k / stride
+            yield held, held_t, (1 - a) * previous + a * current
+        pending = []
+        previous = current
+        yield frame, t, current
+    for held, held_t in pending:
+        yield held, held_t, previous
 
 
 class _Producer:
@@ -214,6 +234,7 @@ def encode(
     strength: float = RoiSettings.strength,
     max_delta_qp: float = RoiSettings.max_delta_qp,
     smoothing: float = RoiSettings.smoothing,
+    saliency_stride: int = 1,
     force: bool = False,
     progress: bool = True,
 ) -> EncodeSummary:
@@ -223,6 +244,7 @@ def encode(
     select constant-quality modes instead. saliency: a registered model name, ``"none"``
     (plain x264, identical settings: the baseline of every comparison) or a model object.
     strength, max_delta_qp (QP units), smoothing: see :class:`perceptcodec.roi.RoiSettings`.
+    saliency_stride: run the model on every k-th frame, interpolating maps in between.
     The output appears only when complete; an existing output is refused unless ``force``.
     """
     t0 = time.monotonic()
@@ -261,14 +283,11 @@ def encode(
         audio_samples = None
         if model is not None and model.audio_rate and info.has_audio:
             audio_samples = load_audio_mono(src, model.audio_rate)
+        job = _Job(info, rate, options, roi, model, audio_samples, saliency_stride, stats, maps,
+                   progress)  # fmt: skip
         if passes == 2:
-            _run_pass(
-                info, rate, options, roi, model, audio_samples, 1, stats, maps, None, progress
-            )
-        frames, video_bytes, audio_mode, duration = _run_pass(
-            info, rate, options, roi, model, audio_samples, 2 if passes == 2 else 0, stats,
-            maps, tmp_out, progress,
-        )  # fmt: skip
+            _run_pass(job, 1, None)
+        frames, video_bytes, audio_mode, duration = _run_pass(job, 2 if passes == 2 else 0, tmp_out)
         total_bytes = tmp_out.stat().st_size
     wall = time.monotonic() - t0
     return EncodeSummary(
@@ -287,50 +306,49 @@ def encode(
     )
 
 
-def _map_items(
-    info: VideoInfo,
-    model: SaliencyModel | None,
-    roi: RoiSettings,
-    audio: np.ndarray | None,
-    pass_: int,
-    maps: _MapStore,
-) -> Iterator[tuple[av.VideoFrame, np.ndarray | None]]:
+@dataclass(frozen=True)
+class _Job:
+    """Everything one encode's passes share."""
+
+    info: VideoInfo
+    rate: RateControl
+    options: X264Options
+    roi: RoiSettings
+    model: SaliencyModel | None
+    audio: np.ndarray | None
+    stride: int
+    stats: str
+    maps: _MapStore
+    progress: bool
+
+
+def _map_items(job: _Job, pass_: int) -> Iterator[tuple[av.VideoFrame, np.ndarray | None]]:
     """(frame, dqp_mb or None) per frame; pass 1 stores the maps, pass 2 reads them back."""
-    frames = decode_video(info.path)
-    if model is None:
+    frames = decode_video(job.info.path)
+    if job.model is None:
         for frame in frames:
             yield frame, None
         return
     if pass_ == 2:
-        yield from zip(frames, maps.read(), strict=True)
+        yield from zip(frames, job.maps.read(), strict=True)
         return
-    mapper = QpOffsetMapper((info.width, info.height), roi)
-    with maps.writer() if pass_ == 1 else open(os.devnull, "wb") as store:
-        for frame, _t, sal in saliency_maps(frames, model, info, audio):
+    mapper = QpOffsetMapper((job.info.width, job.info.height), job.roi)
+    maps = saliency_maps(frames, job.model, job.info, job.audio, job.stride)
+    with job.maps.writer() if pass_ == 1 else open(os.devnull, "wb") as store:
+        for frame, _t, sal in maps:
             dqp = mapper(sal)
             store.write(dqp.astype(np.float16).tobytes())
             yield frame, dqp
 
 
-def _run_pass(
-    info: VideoInfo,
-    rate: RateControl,
-    options: X264Options,
-    roi: RoiSettings,
-    model: SaliencyModel | None,
-    audio: np.ndarray | None,
-    pass_: int,
-    stats: str,
-    maps: _MapStore,
-    out: Path | None,
-    show_progress: bool,
-) -> tuple[int, int, str, float]:
-    """One x264 pass over the video; muxes into ``out`` unless it is None (pass 1).
+def _run_pass(job: _Job, pass_: int, out: Path | None) -> tuple[int, int, str, float]:
+    """One x264 pass (0 = single, 1, 2) over the video; muxes into ``out`` unless it is None.
     Returns (frames, video bytes, audio mode, video duration in s)."""
+    info = job.info
     encoder = Encoder(
-        info.width, info.height, info.fps, rate, options,
+        info.width, info.height, info.fps, job.rate, job.options,
         time_base=info.time_base, sar=info.sar if info.sar != 1 else None,
-        pass_=pass_, stats_path=stats if pass_ else None,
+        pass_=pass_, stats_path=job.stats if pass_ else None,
     )  # fmt: skip
     pump = _AudioPump(info.path) if out is not None and info.has_audio else None
     sink = None
@@ -340,11 +358,11 @@ def _run_pass(
             sar=info.sar, audio_from=pump.stream if pump else None,
         )  # fmt: skip
     label = {0: "encode", 1: "pass 1/2", 2: "pass 2/2"}[pass_]
-    bar = Progress(info.frames, label) if show_progress else None
+    bar = Progress(info.frames, label) if job.progress else None
     frames = video_bytes = 0
     first_pts = last_pts = None
     try:
-        for frame, dqp in _Producer(_map_items(info, model, roi, audio, pass_, maps)):
+        for frame, dqp in _Producer(_map_items(job, pass_)):
             pts = frame.pts if frame.pts is not None else frames
             if last_pts is not None and pts <= last_pts:
                 pts = last_pts + 1

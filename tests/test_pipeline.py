@@ -1,0 +1,54 @@
+"""Pipeline pieces: strided saliency with interpolation, bounded producer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from media import make_video
+
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.io.source import decode_video, probe
+from perceptcodec.pipeline import _Producer, saliency_maps
+
+
+class CountingModel:
+    """Map value = number of calls so far; records how often it ran."""
+
+    name, input_size, audio_rate, audio_window_s = "count", (8, 6), 0, 0.0
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, rgb, t, audio=None):
+        assert rgb.shape == (6, 8, 3)
+        self.calls += 1
+        return np.full((3, 4), float(self.calls), np.float32)
+
+    def reset(self) -> None:
+        self.calls = 0
+
+
+def test_stride_runs_the_model_on_every_kth_frame_and_interpolates(tmp_path):
+    clip = make_video(tmp_path / "c.mp4", 64, 48, frames=10)
+    info = probe(clip)
+    model = CountingModel()
+    maps = [m[0, 0] for _f, _t, m in saliency_maps(decode_video(clip), model, info, stride=4)]
+    assert model.calls == 3  # frames 0, 4, 8
+    assert maps == pytest.approx([1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75, 3, 3])
+
+
+def test_stride_must_be_positive(tmp_path):
+    clip = make_video(tmp_path / "c.mp4", 64, 48, frames=2)
+    with pytest.raises(PerceptcodecError):
+        list(saliency_maps(decode_video(clip), CountingModel(), probe(clip), stride=0))
+
+
+def test_producer_hands_over_items_and_errors():
+    assert list(_Producer(iter(range(50)))) == list(range(50))
+
+    def failing():
+        yield 1
+        raise PerceptcodecError("boom")
+
+    with pytest.raises(PerceptcodecError, match="boom"):
+        list(_Producer(failing()))
