@@ -302,7 +302,7 @@ def encode(
         passes=passes,
         audio=audio_mode,
         wall_s=wall,
-        encode_fps=frames * passes / wall if wall > 0 else 0.0,
+        encode_fps=frames / wall if wall > 0 else 0.0,
     )
 
 
