@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import av.error
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.roi import RoiSettings
 from perceptcodec.saliency import DEFAULT_MODEL
+from perceptcodec.units import PAPER_BITRATES_KBPS, parse_bitrate
 
 
 def _encode(args: argparse.Namespace) -> int:
@@ -52,6 +54,23 @@ def _saliency(args: argparse.Namespace) -> int:
         f"{summary.map_shape[1]} maps ({summary.model})"
         + (f"; overlay {summary.overlay}" if summary.overlay else "")
     )
+    return 0
+
+
+def _rd(args: argparse.Namespace) -> int:
+    from perceptcodec.datasets import gaze_videos
+    from perceptcodec.rd import RdConfig, bd_markdown, bd_table, load_results, run_rd
+
+    videos = [v for spec in args.dataset for v in gaze_videos(spec)]
+    configs = [RdConfig.parse(c) for c in args.configs]
+    bitrates = [parse_bitrate(b) for b in args.bitrates.split(",")]
+    out = Path(args.out)
+    paths = run_rd(videos, configs, bitrates, out, args.jobs, args.preset, not args.one_pass)
+    rows = bd_table(load_results(paths))
+    (out / "bd.json").write_text(json.dumps(rows, indent=1))
+    (out / "bd.md").write_text(bd_markdown(rows))
+    print(bd_markdown(rows), end="")
+    print(f"results in {out} (plots: python eval/plot_rd.py {out})")
     return 0
 
 
@@ -116,6 +135,27 @@ def build_parser() -> argparse.ArgumentParser:
     sal.add_argument("--force", action="store_true", help="overwrite existing outputs")
     sal.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sal.set_defaults(run=_saliency)
+
+    rd = sub.add_parser("rd", help="rate-distortion curves with EWPSNR on real gaze, BD table")
+    rd.add_argument(
+        "dataset", nargs="+", help="dhf1k_0002, VIDEO:GAZE.csv, or a DHF1K/MVVA-layout folder"
+    )
+    rd.add_argument(
+        "--configs",
+        nargs="+",
+        default=["none", DEFAULT_MODEL],
+        help="none or model[:strength[:max_delta_qp]] (default: none prior)",
+    )
+    rd.add_argument(
+        "--bitrates",
+        default=",".join(map(str, PAPER_BITRATES_KBPS)),
+        help="comma-separated kbit/s (default: the paper's)",
+    )
+    rd.add_argument("-j", "--jobs", type=int, default=1, help="video x config jobs at once")
+    rd.add_argument("--preset", default="medium")
+    rd.add_argument("--one-pass", action="store_true", help="1-pass ABR instead of 2-pass")
+    rd.add_argument("--out", default="eval/results/rd", help="results folder")
+    rd.set_defaults(run=_rd)
     return parser
 
 

@@ -6,6 +6,9 @@ import re
 
 from perceptcodec.errors import PerceptcodecError
 
+# The paper's evaluation bitrates (kbit/s), VAM-Net section 6.4.
+PAPER_BITRATES_KBPS = (150, 200, 250, 300, 400, 500, 600, 800, 1000)
+
 _BITRATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*(?:bps|b/s|bit/s)?\s*$")
 
 
