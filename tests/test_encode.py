@@ -53,7 +53,6 @@ def test_offsets_move_bits_into_the_roi(textured_clip, tmp_path):
     assert qps[:, qp_mask].mean() + 4 < qps[:, ~qp_mask].mean()
 
 
-@pytest.mark.slow
 def test_two_pass_lands_on_target_for_ten_seconds(tmp_path):
     clip = make_video(tmp_path / "ten.mp4", 320, 180, frames=250, fps=25)
     summary = perceptcodec.encode(
