@@ -2,28 +2,36 @@
 
 Library entry points: :func:`encode` (file to file), :class:`Encoder` (frames + QP maps to
 packets), :func:`qp_offsets` (saliency map to per-macroblock offsets) and
-:func:`get_model` (saliency models by name).
+:func:`get_model` (saliency models by name). Attributes load lazily, so importing a
+sub-module (say, the training code on a machine without PyAV) pulls in only what it needs.
 """
 
-from perceptcodec.encoder import Encoder, Packet, RateControl, X264Options
-from perceptcodec.errors import PerceptcodecError
-from perceptcodec.pipeline import EncodeSummary, encode
-from perceptcodec.roi import QpOffsetMapper, RoiSettings, qp_offsets
-from perceptcodec.saliency import available_models, get_model
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EncodeSummary",
-    "Encoder",
-    "Packet",
-    "PerceptcodecError",
-    "QpOffsetMapper",
-    "RateControl",
-    "RoiSettings",
-    "X264Options",
-    "available_models",
-    "encode",
-    "get_model",
-    "qp_offsets",
-]
+_EXPORTS = {
+    "EncodeSummary": "perceptcodec.pipeline",
+    "encode": "perceptcodec.pipeline",
+    "Encoder": "perceptcodec.encoder",
+    "Packet": "perceptcodec.encoder",
+    "RateControl": "perceptcodec.encoder",
+    "X264Options": "perceptcodec.encoder",
+    "PerceptcodecError": "perceptcodec.errors",
+    "QpOffsetMapper": "perceptcodec.roi",
+    "RoiSettings": "perceptcodec.roi",
+    "qp_offsets": "perceptcodec.roi",
+    "available_models": "perceptcodec.saliency",
+    "get_model": "perceptcodec.saliency",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'perceptcodec' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
