@@ -65,8 +65,8 @@ def _rd(args: argparse.Namespace) -> int:
     configs = [RdConfig.parse(c) for c in args.configs]
     bitrates = [parse_bitrate(b) for b in args.bitrates.split(",")]
     out = Path(args.out)
-    paths = run_rd(videos, configs, bitrates, out, args.jobs, args.preset, not args.one_pass)
-    rows = bd_table(load_results(paths))
+    run_rd(videos, configs, bitrates, out, args.jobs, args.preset, not args.one_pass)
+    rows = bd_table(load_results(sorted(out.glob("*__*.json"))))  # every run in the folder
     (out / "bd.json").write_text(json.dumps(rows, indent=1))
     (out / "bd.md").write_text(bd_markdown(rows))
     print(bd_markdown(rows), end="")

@@ -1,0 +1,12 @@
+"""``python -m perceptcodec.training --config models/vamnet/configs/cpu.toml [--init INIT.pt]``"""
+
+import argparse
+
+from perceptcodec.training.trainer import train
+
+parser = argparse.ArgumentParser(description="Train VAM-Net from the training cache.")
+parser.add_argument("--config", required=True)
+parser.add_argument("--init", help="ImageNet/SoundNet initial weights (pretrained.py output)")
+parser.add_argument("--steps", type=int, help="override [train] steps")
+args = parser.parse_args()
+print(f"run folder: {train(args.config, args.init, args.steps)}")

@@ -1,0 +1,127 @@
+"""Batches from the training cache (see cache.py): images (T = 1, visual path, face attention
+targets), DHF1K clips (temporal path, gaze, audio) and talking-face composites (speaking
+labels, audio). Needs numpy, OpenCV and torch only (no PyAV), so it runs on a GPU machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from perceptcodec.saliency.vamnet_net import AUDIO_RATE, FACE_CROP
+
+AUDIO_WINDOW_S = 0.64
+
+
+def face_crops(frame: np.ndarray, boxes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """K x FACE_CROP x FACE_CROP x 3 crops of the boxes (x0, y0, x1, y1 in [0, 1]); zeros where
+    ``mask`` is off."""
+    h, w = frame.shape[:2]
+    out = np.zeros((len(boxes), FACE_CROP, FACE_CROP, 3), np.uint8)
+    for k, (box, ok) in enumerate(zip(boxes, mask, strict=True)):
+        if not ok:
+            continue
+        x0, x1 = int(box[0] * w), max(int(np.ceil(box[2] * w)), int(box[0] * w) + 1)
+        y0, y1 = int(box[1] * h), max(int(np.ceil(box[3] * h)), int(box[1] * h) + 1)
+        patch = frame[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+        if patch.size:
+            out[k] = cv2.resize(patch, (FACE_CROP, FACE_CROP), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def audio_window(wave: np.ndarray, t: float) -> np.ndarray:
+    n = int(AUDIO_WINDOW_S * AUDIO_RATE)
+    start = int(t * AUDIO_RATE) - n // 2
+    out = np.zeros(n, np.float32)
+    lo, hi = max(start, 0), min(start + n, len(wave))
+    if hi > lo:
+        out[lo - start : hi - start] = wave[lo:hi]
+    return out
+
+
+class CacheData:
+    """The decoded cache in memory (frames as uint8 N x S x S x 3)."""
+
+    def __init__(self, path: str | Path) -> None:
+        z = np.load(path)
+        jpeg, offsets = z["jpeg"], z["jpeg_offsets"]
+        self.frames = np.stack([
+            cv2.cvtColor(cv2.imdecode(jpeg[offsets[i] : offsets[i + 1]], cv2.IMREAD_COLOR),
+                         cv2.COLOR_BGR2RGB)
+            for i in range(len(offsets) - 1)
+        ])  # fmt: skip
+        keys = ("density", "fixations", "boxes", "face_mask", "speaking", "attention", "gaze",
+                "group", "split", "t")  # fmt: skip
+        for key in keys:
+            setattr(self, key, z[key])
+        self.density = self.density.astype(np.float32)
+        self.groups = json.loads(bytes(z["groups"]).decode())
+        self.audio = {
+            int(k[6:]): z[k].astype(np.float32) for k in z.files if k.startswith("audio_")
+        }
+        self.members = {g: np.nonzero(self.group == g)[0] for g in range(len(self.groups))}
+
+    def indices(self, kind: str, split: int) -> list[int]:
+        """Group ids of one kind (image, video, composite) in one split (0 train, 1 val)."""
+        return [g for g, info in enumerate(self.groups) if info["kind"] == kind
+                and self.split[self.members[g][0]] == split]  # fmt: skip
+
+    def batch(self, rows: np.ndarray, partners: np.ndarray, with_audio: bool) -> dict:
+        """Tensors for frame indices ``rows`` (n x T) with motion partners (n x T)."""
+        n, t = rows.shape
+        flat = rows.reshape(-1)
+
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(a))
+
+        def frames(idx: np.ndarray) -> torch.Tensor:
+            x = tensor(self.frames[idx.reshape(-1)]).permute(0, 3, 1, 2).float() / 255
+            return x.view(n, t, *x.shape[1:])
+
+        crops = np.stack([face_crops(self.frames[i], self.boxes[i], self.face_mask[i])
+                          for i in flat])  # fmt: skip
+        crops_t = tensor(crops).permute(0, 1, 4, 2, 3).float().div(255)
+        out = {
+            "frames": frames(rows),
+            "partners": frames(partners),
+            "boxes": tensor(self.boxes[rows]),
+            "face_mask": tensor(self.face_mask[rows]),
+            "crops": crops_t.view(n, t, *crops_t.shape[1:]),
+            "density": tensor(self.density[rows]),
+            "fixations": tensor(self.fixations[rows]),
+            "gaze_mask": tensor(self.gaze[rows]),
+            "speaking": tensor(self.speaking[rows]),
+            "speaking_mask": tensor(self.face_mask[rows] & self.is_composite(rows)[..., None]),
+            "attention_target": tensor(self.attention[rows]),
+            "attention_mask": tensor(self.attention[rows].sum(-1) > 0),
+        }
+        if with_audio:
+            waves = [audio_window(self.audio[self.group[i]], float(self.t[i])) for i in flat]
+            out["audio"] = tensor(np.stack(waves)).view(n, t, -1)
+        return out
+
+    def is_composite(self, rows: np.ndarray) -> np.ndarray:
+        kinds = np.array([g["kind"] == "composite" for g in self.groups])
+        return kinds[self.group[rows]]
+
+    def sample_images(self, rng: np.random.Generator, n: int, split: int = 0) -> dict:
+        groups = self.indices("image", split)
+        rows = np.array([self.members[g][0] for g in rng.choice(groups, n)])[:, None]
+        return self.batch(rows, rows, with_audio=False)
+
+    def sample_clips(self, rng: np.random.Generator, kind: str, n: int, length: int,
+                     interval: int, split: int = 0) -> dict:  # fmt: skip
+        """n clips of ``length`` consecutive frames from groups of ``kind``; motion partners
+        are the frames ``interval`` earlier (causal, clamped at the clip's first frame)."""
+        groups = [g for g in self.indices(kind, split) if len(self.members[g]) >= length]
+        rows, partners = [], []
+        for g in rng.choice(groups, n):
+            members = self.members[g]
+            start = int(rng.integers(0, len(members) - length + 1))
+            idx = np.arange(start, start + length)
+            rows.append(members[idx])
+            partners.append(members[np.maximum(idx - interval, 0)])
+        return self.batch(np.array(rows), np.array(partners), with_audio=True)

@@ -1,0 +1,133 @@
+"""VAM-Net: network, losses, a training run on a tiny cache, the shipped weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.torch
+
+from perceptcodec.saliency.vamnet_net import VamNet, VamNetConfig, face_gaussians  # noqa: E402
+from perceptcodec.training.losses import cc_loss, kl_loss, nss_loss  # noqa: E402
+
+SMALL = VamNetConfig(node_dim=32, graph_layers=1, heads=2)
+
+
+def _inputs(b=2, t=3, k=2, size=64, audio=True):
+    frames = torch.rand(b, t, 3, size, size)
+    boxes = torch.tensor([[0.1, 0.2, 0.4, 0.6], [0.6, 0.2, 0.9, 0.6]]).repeat(b, t, 1, 1)[:, :, :k]
+    mask = torch.ones(b, t, k, dtype=torch.bool)
+    mask[:, :, -1] = False  # second face slot empty
+    return dict(frames=frames, partners=frames.roll(1, 1),
+                audio=torch.randn(b, t, 14112) if audio else None, boxes=boxes,
+                face_mask=mask, crops=torch.rand(b, t, k, 3, 48, 48))  # fmt: skip
+
+
+def test_outputs_shapes_and_distribution():
+    net = VamNet(SMALL)
+    out = net(**_inputs())
+    assert out["log_saliency"].shape == (2, 3, 8, 8)
+    assert torch.allclose(out["log_saliency"].exp().sum((2, 3)), torch.ones(2, 3), atol=1e-5)
+    assert out["speaking"].shape == (2, 3, 2) and out["speaking_bg"].shape == (2, 3)
+    att = out["attention"]
+    assert torch.allclose(att.sum(-1), torch.ones(2, 3)) and torch.all(att[..., 1] == 0)
+
+
+def test_no_faces_and_no_audio_work_and_gradients_reach_every_branch():
+    net = VamNet(SMALL)
+    bare = net(_inputs()["frames"], _inputs()["partners"])
+    assert "speaking" not in bare and bare["log_saliency"].shape == (2, 3, 8, 8)
+    out = net(**_inputs())
+    (out["log_saliency"].mean() + out["speaking"].sum() + out["attention"].sum()).backward()
+    for part in (net.rgb, net.motion, net.lstm1, net.audio, net.face, net.layers):
+        grads = [p.grad for p in part.parameters() if p.grad is not None]
+        assert grads and any(g.abs().sum() > 0 for g in grads), part
+
+
+def test_face_gaussians_peak_on_the_box_centre():
+    g = face_gaussians(torch.tensor([[[[0.5, 0.25, 0.75, 0.75]]]]), (8, 8))[0, 0, 0]
+    y, x = divmod(int(g.argmax()), 8)
+    assert (y, x) in {(3, 4), (4, 4), (3, 5), (4, 5)}
+
+
+def test_losses_on_known_cases():
+    target = torch.zeros(1, 4, 4)
+    target[0, 1, 2] = 1.0
+    perfect = torch.log(target * (1 - 15e-6) + 1e-6)
+    uniform = torch.full((1, 4, 4), -np.log(16.0))
+    assert kl_loss(perfect, target) < 1e-3 < kl_loss(uniform, target)
+    assert float(kl_loss(uniform, target)) == pytest.approx(np.log(16.0), abs=1e-4)
+    assert cc_loss(perfect, target) < 1e-3 and cc_loss(uniform, target) == pytest.approx(1.0)
+    assert nss_loss(perfect, target) < -3.0  # -NSS of a perfect one-pixel prediction
+
+
+def test_training_runs_resumes_and_ships_weights(tmp_path):
+    from perceptcodec.training.cache import Store
+    from perceptcodec.training.trainer import train
+
+    rng = np.random.default_rng(0)
+    store, audio = Store(), {}
+    for g, kind in enumerate(["image", "image", "video", "composite", "image", "composite"]):
+        split = int(g >= 4)
+        store.groups.append({"kind": kind, "name": f"g{g}"})
+        for i in range(1 if kind == "image" else 6):
+            dens = rng.random((16, 16)).astype(np.float32)
+            faces = np.array([[0.1, 0.3, 0.4, 0.7], [0.6, 0.3, 0.9, 0.7]], np.float32)
+            store.add_frame(rng.integers(0, 255, (128, 128, 3), np.uint8), g, split, i / 25,
+                            None if kind == "composite" else dens, rng.random((5, 2)), faces,
+                            np.array([1.0, 0.0]), np.array([3.0, 1.0]))  # fmt: skip
+        if kind != "image":
+            audio[g] = rng.standard_normal(22050).astype(np.float32)
+    store.save(tmp_path / "cache.npz", audio)
+    config = tmp_path / "tiny.toml"
+    config.write_text(f"""
+[data]
+cache = "{tmp_path / "cache.npz"}"
+clip_len = 3
+image_batch = 2
+video_batch = 1
+[model]
+node_dim = 16
+graph_layers = 1
+heads = 2
+motion_interval = 2
+[train]
+device = "cpu"
+steps = 3
+lr = 1e-3
+backbone_lr = 1e-4
+weight_decay = 0.0
+grad_clip = 1.0
+seed = 0
+log_every = 1
+val_every = 3
+run_dir = "{tmp_path / "run"}"
+""")
+    net = VamNet(VamNetConfig(node_dim=16, graph_layers=1, heads=2))
+    init = {"rgb": net.rgb.state_dict(), "audio": net.audio.features.state_dict()}
+    torch.save(init, tmp_path / "init.pt")
+    run = train(config, tmp_path / "init.pt")
+    shipped = torch.load(run / "vamnet.pt", weights_only=False)
+    assert shipped["steps"] == 3 and shipped["config"]["node_dim"] == 16
+    assert (run / "metrics.json").exists() and "speaking_accuracy" in (
+        run / "metrics.json"
+    ).read_text()
+    run = train(config, tmp_path / "init.pt", steps=5)  # resumes from step 3
+    assert torch.load(run / "vamnet.pt", weights_only=False)["steps"] == 5
+    assert "resumed" not in (run / "log.jsonl").read_text()  # the log holds JSON lines only
+    assert len((run / "log.jsonl").read_text().splitlines()) == 3 + 1 + 2 + 1
+
+
+def test_shipped_weights_give_a_normalised_map():
+    from perceptcodec.saliency.vamnet import VamNetSaliency, default_weights
+
+    if not default_weights().exists():
+        pytest.skip(f"no shipped weights at {default_weights()}")
+    model = VamNetSaliency()
+    assert model.size_for(1280, 720) == (320, 180)
+    rgb = np.random.default_rng(0).integers(0, 255, (180, 320, 3), np.uint8)
+    for i in range(3):
+        sal = model(rgb, i / 25, np.zeros(14112, np.float32) if i else None)
+    assert sal.shape == (45, 80) and sal.min() >= 0
+    assert sal.sum() == pytest.approx(1.0, abs=1e-4)
