@@ -21,6 +21,7 @@ import av
 import numpy as np
 
 from perceptcodec.encoder.encoder import Encoder
+from perceptcodec.encoder.frames import small_rgb
 from perceptcodec.encoder.x264 import Packet, RateControl, X264Options
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.audio import audio_window, load_audio_mono
@@ -102,7 +103,7 @@ def saliency_maps(
         if index % stride:
             pending.append((frame, t))
             continue
-        rgb = frame.to_ndarray(format="rgb24", width=in_w, height=in_h)
+        rgb = small_rgb(frame, (in_w, in_h))
         window = None
         if audio is not None and model.audio_rate:
             window = audio_window(audio, model.audio_rate, t, model.audio_window_s)

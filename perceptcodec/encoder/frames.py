@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -30,3 +31,14 @@ def i420_planes(frame: av.VideoFrame | np.ndarray | Planes) -> tuple[Planes, av.
         buf = np.frombuffer(plane, np.uint8)
         planes.append(buf[: h * plane.line_size].reshape(h, plane.line_size)[:, :w])
     return (planes[0], planes[1], planes[2]), frame
+
+
+def small_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+    """The frame as an H x W x 3 uint8 RGB array at ``size`` (width, height), area-averaged.
+
+    For the saliency models' low working resolution: resizing the Y, U and V planes with OpenCV
+    and converting afterwards is about 4x cheaper than PyAV's scaler at 720p (BT.601 matrix,
+    levels as coded; saliency does not need colorimetric accuracy)."""
+    (y, u, v), _owner = i420_planes(frame)
+    planes = [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in (y, u, v)]
+    return cv2.cvtColor(np.dstack(planes), cv2.COLOR_YUV2RGB)
