@@ -41,3 +41,8 @@ def normalise_map(sal: np.ndarray) -> np.ndarray:
     if not np.isfinite(total) or total <= 0.0:
         return np.full(sal.shape, 1.0 / sal.size, dtype=np.float32)
     return sal / total
+
+
+def aspect_size(target_width: int, width: int, height: int) -> tuple[int, int]:
+    """(target_width, even height) keeping a width x height frame's aspect ratio (16 px min)."""
+    return target_width, max(16, 2 * round(target_width * height / width / 2))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from perceptcodec.saliency.base import normalise_map
+from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
 from perceptcodec.saliency.motion import MotionSaliency
@@ -73,7 +73,7 @@ class PriorSaliency:
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """Working (width, height) for a source frame: ``self.width`` wide, aspect kept, even."""
-        return self.width, max(16, 2 * round(self.width * height / width / 2))
+        return aspect_size(self.width, width, height)
 
     def reset(self) -> None:
         self.tracker.reset()

@@ -17,7 +17,7 @@ import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.paths import models_dir
-from perceptcodec.saliency.base import normalise_map
+from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker
 
 NET_SIZE = 128
@@ -64,7 +64,7 @@ class VamNetSaliency:
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """Working (width, height): ``self.width`` wide, aspect kept (faces are found there)."""
-        return self.width, max(16, 2 * round(self.width * height / width / 2))
+        return aspect_size(self.width, width, height)
 
     def reset(self) -> None:
         self.tracker.reset()
