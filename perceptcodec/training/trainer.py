@@ -160,8 +160,8 @@ def train(
         sched.step()
         step += 1
         if step % tr["log_every"] == 0:
-            entry = {"step": step, "kind": kind, "loss": float(loss.detach()), **parts, "grad": grad,
-                     "s": round(time.time() - t0, 1)}  # fmt: skip
+            entry = {"step": step, "kind": kind, "loss": float(loss.detach()), **parts,
+                     "grad": grad, "s": round(time.time() - t0, 1)}  # fmt: skip
             log.write(json.dumps(entry) + "\n")
             log.flush()
             print(json.dumps(entry), flush=True)
