@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 
 import av
@@ -115,6 +116,9 @@ def test_crf_and_existing_output_refused(tmp_path):
     out = tmp_path / "c_out.mp4"
     perceptcodec.encode(clip, out, crf=30, saliency="none", progress=False)
     before = out.read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
     with pytest.raises(perceptcodec.PerceptcodecError, match="already exists"):
         perceptcodec.encode(clip, out, crf=20, saliency="none", progress=False)
     assert out.read_bytes() == before

@@ -59,6 +59,9 @@ def atomic_output(dst: Path, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give it a normal file's mode
         os.replace(tmp, dst)
     finally:
         with contextlib.suppress(FileNotFoundError):
