@@ -177,7 +177,8 @@ def train(
                         "scheduler": sched.state_dict(), "step": step, "rng": rng},
                        run / "last.pt")  # fmt: skip
     log.close()
-    half = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    state = net.state_dict()
+    half = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in state.items()}
     torch.save({"state_dict": half, "config": asdict(net.config), "train_config": cfg,
                 "steps": step}, run / "vamnet.pt")  # fmt: skip
     (run / "metrics.json").write_text(json.dumps(metrics, indent=1))
