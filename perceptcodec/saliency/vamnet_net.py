@@ -168,7 +168,7 @@ class GATLayer(nn.Module):
         h = self.proj(x).view(b, n, self.heads, self.head_dim)
         e = (h * self.att_dst).sum(-1)[:, :, None] + (h * self.att_src).sum(-1)[:, None]
         e = F.leaky_relu(e, 0.2)  # (B, N, N, heads)
-        eye = torch.eye(n, dtype=torch.bool, device=x.device)
+        eye = torch.eye(n, device=x.device) > 0  # (float eye: ONNX Runtime has no bool EyeLike)
         mask = (adj | eye)[..., None]
         alpha = torch.softmax(e.masked_fill(~mask, float("-inf")), dim=2)
         out = torch.einsum("bijh,bjhd->bihd", alpha, h)
