@@ -32,6 +32,10 @@ from perceptcodec.saliency import get_model
 from perceptcodec.versions import tool_versions
 
 HERE = Path(__file__).resolve().parent
+# What a trained model saw in training (models/vamnet/MODEL_CARD.md): rows on these sets are
+# mostly in-sample, so they are flagged in the table.
+IN_TRAINING = {"vamnet": {"osie": "90 %", "eyecrowd": "90 %", "mit1003": "90 %",
+                          "dhf1k_0002": "all"}}  # fmt: skip
 METRICS = ("nss", "cc", "kl", "auc_j", "sauc", "sim")
 
 
@@ -164,7 +168,11 @@ def main() -> None:
     for name, by_model in results.items():
         for m, r in by_model.items():
             cells = " | ".join(f"{r[k]:.3f}" if k in r else "n/a" for k in METRICS)
-            lines.append(f"| {name} | {m} | {r['count']} | {cells} |")
+            seen = IN_TRAINING.get(m, {}).get(name)
+            label = f"{m} (in-sample: {seen} of the set was training data)" if seen else m
+            lines.append(f"| {name} | {label} | {r['count']} | {cells} |")
+    if any(m in IN_TRAINING for m in args.models):
+        lines += ["", "Held-out numbers for trained models: eval/results/vamnet_validation.md."]
     table = "\n".join(lines) + "\n"
     args.out.with_suffix(".md").write_text(table)
     print(table)
