@@ -144,3 +144,23 @@ def test_encoder_api_takes_numpy_frames_and_maps():
     frames += codec.decode(None)
     assert len(frames) == 10 and (frames[0].width, frames[0].height) == (160, 96)
     enc.close()
+
+
+def test_sample_aspect_ratio_is_kept(tmp_path):
+    src = tmp_path / "sar.mp4"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for i in range(3):
+            rgb = np.full((240, 320, 3), 60 * i, np.uint8)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    perceptcodec.encode(src, tmp_path / "o.mp4", saliency="none", progress=False)
+    with av.open(str(tmp_path / "o.mp4")) as c:
+        assert c.streams.video[0].sample_aspect_ratio == Fraction(4, 3)
+        assert c.streams.video[0].display_aspect_ratio == Fraction(16, 9)
