@@ -35,6 +35,7 @@ def _encode(args: argparse.Namespace) -> int:
         max_delta_qp=args.max_delta_qp,
         smoothing=args.smoothing,
         saliency_stride=args.saliency_stride,
+        runtime=args.runtime,
         force=args.force,
         progress=not args.quiet,
     )
@@ -47,7 +48,7 @@ def _saliency(args: argparse.Namespace) -> int:
 
     summary = export_saliency(
         args.input, args.output, model=args.saliency, overlay=args.overlay, force=args.force,
-        progress=not args.quiet,
+        progress=not args.quiet, runtime=args.runtime,
     )  # fmt: skip
     print(
         f"wrote {summary.npz}: {summary.frames} frames of {summary.map_shape[0]}x"
@@ -71,6 +72,22 @@ def _rd(args: argparse.Namespace) -> int:
     (out / "bd.md").write_text(bd_markdown(rows))
     print(bd_markdown(rows), end="")
     print(f"results in {out} (plots: python eval/plot_rd.py {out})")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from perceptcodec.saliency.vamnet import default_weights
+    from perceptcodec.saliency.vamnet_onnx import export
+
+    weights = Path(args.weights) if args.weights else default_weights()
+    if not weights.exists():
+        raise PerceptcodecError(f"{weights}: no VAM-Net weights to export")
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise PerceptcodecError("exporting needs PyTorch: pip install torch==2.13.0") from exc
+    for path in export(weights, Path(args.out) if args.out else weights.parent):
+        print(f"wrote {path}")
     return 0
 
 
@@ -122,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--saliency-stride", type=int, default=1,
         help="run the model on every k-th frame, interpolating maps in between (default 1)",
     )  # fmt: skip
+    enc.add_argument(
+        "--runtime",
+        default="auto",
+        choices=["auto", "onnx", "torch", "tensorrt"],
+        help="how a trained model runs (default auto: onnx when exported)",
+    )
     enc.add_argument("--force", action="store_true", help="overwrite an existing output")
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -132,9 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     sal.add_argument("-o", "--output", required=True, help="maps file (.npz)")
     sal.add_argument("--overlay", help="also write a heat-map overlay video (.mp4)")
     sal.add_argument("--saliency", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
+    sal.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch", "tensorrt"])
     sal.add_argument("--force", action="store_true", help="overwrite existing outputs")
     sal.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sal.set_defaults(run=_saliency)
+
+    exp = sub.add_parser("export", help="export VAM-Net's per-frame step for other runtimes")
+    exp.add_argument("format", choices=["onnx"])
+    exp.add_argument("--weights", help="VAM-Net weights (default models/vamnet/vamnet.pt)")
+    exp.add_argument("--out", help="folder (default: beside the weights)")
+    exp.set_defaults(run=_export)
 
     rd = sub.add_parser("rd", help="rate-distortion curves with EWPSNR on real gaze, BD table")
     rd.add_argument(

@@ -71,6 +71,7 @@ def export_saliency(
     overlay: str | os.PathLike[str] | None = None,
     force: bool = False,
     progress: bool = True,
+    runtime: str = "auto",
 ) -> MapsSummary:
     """Run a saliency model over ``src``; write ``npz`` with ``saliency`` (float16, frames x h
     x w, each frame summing to 1), ``fps`` and ``size`` (source width, height), and optionally an
@@ -80,7 +81,7 @@ def export_saliency(
         raise PerceptcodecError(f"{npz}: the maps file must end in .npz")
     info = probe(src)
     check_frame_size(info)
-    net = get_model(model) if isinstance(model, str) else model
+    net = get_model(model, runtime=runtime) if isinstance(model, str) else model
     audio = load_audio_mono(src, net.audio_rate) if net.audio_rate and info.has_audio else None
     bar = Progress(info.frames, "saliency") if progress else None
     frames, shape = 0, (0, 0)

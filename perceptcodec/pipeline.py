@@ -236,6 +236,7 @@ def encode(
     max_delta_qp: float = RoiSettings.max_delta_qp,
     smoothing: float = RoiSettings.smoothing,
     saliency_stride: int = 1,
+    runtime: str = "auto",
     force: bool = False,
     progress: bool = True,
 ) -> EncodeSummary:
@@ -246,6 +247,7 @@ def encode(
     (plain x264, identical settings: the baseline of every comparison) or a model object.
     strength, max_delta_qp (QP units), smoothing: see :class:`perceptcodec.roi.RoiSettings`.
     saliency_stride: run the model on every k-th frame, interpolating maps in between.
+    runtime: how a trained model runs (auto, onnx, torch, tensorrt); the summary says which.
     The output appears only when complete; an existing output is refused unless ``force``.
     """
     t0 = time.monotonic()
@@ -270,7 +272,7 @@ def encode(
     check_output(dst, overwrite=force)
     model = None
     if isinstance(saliency, str):
-        model = None if saliency == "none" else get_model(saliency)
+        model = None if saliency == "none" else get_model(saliency, runtime=runtime)
     else:
         model = saliency
 
@@ -291,10 +293,11 @@ def encode(
         frames, video_bytes, audio_mode, duration = _run_pass(job, 2 if passes == 2 else 0, tmp_out)
         total_bytes = tmp_out.stat().st_size
     wall = time.monotonic() - t0
+    used = getattr(model, "runtime", None)
     return EncodeSummary(
         src=str(src),
         dst=str(dst),
-        saliency=model_name,
+        saliency=f"{model_name} ({used})" if used else model_name,
         frames=frames,
         duration_s=duration,
         target_kbps=rate.bitrate_kbps if rate.mode == "abr" else None,

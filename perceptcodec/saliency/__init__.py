@@ -22,8 +22,9 @@ def available_models() -> list[str]:
     return sorted(MODELS)
 
 
-def get_model(name: str, **options: object) -> SaliencyModel:
-    """Build the saliency model registered under ``name``."""
+def get_model(name: str, runtime: str = "auto", **options: object) -> SaliencyModel:
+    """Build the saliency model registered under ``name``; ``runtime`` (auto, onnx, torch,
+    tensorrt) applies to trained networks, the others have one way to run."""
     if name not in MODELS:
         raise PerceptcodecError(
             f"unknown saliency model {name!r}; choose from none, {', '.join(available_models())}"
@@ -33,7 +34,14 @@ def get_model(name: str, **options: object) -> SaliencyModel:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PerceptcodecError(f"saliency model {name!r} is not usable here: {exc}") from exc
-    return getattr(module, factory)(**options)
+    if runtime != "auto":
+        options["runtime"] = runtime
+    try:
+        return getattr(module, factory)(**options)
+    except TypeError as exc:
+        if "runtime" in options and "runtime" in str(exc):
+            raise PerceptcodecError(f"--runtime does not apply to {name!r} (one runtime)") from exc
+        raise
 
 
 __all__ = ["SaliencyModel", "normalise_map", "available_models", "get_model", "DEFAULT_MODEL"]

@@ -328,8 +328,8 @@ def face_gaussians(boxes: Tensor, grid: tuple[int, int]) -> Tensor:
     """(B, T, K, 4) boxes in [0, 1] (x0, y0, x1, y1) -> (B, T, K, gh, gw) Gaussians, peak 1,
     centred on each box, sigma half its size (eq. 9-10's per-face Gaussians)."""
     gh, gw = grid
-    ys = (torch.arange(gh, device=boxes.device) + 0.5) / gh
-    xs = (torch.arange(gw, device=boxes.device) + 0.5) / gw
+    ys = (torch.arange(gh, device=boxes.device, dtype=boxes.dtype) + 0.5) / gh
+    xs = (torch.arange(gw, device=boxes.device, dtype=boxes.dtype) + 0.5) / gw
     cx, cy = (boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2
     sx = ((boxes[..., 2] - boxes[..., 0]) / 2).clamp(min=1e-3)
     sy = ((boxes[..., 3] - boxes[..., 1]) / 2).clamp(min=1e-3)

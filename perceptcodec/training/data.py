@@ -11,25 +11,10 @@ import cv2
 import numpy as np
 import torch
 
-from perceptcodec.saliency.vamnet_net import AUDIO_RATE, FACE_CROP
+from perceptcodec.saliency.vamnet import face_crops
+from perceptcodec.saliency.vamnet_net import AUDIO_RATE
 
 AUDIO_WINDOW_S = 0.64
-
-
-def face_crops(frame: np.ndarray, boxes: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """K x FACE_CROP x FACE_CROP x 3 crops of the boxes (x0, y0, x1, y1 in [0, 1]); zeros where
-    ``mask`` is off."""
-    h, w = frame.shape[:2]
-    out = np.zeros((len(boxes), FACE_CROP, FACE_CROP, 3), np.uint8)
-    for k, (box, ok) in enumerate(zip(boxes, mask, strict=True)):
-        if not ok:
-            continue
-        x0, x1 = int(box[0] * w), max(int(np.ceil(box[2] * w)), int(box[0] * w) + 1)
-        y0, y1 = int(box[1] * h), max(int(np.ceil(box[3] * h)), int(box[1] * h) + 1)
-        patch = frame[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
-        if patch.size:
-            out[k] = cv2.resize(patch, (FACE_CROP, FACE_CROP), interpolation=cv2.INTER_LINEAR)
-    return out
 
 
 def audio_window(wave: np.ndarray, t: float) -> np.ndarray:

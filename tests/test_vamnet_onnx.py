@@ -1,0 +1,65 @@
+"""VAM-Net through ONNX Runtime: the shipped exported step, parity with PyTorch, runtimes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from media import make_video
+
+import perceptcodec
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.saliency.vamnet import VamNetSaliency
+from perceptcodec.saliency.vamnet_onnx import onnx_paths
+
+pytestmark = pytest.mark.skipif(
+    not all(p.exists() for p in onnx_paths().values()), reason="no exported VAM-Net graphs"
+)
+
+
+def _frames(n=6):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (180, 320, 3), np.uint8)
+    return [np.roll(base, 4 * i, axis=1) for i in range(n)]
+
+
+def test_onnx_runtime_needs_no_torch_and_streams():
+    model = VamNetSaliency(runtime="onnx")
+    assert model.runtime == "onnx"
+    for i, frame in enumerate(_frames()):
+        sal = model(frame, i / 25, np.zeros(14112, np.float32) if i % 2 else None)
+    assert sal.shape == (45, 80) and sal.sum() == pytest.approx(1.0, abs=1e-4)
+    code = ("import sys, numpy as np; from perceptcodec.saliency.vamnet import VamNetSaliency; "
+            "m = VamNetSaliency(runtime='onnx'); m(np.zeros((180, 320, 3), np.uint8), 0.0); "
+            "print('torch' in sys.modules)")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"  # fmt: skip
+
+
+@pytest.mark.torch
+def test_onnx_matches_pytorch_within_1e_5_relative():
+    pytest.importorskip("torch")
+    maps = {}
+    for runtime in ("onnx", "torch"):
+        model = VamNetSaliency(runtime=runtime)
+        maps[runtime] = np.stack([model(f, i / 25, np.full(14112, 0.01, np.float32))
+                                  for i, f in enumerate(_frames())])  # fmt: skip
+    scale = maps["torch"].max()
+    assert np.abs(maps["onnx"] - maps["torch"]).max() <= 1e-5 * scale
+
+
+def test_runtime_choices_are_checked():
+    with pytest.raises(PerceptcodecError, match="TensorRT"):
+        VamNetSaliency(runtime="tensorrt")
+    with pytest.raises(PerceptcodecError, match="unknown runtime"):
+        VamNetSaliency(runtime="cuda")
+    with pytest.raises(PerceptcodecError, match="does not apply"):
+        perceptcodec.get_model("prior", runtime="onnx")
+
+
+def test_encode_with_vamnet_says_which_runtime(tmp_path):
+    clip = make_video(tmp_path / "c.mp4", 160, 96, frames=6, audio="aac")
+    summary = perceptcodec.encode(clip, tmp_path / "o.mp4", saliency="vamnet", progress=False)
+    assert summary.saliency == "vamnet (onnx)" and summary.frames == 6
