@@ -83,7 +83,7 @@ class MediaSink:
         height: int,
         time_base: Fraction,
         fps: Fraction,
-        extradata: bytes,
+        headers: bytes,
         sar: Fraction = Fraction(1),
         audio_from: av.audio.stream.AudioStream | None = None,
     ) -> None:
@@ -94,9 +94,9 @@ class MediaSink:
             raise PerceptcodecError(f"{path}: cannot write ({exc})") from exc
         self.video = self._out.add_mux_stream("h264", rate=fps, width=width, height=height)
         self.video.time_base = time_base
-        # PyAV cannot set a mux stream's extradata: SPS/PPS go in-band before the first
-        # packet, from which the MP4 and Matroska muxers build avcC themselves.
-        self._headers = extradata
+        # PyAV cannot set a mux stream's extradata: the SPS/PPS ``headers`` go in-band before
+        # the first packet, from which the MP4 and Matroska muxers build avcC themselves.
+        self._headers = headers
         if sar != 1:
             self.video.sample_aspect_ratio = sar
         self.audio_copy = False
