@@ -36,11 +36,18 @@ def _encode(args: argparse.Namespace) -> int:
         smoothing=args.smoothing,
         saliency_stride=args.saliency_stride,
         runtime=args.runtime,
+        model_options=_model_options(args),
         force=args.force,
         progress=not args.quiet,
     )
     print(json.dumps(summary.as_dict()) if args.json else summary.text())
     return 0
+
+
+def _model_options(args: argparse.Namespace) -> dict[str, object]:
+    """The model options given on the command line (the model's defaults otherwise)."""
+    given = {"face_stride": args.face_stride, "width": args.saliency_width}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def _saliency(args: argparse.Namespace) -> int:
@@ -140,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the model on every k-th frame, interpolating maps in between (default 1)",
     )  # fmt: skip
     enc.add_argument(
+        "--face-stride", type=int,
+        help="frames between face detections, tracked in between (prior, vamnet; default 10)",
+    )  # fmt: skip
+    enc.add_argument(
+        "--saliency-width", type=int,
+        help="width in pixels the model works at (prior, vamnet; default 320)",
+    )  # fmt: skip
+    enc.add_argument(
         "--runtime",
         default="auto",
         choices=["auto", "onnx", "torch", "tensorrt"],
@@ -174,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--configs",
         nargs="+",
         default=["none", DEFAULT_MODEL],
-        help="none or model[:strength[:max_delta_qp]] (default: none prior)",
+        help="none or model[:strength[:max_delta_qp]][:k=N][:fs=N][:w=N] (k: saliency stride, "
+        "fs: face stride, w: working width; default: none prior)",
     )
     rd.add_argument(
         "--bitrates",

@@ -12,7 +12,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -237,6 +237,7 @@ def encode(
     smoothing: float = RoiSettings.smoothing,
     saliency_stride: int = 1,
     runtime: str = "auto",
+    model_options: Mapping[str, object] | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> EncodeSummary:
@@ -248,6 +249,7 @@ def encode(
     strength, max_delta_qp (QP units), smoothing: see :class:`perceptcodec.roi.RoiSettings`.
     saliency_stride: run the model on every k-th frame, interpolating maps in between.
     runtime: how a trained model runs (auto, onnx, torch, tensorrt); the summary says which.
+    model_options: the model's own options, e.g. ``{"face_stride": 30, "width": 160}``.
     The output appears only when complete; an existing output is refused unless ``force``.
     """
     t0 = time.monotonic()
@@ -272,7 +274,11 @@ def encode(
     check_output(dst, overwrite=force)
     model = None
     if isinstance(saliency, str):
-        model = None if saliency == "none" else get_model(saliency, runtime=runtime)
+        model = (
+            None
+            if saliency == "none"
+            else get_model(saliency, runtime=runtime, **(model_options or {}))
+        )
     else:
         model = saliency
 

@@ -26,32 +26,59 @@ from perceptcodec.pipeline import encode
 from perceptcodec.units import PAPER_BITRATES_KBPS
 from perceptcodec.versions import tool_versions
 
+# RdConfig field <-> the short key used in --configs and labels.
+_SHORTCUT_KEYS = {"saliency_stride": "k", "face_stride": "fs", "width": "w"}
+
 
 @dataclass(frozen=True)
 class RdConfig:
-    """One encoder configuration: ``none`` (plain x264) or a saliency model with ROI settings."""
+    """One encoder configuration: ``none`` (plain x264) or a saliency model with ROI settings
+    and the speed shortcuts: ``saliency_stride`` (model on every k-th frame), ``face_stride``
+    (frames between face detections) and ``width`` (working width in pixels); None = the
+    model's default."""
 
     saliency: str = "none"
     strength: float = 0.7
     max_delta_qp: float = 8.0
+    saliency_stride: int = 1
+    face_stride: int | None = None
+    width: int | None = None
 
     @property
     def label(self) -> str:
         if self.saliency == "none":
             return "none"
-        return f"{self.saliency}-s{self.strength:g}-q{self.max_delta_qp:g}"
+        label = f"{self.saliency}-s{self.strength:g}-q{self.max_delta_qp:g}"
+        for field, key in _SHORTCUT_KEYS.items():
+            value = getattr(self, field)
+            if value is not None and (field != "saliency_stride" or value != 1):
+                label += f"-{key}{value}"
+        return label
+
+    @property
+    def model_options(self) -> dict[str, object]:
+        options = {"face_stride": self.face_stride, "width": self.width}
+        return {k: v for k, v in options.items() if v is not None}
 
     @classmethod
     def parse(cls, text: str) -> RdConfig:
-        """``none``, ``prior``, ``prior:0.5`` or ``prior:0.5:6`` (model:strength:max_delta_qp)."""
-        name, *numbers = text.split(":")
-        if (name == "none" and numbers) or len(numbers) > 2 or not name:
-            raise PerceptcodecError(f"bad configuration {text!r}: none or model[:strength[:qp]]")
+        """``none``, ``prior``, ``prior:0.5``, ``prior:0.5:6`` (model:strength:max_delta_qp),
+        then optional ``k=N`` (saliency stride), ``fs=N`` (face stride), ``w=N`` (width):
+        ``prior:0.7:8:k=2:fs=30``."""
+        name, *parts = text.split(":")
+        numbers = [p for p in parts if "=" not in p]
+        keyed = dict(p.split("=", 1) for p in parts if "=" in p)
+        fields = {key: field for field, key in _SHORTCUT_KEYS.items()}
+        if (name == "none" and parts) or len(numbers) > 2 or not name or set(keyed) - set(fields):
+            raise PerceptcodecError(
+                f"bad configuration {text!r}: none or model[:strength[:qp]][:k=N][:fs=N][:w=N]"
+            )
         try:
             values = [float(n) for n in numbers]
+            shortcuts = {fields[k]: int(v) for k, v in keyed.items()}
         except ValueError as exc:
             raise PerceptcodecError(f"bad configuration {text!r}: numbers expected") from exc
-        return cls(name, *values)
+        return cls(name, *values, **shortcuts)
 
 
 class GazeVideo(Protocol):
@@ -111,7 +138,8 @@ def rd_point(
         summary = encode(
             video.video, out, bitrate=kbps, two_pass=two_pass, preset=preset,
             saliency=config.saliency, strength=config.strength,
-            max_delta_qp=config.max_delta_qp, progress=False,
+            max_delta_qp=config.max_delta_qp, saliency_stride=config.saliency_stride,
+            model_options=config.model_options, progress=False,
         )  # fmt: skip
         encode_s = time.monotonic() - t0
         scores = score_video(video.video, out, video.weights)

@@ -17,7 +17,10 @@ def test_config_parsing():
     assert RdConfig.parse("none").label == "none"
     assert RdConfig.parse("prior:0.5:6") == RdConfig("prior", 0.5, 6.0)
     assert RdConfig.parse("prior").label == "prior-s0.7-q8"
-    for bad in ("none:1", "prior:x", "prior:1:2:3", ""):
+    shortcut = RdConfig.parse("prior:0.7:k=4:fs=30:w=160")
+    assert shortcut.label == "prior-s0.7-q8-k4-fs30-w160" and shortcut.saliency_stride == 4
+    assert shortcut.model_options == {"face_stride": 30, "width": 160}
+    for bad in ("none:1", "prior:x", "prior:1:2:3", "", "prior:k=x", "prior:zz=1", "none:k=2"):
         with pytest.raises(PerceptcodecError):
             RdConfig.parse(bad)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -11,8 +12,9 @@ from media import make_video
 
 import perceptcodec
 from perceptcodec.errors import PerceptcodecError
-from perceptcodec.saliency.vamnet import VamNetSaliency
+from perceptcodec.saliency.vamnet import VamNetSaliency, nvidia_gpu_present, pick_runtime
 from perceptcodec.saliency.vamnet_onnx import onnx_paths
+from perceptcodec.saliency.vamnet_trt import engine_key
 
 pytestmark = pytest.mark.skipif(
     not all(p.exists() for p in onnx_paths().values()), reason="no exported VAM-Net graphs"
@@ -51,8 +53,9 @@ def test_onnx_matches_pytorch_within_1e_5_relative():
 
 
 def test_runtime_choices_are_checked():
-    with pytest.raises(PerceptcodecError, match="TensorRT"):
-        VamNetSaliency(runtime="tensorrt")
+    if importlib.util.find_spec("tensorrt") is None:
+        with pytest.raises(PerceptcodecError, match="TensorRT is not installed here"):
+            VamNetSaliency(runtime="tensorrt")
     with pytest.raises(PerceptcodecError, match="unknown runtime"):
         VamNetSaliency(runtime="cuda")
     with pytest.raises(PerceptcodecError, match="does not apply"):
@@ -63,3 +66,40 @@ def test_encode_with_vamnet_says_which_runtime(tmp_path):
     clip = make_video(tmp_path / "c.mp4", 160, 96, frames=6, audio="aac")
     summary = perceptcodec.encode(clip, tmp_path / "o.mp4", saliency="vamnet", progress=False)
     assert summary.saliency == "vamnet (onnx)" and summary.frames == 6
+
+
+def test_auto_runtime_picks_the_fastest_present():
+    assert pick_runtime(have_onnx=True, gpu=False) == "onnx"
+    assert pick_runtime(have_onnx=False, gpu=False) == "torch"
+    on_gpu = "tensorrt" if importlib.util.find_spec("tensorrt") else "torch"
+    assert pick_runtime(have_onnx=True, gpu=True) == on_gpu
+    if not nvidia_gpu_present():
+        assert VamNetSaliency().runtime == "onnx"
+
+
+def test_tensorrt_engine_key_changes_with_graph_gpu_and_version(tmp_path):
+    graph = tmp_path / "step.onnx"
+    graph.write_bytes(b"graph one")
+    key = engine_key(graph, "NVIDIA H100 80GB HBM3", (9, 0), "10.9.0")
+    assert key.startswith("step-") and key.endswith(".engine") and "sm90" in key
+    assert engine_key(graph, "NVIDIA A10", (8, 6), "10.9.0") != key
+    assert engine_key(graph, "NVIDIA H100 80GB HBM3", (9, 0), "10.10.0") != key
+    graph.write_bytes(b"graph two")
+    assert engine_key(graph, "NVIDIA H100 80GB HBM3", (9, 0), "10.9.0") != key
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("runtime", ["torch", "tensorrt"])
+def test_gpu_runtimes_match_onnx_within_fp16_tolerance(runtime):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    if runtime == "tensorrt":
+        pytest.importorskip("tensorrt")
+    maps = {}
+    for name in ("onnx", runtime):
+        model = VamNetSaliency(runtime=name)
+        maps[name] = np.stack([model(f, i / 25, np.full(14112, 0.01, np.float32))
+                               for i, f in enumerate(_frames())])  # fmt: skip
+    assert "fp16" in model.runtime
+    assert np.abs(maps[runtime] - maps["onnx"]).max() <= 2e-2 * maps["onnx"].max()

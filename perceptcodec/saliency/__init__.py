@@ -24,7 +24,8 @@ def available_models() -> list[str]:
 
 def get_model(name: str, runtime: str = "auto", **options: object) -> SaliencyModel:
     """Build the saliency model registered under ``name``; ``runtime`` (auto, onnx, torch,
-    tensorrt) applies to trained networks, the others have one way to run."""
+    tensorrt) applies to trained networks, the others have one way to run. ``options`` are the
+    model's own keyword options (e.g. ``face_stride``, ``width``)."""
     if name not in MODELS:
         raise PerceptcodecError(
             f"unknown saliency model {name!r}; choose from none, {', '.join(available_models())}"
@@ -41,6 +42,9 @@ def get_model(name: str, runtime: str = "auto", **options: object) -> SaliencyMo
     except TypeError as exc:
         if "runtime" in options and "runtime" in str(exc):
             raise PerceptcodecError(f"--runtime does not apply to {name!r} (one runtime)") from exc
+        bad = [k for k in options if repr(k) in str(exc)]
+        if bad:
+            raise PerceptcodecError(f"model {name!r} has no option {bad[0]!r}") from exc
         raise
 
 

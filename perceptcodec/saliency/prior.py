@@ -1,6 +1,6 @@
 """The training-free default model: faces + motion + centre bias, at low resolution.
 
-Cheap enough to run beside x264 on 2 cores: faces are detected every ``stride`` frames
+Cheap enough to run beside x264 on 2 cores: faces are detected every ``face_stride`` frames
 (CenterFace, one thread) and tracked in between; motion is DIS optical flow on a 128-pixel-wide
 frame; everything is mixed on a grid a quarter of the working resolution.
 """
@@ -42,9 +42,10 @@ class PriorSaliency:
     """Training-free saliency (``name = "prior"``).
 
     width: working width in pixels (frames arrive resized to ``size_for(W, H)``, aspect kept);
-    stride: frames between face detections; *_weight: mix of the face, motion and centre maps
-    (each normalised first; a missing component's weight goes to the others); temporal: EMA
-    weight of the previous map. Output: (H/4) x (W/4) of the working size, summing to 1.
+    face_stride: frames between face detections (tracked in between); *_weight: mix of the
+    face, motion and centre maps (each normalised first; a missing component's weight goes to
+    the others); temporal: EMA weight of the previous map. Output: (H/4) x (W/4) of the
+    working size, summing to 1.
     """
 
     name = "prior"
@@ -54,7 +55,7 @@ class PriorSaliency:
     def __init__(
         self,
         width: int = 320,
-        stride: int = 10,
+        face_stride: int = 10,
         face_weight: float = 0.6,
         motion_weight: float = 0.25,
         center_weight: float = 0.15,
@@ -67,7 +68,7 @@ class PriorSaliency:
         self.weights = {"face": face_weight, "motion": motion_weight, "center": center_weight}
         self.center_sigma = center_sigma
         self.temporal = temporal
-        self.tracker = FaceTracker(detector or FaceDetector(input_width=width), stride=stride)
+        self.tracker = FaceTracker(detector or FaceDetector(input_width=width), stride=face_stride)
         self.motion = MotionSaliency()
         self._prev: np.ndarray | None = None
 

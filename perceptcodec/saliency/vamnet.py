@@ -6,13 +6,16 @@ state is carried from frame to frame, and the graph runs over the current frame'
 6), background and audio node (dropped without audio). Output: the 16 x 16 map upsampled
 bilinearly to a quarter of the working size (80 x 45 for 16:9), like the prior's.
 
-Runtimes: ``onnx`` (ONNX Runtime on the exported step, no torch needed), ``torch`` (PyTorch,
-CPU or CUDA), ``tensorrt`` (not available in this build: says so), ``auto`` (onnx when the
-exported graphs and onnxruntime are present, else torch).
+Runtimes: ``onnx`` (ONNX Runtime on the exported step, CPU, no torch needed), ``torch``
+(PyTorch; on a CUDA GPU with FP16 autocast), ``tensorrt`` (FP16 engines built from the exported
+graphs, see :mod:`perceptcodec.saliency.vamnet_trt`), ``auto`` (the fastest present: on a
+machine with an NVIDIA GPU TensorRT, else PyTorch on CUDA; on the CPU ONNX Runtime when the
+exported graphs exist, else PyTorch).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections import deque
 from pathlib import Path
 
@@ -53,10 +56,17 @@ def face_crops(
     return out
 
 
-class TorchStep:
-    """The per-frame step in PyTorch, fed and answering like :class:`OnnxStep`."""
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA driver exposes a GPU here (checked without importing torch)."""
+    return Path("/dev/nvidiactl").exists() and Path("/dev/nvidia0").exists()
 
-    def __init__(self, weights: Path, device: str = "cpu", threads: int = 1) -> None:
+
+class TorchStep:
+    """The per-frame step in PyTorch, fed and answering like :class:`OnnxStep`; on CUDA with
+    FP16 autocast (``half``)."""
+
+    def __init__(self, weights: Path, device: str = "cpu", threads: int = 1,
+                 half: bool = True) -> None:  # fmt: skip
         try:
             import torch
         except ImportError as exc:
@@ -65,6 +75,8 @@ class TorchStep:
             ) from exc
         from perceptcodec.saliency.vamnet_net import VamNet, VamNetConfig
 
+        if device == "cuda" and not torch.cuda.is_available():
+            raise PerceptcodecError("device cuda asked for, but PyTorch sees no CUDA GPU")
         if device == "cpu" and threads:
             torch.set_num_threads(threads)
         ck = torch.load(weights, map_location="cpu", weights_only=False)
@@ -73,10 +85,15 @@ class TorchStep:
                                   for k, v in ck["state_dict"].items()})  # fmt: skip
         self.net.eval().to(device)
         self.torch, self.device = torch, torch.device(device)
+        self.half = half and device == "cuda"
 
     def __call__(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        t = {k: self.torch.from_numpy(v).to(self.device) for k, v in feed.items()}
-        with self.torch.inference_mode():
+        torch = self.torch
+        t = {k: torch.from_numpy(v).to(self.device) for k, v in feed.items()}
+        with (
+            torch.inference_mode(),
+            torch.autocast(self.device.type, torch.float16, enabled=self.half),
+        ):
             out = self.net(t["frame"][:, None], t["partner"][:, None],
                            t["audio"][:, None] if "audio" in t else None, t["boxes"][:, None],
                            t["face_mask"][:, None], t["crops"][:, None],
@@ -85,22 +102,30 @@ class TorchStep:
         return [x.float().cpu().numpy() for x in (out["log_saliency"][:, 0], h1, c1, h2, c2)]
 
 
+def pick_runtime(have_onnx: bool, gpu: bool) -> str:
+    """What ``auto`` means here: TensorRT on an NVIDIA GPU when importable, else PyTorch (CUDA);
+    on the CPU ONNX Runtime when the graphs are exported and it is importable, else PyTorch."""
+    if gpu:
+        return "tensorrt" if importlib.util.find_spec("tensorrt") else "torch"
+    if have_onnx and importlib.util.find_spec("onnxruntime"):
+        return "onnx"
+    return "torch"
+
+
 def make_step(runtime: str, weights: Path, device: str, threads: int) -> tuple[str, object]:
-    """(runtime actually used, step callable) for a --runtime choice."""
+    """(runtime actually used, step callable) for a --runtime choice; ``device`` ``auto`` means
+    CUDA when an NVIDIA GPU is present (for torch), else the CPU."""
     if runtime not in RUNTIMES:
         raise PerceptcodecError(f"unknown runtime {runtime!r}; one of {', '.join(RUNTIMES)}")
-    if runtime == "tensorrt":
-        try:
-            import tensorrt  # noqa: F401
-        except ImportError as exc:
-            raise PerceptcodecError(
-                "TensorRT is not installed here: use --runtime onnx or torch"
-            ) from exc
-        raise PerceptcodecError(
-            "the TensorRT runtime is not built yet: use --runtime onnx or torch"
-        )
     have_onnx = all(p.exists() for p in onnx_paths(weights.parent).values())
-    if runtime == "onnx" or (runtime == "auto" and have_onnx and device == "cpu"):
+    gpu = nvidia_gpu_present() if device == "auto" else device == "cuda"
+    if runtime == "auto":
+        runtime = pick_runtime(have_onnx, gpu)
+    if runtime == "tensorrt":
+        from perceptcodec.saliency.vamnet_trt import TensorRtStep
+
+        return "tensorrt fp16", TensorRtStep(weights.parent)
+    if runtime == "onnx":
         if not have_onnx:
             raise PerceptcodecError(
                 f"no exported VAM-Net graphs in {weights.parent}: run `perceptcodec export onnx`"
@@ -108,7 +133,8 @@ def make_step(runtime: str, weights: Path, device: str, threads: int) -> tuple[s
         return "onnx", OnnxStep(weights.parent, threads)
     if not weights.exists():
         raise PerceptcodecError(f"{weights}: VAM-Net weights missing (see models/vamnet)")
-    return "torch", TorchStep(weights, device, threads)
+    step = TorchStep(weights, "cuda" if gpu else "cpu", threads)
+    return ("torch cuda fp16" if step.half else f"torch {step.device.type}"), step
 
 
 class VamNetSaliency:
@@ -119,7 +145,7 @@ class VamNetSaliency:
     audio_window_s = 0.64
 
     def __init__(self, weights: str | Path | None = None, runtime: str = "auto",
-                 device: str = "cpu", face_stride: int = 10, threads: int = 1,
+                 device: str = "auto", face_stride: int = 10, threads: int = 1,
                  width: int = 320) -> None:  # fmt: skip
         weights = Path(weights) if weights else default_weights()
         self.runtime, self._step = make_step(runtime, weights, device, threads)
