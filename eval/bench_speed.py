@@ -1,11 +1,21 @@
-"""Encode speed and memory of perceptual vs plain x264, measured in one run.
+"""Encode speed, saliency-only speed and peak memory of perceptual vs plain x264, in one run.
 
-    python eval/bench_speed.py --sizes 720p --presets medium --models none prior
+    python eval/bench_speed.py                      # the full matrix below (~40 min, 2 cores)
+    python eval/bench_speed.py --sizes 720p --presets medium --models none prior \\
+        --memory-minutes                            # one cell, no memory runs
 
-Source: a real clip (default: the Hamilton stage clip from ../shared/data) scaled to each size
-and looped to --seconds, written once as a near-lossless intermediate under eval/.cache/.
-Each encode runs in a fresh process (so peak RSS is its own); configurations alternate and
-the best of --repeats is kept. Prints a table and writes JSON + Markdown under eval/results/.
+Models are ``none``, ``prior``, ``center`` or ``vamnet:RUNTIME`` (onnx, torch, tensorrt,
+auto). Source: a real clip (default: the Hamilton stage clip from ../shared/data) scaled to
+each size and looped to --seconds, written once as a near-lossless intermediate under
+eval/.cache/ (the long memory sources repeat its packets, no re-encode).
+
+1. Encode frames/s for each size x preset x model (ABR --bitrate, 1 pass), and its ratio to
+   ``none``; configurations alternate and the best of --repeats is kept.
+2. Saliency-only frames/s for each model at each size: resize to the model's input plus the
+   model call, over --saliency-frames decoded frames held in memory.
+3. Peak RSS of an encode of --memory-minutes of video at --memory-size.
+Each measurement runs in a fresh process (so peak RSS is its own). A runtime that is not
+usable here is listed with the reason. Writes JSON + Markdown under eval/results/.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from perceptcodec.paths import shared_data_dir
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 HERE = Path(__file__).resolve().parent
+DEFAULT_MODELS = ["none", "prior", "vamnet:onnx", "vamnet:torch", "vamnet:tensorrt"]
 
 
 def make_source(src: Path, size: str, seconds: float, cache: Path) -> Path:
@@ -60,41 +71,181 @@ def make_source(src: Path, size: str, seconds: float, cache: Path) -> Path:
     return out
 
 
-def _encode_child(args: dict, queue: mp.Queue) -> None:
+def repeat_source(base: Path, times: int) -> Path:
+    """``base`` (starting with a keyframe, no B-frames) repeated ``times`` times by remuxing its
+    packets with shifted timestamps."""
+    out = base.with_name(f"{base.stem}_x{times}.mkv")
+    if out.exists():
+        return out
+    tmp = out.with_suffix(".part.mkv")
+    with av.open(str(base)) as inp, av.open(str(tmp), "w") as dst:
+        in_stream = inp.streams.video[0]
+        stream = dst.add_stream_from_template(in_stream)
+        packets = [p for p in inp.demux(in_stream) if p.size]
+        span = max(p.pts for p in packets) + 1
+        for k in range(times):
+            for p in packets:
+                copy = av.Packet(bytes(p))
+                copy.pts, copy.dts = p.pts + k * span, p.dts + k * span
+                copy.time_base, copy.stream, copy.is_keyframe = p.time_base, stream, p.is_keyframe
+                dst.mux(copy)
+    tmp.rename(out)
+    return out
+
+
+def _split(spec: str) -> tuple[str, str]:
+    name, _, runtime = spec.partition(":")
+    return name, runtime or "auto"
+
+
+def _encode_child(args: dict) -> dict:
     from perceptcodec.pipeline import encode
 
+    name, runtime = _split(args["model"])
     with tempfile.TemporaryDirectory() as tmp:
         summary = encode(
-            args["src"],
-            Path(tmp) / "out.mp4",
-            bitrate=args["bitrate"],
-            preset=args["preset"],
-            saliency=args["model"],
-            progress=False,
-        )
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put(
-        {
-            "fps": summary.encode_fps,
-            "wall_s": summary.wall_s,
-            "frames": summary.frames,
-            "video_kbps": summary.video_kbps,
-            "peak_rss_mb": rss_mb,
-        }
-    )
+            args["src"], Path(tmp) / "out.mp4", bitrate=args["bitrate"], preset=args["preset"],
+            saliency=name, runtime=runtime, progress=False,
+        )  # fmt: skip
+    return {
+        "used": summary.saliency,
+        "fps": summary.encode_fps,
+        "wall_s": summary.wall_s,
+        "frames": summary.frames,
+        "video_kbps": summary.video_kbps,
+    }
 
 
-def measure(src: Path, model: str, preset: str, bitrate: str) -> dict:
+def _saliency_child(args: dict) -> dict:
+    """Model-only throughput: frames decoded first, then resize + model call timed."""
+    from perceptcodec.encoder.frames import small_rgb
+    from perceptcodec.io.source import decode_video, probe
+    from perceptcodec.pipeline import model_input_size
+    from perceptcodec.saliency import get_model
+
+    name, runtime = _split(args["model"])
+    model = get_model(name, runtime=runtime)
+    info = probe(args["src"])
+    frames = [f for _, f in zip(range(args["frames"]), decode_video(args["src"]), strict=False)]
+    size = model_input_size(model, (info.width, info.height))
+    model.reset()
+    model(small_rgb(frames[0], size), 0.0)  # warm-up (session set-up, first allocations)
+    t0 = time.perf_counter()
+    for i, frame in enumerate(frames[1:], start=1):
+        model(small_rgb(frame, size), i / 25)
+    wall = time.perf_counter() - t0
+    return {"used": f"{name} ({getattr(model, 'runtime', 'numpy/onnx')})",
+            "fps": (len(frames) - 1) / wall, "frames": len(frames) - 1}  # fmt: skip
+
+
+def _child(job: str, args: dict, queue: mp.Queue) -> None:
+    try:
+        result = {"encode": _encode_child, "saliency": _saliency_child}[job](args)
+    except Exception as exc:  # a runtime not usable here: reported, not fatal
+        result = {"error": str(exc).splitlines()[0]}
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(result)
+
+
+def in_child(job: str, **args: object) -> dict:
+    """Run one measurement in a fresh process and return its result dict."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(
-        target=_encode_child,
-        args=(dict(src=str(src), model=model, preset=preset, bitrate=bitrate), queue),
-    )
+    proc = ctx.Process(target=_child, args=(job, args, queue))
     proc.start()
     result = queue.get()
     proc.join()
     return result
+
+
+def _log(kind: str, row: dict) -> None:
+    if "error" in row:
+        print(f"{kind}: {row['size']} {row['model']}: not measured: {row['error']}", flush=True)
+        return
+    extra = f" x{row['ratio_to_none']:.2f} of none" if row.get("ratio_to_none") else ""
+    print(f"{kind}: {row['size']} {row.get('preset', '')} {row['model']} {row['fps']:.1f} fps"
+          f"{extra} RSS {row['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+
+
+def encode_rows(args: argparse.Namespace, sources: dict[str, Path]) -> list[dict]:
+    rows = []
+    for size, src in sources.items():
+        for preset in args.presets:
+            best: dict[str, dict] = {}
+            for _ in range(args.repeats):
+                for model in args.models:  # alternate so drift hits every model alike
+                    if "error" in best.get(model, {}):
+                        continue
+                    r = in_child("encode", src=str(src), model=model, preset=preset,
+                                 bitrate=args.bitrate)  # fmt: skip
+                    if model not in best or "error" in r or r["fps"] > best[model]["fps"]:
+                        best[model] = r
+            base = best.get("none", {}).get("fps")
+            for model, r in best.items():
+                row = {"size": size, "preset": preset, "model": model, **r}
+                if "fps" in r:
+                    row["ratio_to_none"] = r["fps"] / base if base else None
+                rows.append(row)
+                _log("encode", row)
+    return rows
+
+
+def saliency_rows(args: argparse.Namespace, sources: dict[str, Path]) -> list[dict]:
+    rows = []
+    for size, src in sources.items():
+        for model in (m for m in args.models if m != "none"):
+            r = in_child("saliency", src=str(src), model=model, frames=args.saliency_frames)
+            rows.append({"size": size, "model": model, **r})
+            _log("saliency", rows[-1])
+    return rows
+
+
+def memory_rows(args: argparse.Namespace) -> list[dict]:
+    base = make_source(args.source, args.memory_size, args.seconds, HERE / ".cache")
+    rows = []
+    for minutes in args.memory_minutes:
+        src = repeat_source(base, max(1, round(minutes * 60 / args.seconds)))
+        for model in args.memory_models:
+            r = in_child("encode", src=str(src), model=model, preset=args.memory_preset,
+                         bitrate=args.bitrate)  # fmt: skip
+            rows.append({"size": args.memory_size, "preset": args.memory_preset,
+                         "minutes": minutes, "model": model, **r})  # fmt: skip
+            _log(f"memory {minutes:g} min", rows[-1])
+    return rows
+
+
+def markdown(meta: dict, enc: list[dict], sal: list[dict], mem: list[dict]) -> str:
+    def cell(r: dict, key: str, fmt: str) -> str:
+        return format(r[key], fmt) if r.get(key) is not None else "-"
+
+    lines = [f"Command: `{meta['command']}` ({meta['machine']}, {meta['date']})", ""]
+    if enc:
+        lines += ["Encode (1-pass ABR, whole pipeline: decode, saliency, x264, mux):", "",
+                  "| size | preset | model | runtime used | frames/s | ratio to none | "
+                  "peak RSS MB |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in enc:
+            lines.append(
+                f"| {r['size']} | {r['preset']} | {r['model']} | {r.get('used', '-')} | "
+                f"{cell(r, 'fps', '.1f')} | {cell(r, 'ratio_to_none', '.2f')} | "
+                f"{cell(r, 'peak_rss_mb', '.0f')} |"
+                + (f" not usable here: {r['error']}" if "error" in r else "")
+            )
+    if sal:
+        lines += ["", "Saliency only (resize to the model's input + model, frame by frame):", "",
+                  "| size | model | runtime used | frames/s |", "|---|---|---|---|"]  # fmt: skip
+        for r in sal:
+            lines.append(f"| {r['size']} | {r['model']} | {r.get('used', '-')} | "
+                         f"{cell(r, 'fps', '.1f')} |"
+                         + (f" not usable here: {r['error']}" if "error" in r else ""))  # fmt: skip
+    if mem:
+        lines += ["", "Peak memory with video length:", "",
+                  "| size | preset | minutes | frames | model | frames/s | peak RSS MB |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in mem:
+            lines.append(f"| {r['size']} | {r['preset']} | {r['minutes']:g} | "
+                         f"{cell(r, 'frames', 'd')} | {r['model']} | {cell(r, 'fps', '.1f')} | "
+                         f"{cell(r, 'peak_rss_mb', '.0f')} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -102,42 +253,26 @@ def main() -> None:
     parser.add_argument(
         "--source", type=Path, default=shared_data_dir() / "video/talking/short_hamilton_clip.mp4"
     )
-    parser.add_argument("--sizes", nargs="+", default=["720p"], choices=sorted(SIZES))
-    parser.add_argument("--presets", nargs="+", default=["medium"])
-    parser.add_argument("--models", nargs="+", default=["none", "prior"])
+    parser.add_argument("--sizes", nargs="+", default=["720p", "1080p"], choices=sorted(SIZES))
+    parser.add_argument("--presets", nargs="+", default=["medium", "veryfast"])
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--bitrate", default="1000k")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--saliency-frames", type=int, default=200)
+    parser.add_argument("--memory-minutes", nargs="*", type=float, default=[1, 10])
+    parser.add_argument("--memory-size", default="1080p", choices=sorted(SIZES))
+    parser.add_argument("--memory-preset", default="medium")
+    parser.add_argument("--memory-models", nargs="+", default=["none", "prior"])
     parser.add_argument("--out", type=Path, default=HERE / "results" / "speed")
     args = parser.parse_args()
     if not args.source.exists():
         sys.exit(f"bench_speed: source clip {args.source} not found (give --source)")
 
-    rows = []
-    for size in args.sizes:
-        src = make_source(args.source, size, args.seconds, HERE / ".cache")
-        for preset in args.presets:
-            best: dict[str, dict] = {}
-            for _ in range(args.repeats):
-                for model in args.models:  # alternate so drift hits every model alike
-                    r = measure(src, model, preset, args.bitrate)
-                    if model not in best or r["fps"] > best[model]["fps"]:
-                        best[model] = r
-            base = best.get("none", {}).get("fps")
-            for model, r in best.items():
-                row = {
-                    "size": size,
-                    "preset": preset,
-                    "model": model,
-                    **r,
-                    "ratio_to_none": r["fps"] / base if base else None,
-                }
-                rows.append(row)
-                print(
-                    f"{size} {preset:9s} {model:8s} {r['fps']:6.1f} fps  "
-                    f"x{row['ratio_to_none'] or 0:.2f} of none  RSS {r['peak_rss_mb']:.0f} MB",
-                    flush=True,
-                )
+    sources = {s: make_source(args.source, s, args.seconds, HERE / ".cache") for s in args.sizes}
+    enc = encode_rows(args, sources)
+    sal = saliency_rows(args, sources)
+    mem = memory_rows(args) if args.memory_minutes else []
     meta = {
         "source": str(args.source),
         "seconds": args.seconds,
@@ -148,19 +283,10 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = [
-        f"Command: `{meta['command']}` ({meta['machine']}, {meta['date']})",
-        "",
-        "| size | preset | model | frames/s | ratio to none | peak RSS MB |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['size']} | {r['preset']} | {r['model']} | {r['fps']:.1f} | "
-            f"{r['ratio_to_none']:.2f} | {r['peak_rss_mb']:.0f} |"
-        )
-    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    result = {"meta": meta, "encode": enc, "saliency_only": sal, "memory": mem}
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    args.out.with_suffix(".md").write_text(markdown(meta, enc, sal, mem))
+    print(f"wrote {args.out.with_suffix('.md')}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
 """PSNR-Y inside vs outside the detected faces, perceptual vs plain x264, at one bitrate.
 
     python eval/face_roi_quality.py --clip ../shared/data/video/talking/WDA_KatieHill_000.mp4
+    python eval/face_roi_quality.py --clip CLIP --models none prior prior:0.7:fs=1 prior:0.7:fs=30
 
-Both encodes use identical x264 settings (2-pass ABR at --bitrate); faces are detected on every
-source frame with the same CenterFace detector. Writes JSON under eval/results/.
+All encodes use identical x264 settings (2-pass ABR at --bitrate); faces are detected on every
+source frame with the same CenterFace detector (at 640 px). --models takes ``perceptcodec rd``
+configurations (``none``, ``model[:strength[:qp]][:k=N][:fs=N][:w=N]``), so the cost of a face
+stride (``fs``) or saliency stride (``k``) shows where faces move. Writes JSON under
+eval/results/.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 
 from perceptcodec.io.source import decode_video
 from perceptcodec.pipeline import encode
+from perceptcodec.rd import RdConfig
 from perceptcodec.saliency.faces import FaceDetector
 from perceptcodec.versions import tool_versions
 
@@ -62,15 +67,20 @@ def main() -> None:
     share = float(np.mean([m.mean() for m in masks]))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for model in args.models:
+        for spec in args.models:
+            config = RdConfig.parse(spec)
+            model = config.saliency if spec == config.saliency else config.label
             out = Path(tmp) / f"{model}.mp4"
             summary = encode(args.clip, out, bitrate=args.bitrate, two_pass=True,
-                             preset=args.preset, saliency=model, progress=False)  # fmt: skip
+                             preset=args.preset, saliency=config.saliency,
+                             strength=config.strength, max_delta_qp=config.max_delta_qp,
+                             saliency_stride=config.saliency_stride,
+                             model_options=config.model_options, progress=False)  # fmt: skip
             row = {"model": model, "video_kbps": summary.video_kbps,
                    **region_psnr(args.clip, out, masks)}  # fmt: skip
             rows.append(row)
             print(
-                f"{model:8s} {row['video_kbps']:6.1f} kbit/s  PSNR-Y faces "
+                f"{model:22s} {row['video_kbps']:6.1f} kbit/s  PSNR-Y faces "
                 f"{row['psnr_y_inside_db']:.2f} dB, elsewhere {row['psnr_y_outside_db']:.2f} dB"
             )
     result = {"clip": args.clip.name, "bitrate": args.bitrate, "preset": args.preset,

@@ -74,3 +74,18 @@ def test_finds_the_speaker_in_a_real_clip(shared_data, detector):
     assert all(len(b) == 1 for b in found)
     x0, y0, x1, y1, score = found[0][0]
     assert score > 0.5 and 100 < (x0 + x1) / 2 < 412 and (x1 - x0) > 100  # a big central face
+
+
+def test_tracker_follows_the_flow_between_detections():
+    det = ScriptedDetector([[[40, 20, 60, 40, 0.9]]])
+    tracker = FaceTracker(det, stride=100)
+    frame = np.zeros((90, 160, 3), np.uint8)
+    tracker(frame)
+    flow = np.zeros((45, 80, 2), np.float32)  # half-resolution flow
+    flow[:, 15:60] = (1.5, -0.5)  # the face region moves; the rest stands still
+    for _ in range(4):
+        tracks = tracker(frame, flow)
+    assert det.calls == 1
+    assert tracks[0].box == pytest.approx([52, 16, 72, 36])  # 4 x (3, -1) px at full size
+    tracker(frame)  # no flow: the box stays
+    assert tracks[0].box == pytest.approx([52, 16, 72, 36])

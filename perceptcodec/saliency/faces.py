@@ -130,7 +130,8 @@ class Track:
 @dataclass
 class FaceTracker:
     """Runs ``detector`` every ``stride`` frames (and at scene cuts) and keeps face tracks in
-    between, so boxes neither flicker nor cost a detection per frame. A track survives
+    between, so boxes neither flicker nor cost a detection per frame; given the frame's optical
+    flow, boxes move with the median flow inside them between detections. A track survives
     ``max_missed`` detections without a match; matched boxes are smoothed (``smoothing`` =
     weight of the old box)."""
 
@@ -147,7 +148,9 @@ class FaceTracker:
     def reset(self) -> None:
         self.tracks, self._frame, self._next_id, self._thumb = [], 0, 0, None
 
-    def __call__(self, rgb: np.ndarray) -> list[Track]:
+    def __call__(self, rgb: np.ndarray, flow: np.ndarray | None = None) -> list[Track]:
+        """Tracks for this H x W x 3 frame. flow: optional h x w x 2 optical flow (dx, dy) from
+        the previous frame to this one, in pixels of an h x w copy of the frame."""
         thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (32, 18)).astype(np.float32)
         cut = self._thumb is not None and np.abs(thumb - self._thumb).mean() > self.cut_threshold
         self._thumb = thumb
@@ -155,8 +158,22 @@ class FaceTracker:
             self.tracks = []
         if cut or self._frame % self.stride == 0:
             self._update(self.detector(rgb))
+        elif flow is not None:
+            self._follow(flow, rgb.shape[1] / flow.shape[1])
         self._frame += 1
         return self.tracks
+
+    def _follow(self, flow: np.ndarray, scale: float) -> None:
+        """Shift each box by the median flow inside it (``scale``: frame px per flow px)."""
+        fh, fw = flow.shape[:2]
+        for track in self.tracks:
+            x0, y0, x1, y1 = (track.box / scale).round().astype(int)
+            inside = flow[
+                max(y0, 0) : min(max(y1, y0 + 1), fh), max(x0, 0) : min(max(x1, x0 + 1), fw)
+            ]
+            if inside.size:
+                dx, dy = np.median(inside.reshape(-1, 2), axis=0) * scale
+                track.box = track.box + np.array([dx, dy, dx, dy], track.box.dtype)
 
     def _update(self, boxes: np.ndarray) -> None:
         """Greedy IoU matching of detections to tracks, best pairs first."""

@@ -84,9 +84,10 @@ class PriorSaliency:
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
         h, w = rgb.shape[:2]
         grid = (max(h // 4, 1), max(w // 4, 1))
+        motion = cv2.resize(self.motion(rgb), grid[::-1], interpolation=cv2.INTER_AREA)
         parts = {
-            "face": face_map(self.tracker(rgb), (h, w), grid),
-            "motion": cv2.resize(self.motion(rgb), grid[::-1], interpolation=cv2.INTER_AREA),
+            "face": face_map(self.tracker(rgb, self.motion.flow), (h, w), grid),
+            "motion": motion,
             "center": center_gaussian(grid, self.center_sigma),
         }
         sal = np.zeros(grid, np.float32)
