@@ -134,7 +134,7 @@ def _saliency_child(args: dict) -> dict:
     for i, frame in enumerate(frames[1:], start=1):
         model(small_rgb(frame, size), i / 25)
     wall = time.perf_counter() - t0
-    return {"used": f"{name} ({getattr(model, 'runtime', 'numpy/onnx')})",
+    return {"used": f"{name} ({getattr(model, 'runtime', 'cpu')})",
             "fps": (len(frames) - 1) / wall, "frames": len(frames) - 1}  # fmt: skip
 
 
@@ -218,6 +218,9 @@ def markdown(meta: dict, enc: list[dict], sal: list[dict], mem: list[dict]) -> s
     def cell(r: dict, key: str, fmt: str) -> str:
         return format(r[key], fmt) if r.get(key) is not None else "-"
 
+    def used(r: dict) -> str:
+        return f"not usable here: {r['error']}" if "error" in r else r["used"]
+
     lines = [f"Command: `{meta['command']}` ({meta['machine']}, {meta['date']})", ""]
     if enc:
         lines += ["Encode (1-pass ABR, whole pipeline: decode, saliency, x264, mux):", "",
@@ -225,18 +228,15 @@ def markdown(meta: dict, enc: list[dict], sal: list[dict], mem: list[dict]) -> s
                   "peak RSS MB |", "|---|---|---|---|---|---|---|"]  # fmt: skip
         for r in enc:
             lines.append(
-                f"| {r['size']} | {r['preset']} | {r['model']} | {r.get('used', '-')} | "
+                f"| {r['size']} | {r['preset']} | {r['model']} | {used(r)} | "
                 f"{cell(r, 'fps', '.1f')} | {cell(r, 'ratio_to_none', '.2f')} | "
-                f"{cell(r, 'peak_rss_mb', '.0f')} |"
-                + (f" not usable here: {r['error']}" if "error" in r else "")
+                f"{cell(r, 'peak_rss_mb', '.0f') if 'error' not in r else '-'} |"
             )
     if sal:
         lines += ["", "Saliency only (resize to the model's input + model, frame by frame):", "",
                   "| size | model | runtime used | frames/s |", "|---|---|---|---|"]  # fmt: skip
         for r in sal:
-            lines.append(f"| {r['size']} | {r['model']} | {r.get('used', '-')} | "
-                         f"{cell(r, 'fps', '.1f')} |"
-                         + (f" not usable here: {r['error']}" if "error" in r else ""))  # fmt: skip
+            lines.append(f"| {r['size']} | {r['model']} | {used(r)} | {cell(r, 'fps', '.1f')} |")
     if mem:
         lines += ["", "Peak memory with video length:", "",
                   "| size | preset | minutes | frames | model | frames/s | peak RSS MB |",

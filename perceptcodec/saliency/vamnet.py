@@ -61,6 +61,15 @@ def nvidia_gpu_present() -> bool:
     return Path("/dev/nvidiactl").exists() and Path("/dev/nvidia0").exists()
 
 
+def cuda_usable() -> bool:
+    """Whether PyTorch can run on an NVIDIA GPU here (torch is imported only where one is)."""
+    if not nvidia_gpu_present() or importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 class TorchStep:
     """The per-frame step in PyTorch, fed and answering like :class:`OnnxStep`; on CUDA with
     FP16 autocast (``half``)."""
@@ -118,7 +127,7 @@ def make_step(runtime: str, weights: Path, device: str, threads: int) -> tuple[s
     if runtime not in RUNTIMES:
         raise PerceptcodecError(f"unknown runtime {runtime!r}; one of {', '.join(RUNTIMES)}")
     have_onnx = all(p.exists() for p in onnx_paths(weights.parent).values())
-    gpu = nvidia_gpu_present() if device == "auto" else device == "cuda"
+    gpu = cuda_usable() if device == "auto" else device == "cuda"
     if runtime == "auto":
         runtime = pick_runtime(have_onnx, gpu)
     if runtime == "tensorrt":
