@@ -52,16 +52,16 @@ def mb_mean(saliency: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
     sal = np.asarray(saliency, dtype=np.float32)
     if sal.ndim != 2 or sal.size == 0:
         raise ValueError(f"saliency must be a non-empty 2-D map, got shape {sal.shape}")
-    # Resample to 4 x 4-pixel cells (area-averaging), then average 4 x 4 cells per block.
+    # Resample to 4 x 4-pixel cells (area-averaging), then average 4 x 4 cells per block (an
+    # exact box mean: INTER_AREA by an integer factor); edge blocks count only their cells.
     cw, ch = -(-width // 4), -(-height // 4)
     cells = cv2.resize(sal, (cw, ch), interpolation=cv2.INTER_AREA)
-    padded = np.zeros((rows * 4, cols * 4), np.float32)
-    counts = np.zeros_like(padded)
-    padded[:ch, :cw] = cells
-    counts[:ch, :cw] = 1.0
-    total = padded.reshape(rows, 4, cols, 4).sum(axis=(1, 3))
-    n = counts.reshape(rows, 4, cols, 4).sum(axis=(1, 3))
-    return total / n
+    if (ch, cw) != (rows * 4, cols * 4):
+        cells = cv2.copyMakeBorder(cells, 0, rows * 4 - ch, 0, cols * 4 - cw, cv2.BORDER_CONSTANT)
+    total = cv2.resize(cells, (cols, rows), interpolation=cv2.INTER_AREA) * 16
+    row_cells = np.clip(ch - 4 * np.arange(rows), 0, 4)
+    col_cells = np.clip(cw - 4 * np.arange(cols), 0, 4)
+    return (total / np.outer(row_cells, col_cells)).astype(np.float32)
 
 
 def dqp_from_weights(weights_mb: np.ndarray, settings: RoiSettings) -> np.ndarray:

@@ -41,4 +41,4 @@ def small_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
     levels as coded; saliency does not need colorimetric accuracy)."""
     (y, u, v), _owner = i420_planes(frame)
     planes = [cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in (y, u, v)]
-    return cv2.cvtColor(np.dstack(planes), cv2.COLOR_YUV2RGB)
+    return cv2.cvtColor(cv2.merge(planes), cv2.COLOR_YUV2RGB)
