@@ -9,8 +9,9 @@ auto). Source: a real clip (default: the Hamilton stage clip from ../shared/data
 each size and looped to --seconds, written once as a near-lossless intermediate under
 eval/.cache/ (the long memory sources repeat its packets, no re-encode).
 
-1. Encode frames/s for each size x preset x model (ABR --bitrate, 1 pass), and its ratio to
-   ``none``; configurations alternate and the best of --repeats is kept.
+1. Encode frames/s for each size x preset x model (ABR --bitrate, 1 pass): the best of
+   --repeats, and the median over repeats of its ratio to ``none`` run just before it (this
+   machine's speed drifts by +/-10 % over minutes; back-to-back ratios drift much less).
 2. Saliency-only frames/s for each model at each size: resize to the model's input plus the
    model call, over --saliency-frames decoded frames held in memory.
 3. Peak RSS of an encode of --memory-minutes of video at --memory-size.
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 import av
+import numpy as np
 
 from perceptcodec.paths import shared_data_dir
 
@@ -168,23 +170,27 @@ def _log(kind: str, row: dict) -> None:
 
 
 def encode_rows(args: argparse.Namespace, sources: dict[str, Path]) -> list[dict]:
+    """Per size x preset: every model once per repeat, back to back, so each repeat gives a
+    ratio to ``none`` measured under the same machine conditions; the row keeps the best
+    frames/s and the median of those per-repeat ratios."""
     rows = []
     for size, src in sources.items():
         for preset in args.presets:
-            best: dict[str, dict] = {}
+            runs: dict[str, list[dict]] = {m: [] for m in args.models}
             for _ in range(args.repeats):
-                for model in args.models:  # alternate so drift hits every model alike
-                    if "error" in best.get(model, {}):
+                for model in args.models:
+                    if runs[model] and "error" in runs[model][0]:
                         continue
-                    r = in_child("encode", src=str(src), model=model, preset=preset,
-                                 bitrate=args.bitrate)  # fmt: skip
-                    if model not in best or "error" in r or r["fps"] > best[model]["fps"]:
-                        best[model] = r
-            base = best.get("none", {}).get("fps")
-            for model, r in best.items():
-                row = {"size": size, "preset": preset, "model": model, **r}
-                if "fps" in r:
-                    row["ratio_to_none"] = r["fps"] / base if base else None
+                    runs[model].append(in_child("encode", src=str(src), model=model,
+                                                preset=preset, bitrate=args.bitrate))  # fmt: skip
+            for model, results in runs.items():
+                best = max(results, key=lambda r: r.get("fps", 0.0))
+                row = {"size": size, "preset": preset, "model": model, **best}
+                if "fps" in best and runs.get("none"):
+                    pairs = zip(results, runs["none"], strict=True)
+                    ratios = [r["fps"] / n["fps"] for r, n in pairs]
+                    row["ratios_to_none"] = ratios
+                    row["ratio_to_none"] = float(np.median(ratios))
                 rows.append(row)
                 _log("encode", row)
     return rows
@@ -218,18 +224,26 @@ def markdown(meta: dict, enc: list[dict], sal: list[dict], mem: list[dict]) -> s
     def cell(r: dict, key: str, fmt: str) -> str:
         return format(r[key], fmt) if r.get(key) is not None else "-"
 
+    def ratio(r: dict) -> str:
+        if r.get("ratio_to_none") is None:
+            return "-"
+        low, high = min(r["ratios_to_none"]), max(r["ratios_to_none"])
+        return f"{r['ratio_to_none']:.2f} ({low:.2f}-{high:.2f})"
+
     def used(r: dict) -> str:
         return f"not usable here: {r['error']}" if "error" in r else r["used"]
 
     lines = [f"Command: `{meta['command']}` ({meta['machine']}, {meta['date']})", ""]
     if enc:
-        lines += ["Encode (1-pass ABR, whole pipeline: decode, saliency, x264, mux):", "",
+        lines += ["Encode (1-pass ABR, whole pipeline: decode, saliency, x264, mux); frames/s: "
+                  "best of the repeats; ratio: median over repeats of back-to-back ratios "
+                  "(range in brackets):", "",
                   "| size | preset | model | runtime used | frames/s | ratio to none | "
                   "peak RSS MB |", "|---|---|---|---|---|---|---|"]  # fmt: skip
         for r in enc:
             lines.append(
                 f"| {r['size']} | {r['preset']} | {r['model']} | {used(r)} | "
-                f"{cell(r, 'fps', '.1f')} | {cell(r, 'ratio_to_none', '.2f')} | "
+                f"{cell(r, 'fps', '.1f')} | {ratio(r)} | "
                 f"{cell(r, 'peak_rss_mb', '.0f') if 'error' not in r else '-'} |"
             )
     if sal:
