@@ -88,8 +88,8 @@ class _Engine:
         if self.engine is None:
             raise PerceptcodecError("TensorRT could not load a cached engine (delete the cache)")
         self.context = self.engine.create_execution_context()
-        dtypes = {trt.float32: torch.float32, trt.float16: torch.float16,
-                  trt.int32: torch.int32, trt.int64: torch.int64, trt.bool: torch.bool}  # fmt: skip
+        names = ("float32", "float16", "int32", "int64", "bool")  # int64 is TensorRT >= 9
+        dtypes = {getattr(trt, n): getattr(torch, n) for n in names if hasattr(trt, n)}
         self.torch, self.inputs, self.outputs = torch, {}, {}
         for i in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(i)
