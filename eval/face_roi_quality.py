@@ -72,10 +72,8 @@ def main() -> None:
             model = config.saliency if spec == config.saliency else config.label
             out = Path(tmp) / f"{model}.mp4"
             summary = encode(args.clip, out, bitrate=args.bitrate, two_pass=True,
-                             preset=args.preset, saliency=config.saliency,
-                             strength=config.strength, max_delta_qp=config.max_delta_qp,
-                             saliency_stride=config.saliency_stride,
-                             model_options=config.model_options, progress=False)  # fmt: skip
+                             preset=args.preset, progress=False,
+                             **config.encode_options)  # fmt: skip
             row = {"model": model, "video_kbps": summary.video_kbps,
                    **region_psnr(args.clip, out, masks)}  # fmt: skip
             rows.append(row)

@@ -60,6 +60,13 @@ class RdConfig:
         options = {"face_stride": self.face_stride, "width": self.width}
         return {k: v for k, v in options.items() if v is not None}
 
+    @property
+    def encode_options(self) -> dict[str, object]:
+        """This configuration as keyword arguments of :func:`perceptcodec.pipeline.encode`."""
+        return {"saliency": self.saliency, "strength": self.strength,
+                "max_delta_qp": self.max_delta_qp, "saliency_stride": self.saliency_stride,
+                "model_options": self.model_options}  # fmt: skip
+
     @classmethod
     def parse(cls, text: str) -> RdConfig:
         """``none``, ``prior``, ``prior:0.5``, ``prior:0.5:6`` (model:strength:max_delta_qp),
@@ -135,12 +142,8 @@ def rd_point(
     with tempfile.TemporaryDirectory(prefix="perceptcodec-rd-") as tmp:
         out = Path(tmp) / "out.mp4"
         t0 = time.monotonic()
-        summary = encode(
-            video.video, out, bitrate=kbps, two_pass=two_pass, preset=preset,
-            saliency=config.saliency, strength=config.strength,
-            max_delta_qp=config.max_delta_qp, saliency_stride=config.saliency_stride,
-            model_options=config.model_options, progress=False,
-        )  # fmt: skip
+        summary = encode(video.video, out, bitrate=kbps, two_pass=two_pass, preset=preset,
+                         progress=False, **config.encode_options)  # fmt: skip
         encode_s = time.monotonic() - t0
         scores = score_video(video.video, out, video.weights)
     return {"target_kbps": kbps, "actual_kbps": summary.video_kbps, "encode_s": encode_s,

@@ -57,8 +57,8 @@ def _import_tensorrt():  # noqa: ANN202
     return tensorrt, torch
 
 
-def build_engine(trt, onnx_path: Path, fp16: bool = True) -> bytes:  # noqa: ANN001
-    """Serialized engine for ``onnx_path`` (FP16 kernels allowed where ``fp16``)."""
+def build_engine(trt, onnx_path: Path) -> bytes:  # noqa: ANN001
+    """Serialized engine for ``onnx_path``, FP16 kernels allowed."""
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0
@@ -71,8 +71,7 @@ def build_engine(trt, onnx_path: Path, fp16: bool = True) -> bytes:  # noqa: ANN
         raise PerceptcodecError(f"TensorRT cannot parse {onnx_path.name}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
+    config.set_flag(trt.BuilderFlag.FP16)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise PerceptcodecError(f"TensorRT failed to build an engine from {onnx_path.name}")
@@ -105,7 +104,7 @@ class _Engine:
         torch = self.torch
         with torch.cuda.stream(self.stream):
             for name, buffer in self.inputs.items():
-                buffer.copy_(torch.from_numpy(np.ascontiguousarray(feed[name])), non_blocking=False)
+                buffer.copy_(torch.from_numpy(np.ascontiguousarray(feed[name])))
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise PerceptcodecError("TensorRT inference failed")
             out = [self.outputs[name].float().cpu().numpy() for name in OUTPUTS]
@@ -117,7 +116,7 @@ class TensorRtStep:
     """Both VAM-Net step graphs (with / without audio) as TensorRT engines, called like
     :class:`perceptcodec.saliency.vamnet_onnx.OnnxStep`."""
 
-    def __init__(self, folder: Path | None = None, fp16: bool = True) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
         trt, torch = _import_tensorrt()
         gpu = torch.cuda.get_device_name(0)
         capability = torch.cuda.get_device_capability(0)
@@ -126,10 +125,8 @@ class TensorRtStep:
             if not onnx_path.exists():
                 raise PerceptcodecError(f"{onnx_path} missing: run `perceptcodec export onnx`")
             path = cache_dir() / engine_key(onnx_path, gpu, capability, trt.__version__)
-            if fp16 is False:
-                path = path.with_name(path.stem + "-fp32.engine")
             if not path.exists():
-                blob = build_engine(trt, onnx_path, fp16)
+                blob = build_engine(trt, onnx_path)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(f".{os.getpid()}.part")
                 tmp.write_bytes(blob)
