@@ -27,7 +27,6 @@ from perceptcodec.datasets import IMAGE_SETS, ImageGaze, read_dhf1k_0002
 from perceptcodec.datasets.gaze import DEFAULT_SIGMA_FRAC, points_to_map
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.metrics import auc_judd, cc, gaussian_fixation_map, kl, nss, sauc, sim
-from perceptcodec.pipeline import model_input_size
 from perceptcodec.saliency import get_model
 from perceptcodec.versions import tool_versions
 
@@ -113,7 +112,7 @@ def run_set(name: str, models: list[str], limit: int, seed: int = 0) -> dict[str
     for t, (rgb, fix, dens, other, points) in enumerate(items):
         h, w = rgb.shape[:2]
         for m, net in nets.items():
-            size = model_input_size(net, (w, h))
+            size = net.size_for(w, h)
             small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             if not is_video:
                 net.reset()  # images are independent

@@ -101,14 +101,18 @@ def _split(spec: str) -> tuple[str, str]:
 
 
 def _encode_child(args: dict) -> dict:
+    from perceptcodec.config import EncodeConfig, SaliencySpec
+    from perceptcodec.encoder import RateControl, X264Options
     from perceptcodec.pipeline import encode
 
     name, runtime = _split(args["model"])
+    config = EncodeConfig(
+        rate=RateControl.choose(args["bitrate"]),
+        x264=X264Options(preset=args["preset"]),
+        saliency=SaliencySpec(name, runtime=runtime),
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        summary = encode(
-            args["src"], Path(tmp) / "out.mp4", bitrate=args["bitrate"], preset=args["preset"],
-            saliency=name, runtime=runtime, progress=False,
-        )  # fmt: skip
+        summary = encode(args["src"], Path(tmp) / "out.mp4", config, progress=False)
     return {
         "used": summary.saliency,
         "fps": summary.encode_fps,
@@ -120,16 +124,15 @@ def _encode_child(args: dict) -> dict:
 
 def _saliency_child(args: dict) -> dict:
     """Model-only throughput: frames decoded first, then resize + model call timed."""
-    from perceptcodec.encoder.frames import small_rgb
     from perceptcodec.io.source import decode_video, probe
-    from perceptcodec.pipeline import model_input_size
     from perceptcodec.saliency import get_model
+    from perceptcodec.saliency.stream import small_rgb
 
     name, runtime = _split(args["model"])
     model = get_model(name, runtime=runtime)
     info = probe(args["src"])
     frames = [f for _, f in zip(range(args["frames"]), decode_video(args["src"]), strict=False)]
-    size = model_input_size(model, (info.width, info.height))
+    size = model.size_for(info.width, info.height)
     model.reset()
     model(small_rgb(frames[0], size), 0.0)  # warm-up (session set-up, first allocations)
     t0 = time.perf_counter()

@@ -22,8 +22,9 @@ import numpy as np
 
 from perceptcodec.io.source import decode_video
 from perceptcodec.pipeline import encode
-from perceptcodec.rd import RdConfig
+from perceptcodec.rd import RdConfig, RdSettings
 from perceptcodec.saliency.faces import FaceDetector
+from perceptcodec.units import parse_bitrate
 from perceptcodec.versions import tool_versions
 
 HERE = Path(__file__).resolve().parent
@@ -69,11 +70,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for spec in args.models:
             config = RdConfig.parse(spec)
-            model = config.saliency if spec == config.saliency else config.label
+            model = config.saliency.name if spec == config.saliency.name else config.label
             out = Path(tmp) / f"{model}.mp4"
-            summary = encode(args.clip, out, bitrate=args.bitrate, two_pass=True,
-                             preset=args.preset, progress=False,
-                             **config.encode_options)  # fmt: skip
+            kbps = parse_bitrate(args.bitrate)
+            settings = RdSettings(preset=args.preset, two_pass=True)
+            summary = encode(args.clip, out, config.encode_config(kbps, settings), progress=False)
             row = {"model": model, "video_kbps": summary.video_kbps,
                    **region_psnr(args.clip, out, masks)}  # fmt: skip
             rows.append(row)

@@ -20,7 +20,6 @@ import numpy as np
 
 from perceptcodec.datasets import read_eyecrowd, read_mit1003, read_osie
 from perceptcodec.metrics import auc_judd, cc, kl, nss, sim
-from perceptcodec.pipeline import model_input_size
 from perceptcodec.saliency import get_model
 from perceptcodec.versions import tool_versions
 
@@ -50,7 +49,7 @@ def main() -> None:
         dens, fix = z["density"][row].astype(np.float32), z["fixations"][row]
         for name, model in models.items():
             model.reset()
-            size = model_input_size(model, (rgb.shape[1], rgb.shape[0]))
+            size = model.size_for(rgb.shape[1], rgb.shape[0])
             pred = model(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), 0.0)
             values = [cc(pred, dens), kl(pred, dens), sim(pred, dens)]
             values += [nss(pred, fix), auc_judd(pred, fix)] if fix.any() else [np.nan] * 2

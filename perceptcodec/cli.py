@@ -1,4 +1,9 @@
-"""Command line: argument parsing and error reporting only; the work is library calls."""
+"""Command line: argument parsing and error reporting only; the work is library calls.
+
+Each subcommand has its own parser builder; ``encode`` and ``saliency`` share the saliency
+flags, which are built from the models' option dataclasses
+(:mod:`perceptcodec.saliency.options`).
+"""
 
 from __future__ import annotations
 
@@ -6,57 +11,99 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import av.error
 
+from perceptcodec.encoder.x264 import PRESETS
 from perceptcodec.errors import PerceptcodecError
-from perceptcodec.roi import RoiSettings
-from perceptcodec.saliency import DEFAULT_MODEL
-from perceptcodec.units import PAPER_BITRATES_KBPS, parse_bitrate
+from perceptcodec.saliency import DEFAULT_MODEL, MODELS, NONE, Runtime, available_models
+from perceptcodec.saliency.options import ModelOptions
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``perceptcodec encode: error: ...``), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _model_flags() -> dict[str, tuple[str, type, str]]:
+    """{flag: (field name, type, help)} over every registered model's options."""
+    flags: dict[str, tuple[str, type, str]] = {}
+    for entry in MODELS.values():
+        for f in fields(entry.options):
+            flag = f.metadata.get("flag")
+            if flag and flag not in flags:
+                kind = type(f.default) if f.default is not MISSING else str
+                flags[flag] = (f.name, kind, f.metadata.get("help", ""))
+    return flags
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def model_options(args: argparse.Namespace) -> ModelOptions | None:
+    """The chosen model's options from the flags given (None: all defaults). A flag the model
+    does not declare is a one-line error."""
+    given = {flag: getattr(args, _dest(flag)) for flag in _model_flags()}
+    given = {flag: value for flag, value in given.items() if value is not None}
+    if args.saliency == NONE or args.saliency not in MODELS:
+        if given and args.saliency == NONE:
+            raise PerceptcodecError(f"{next(iter(given))} does not apply to --saliency none")
+        return None
+    options_type = MODELS[args.saliency].options
+    names = {f.metadata.get("flag"): f.name for f in fields(options_type)}
+    for flag in given:
+        if flag not in names:
+            raise PerceptcodecError(f"model {args.saliency!r} has no option {flag}")
+    return options_type(**{names[flag]: value for flag, value in given.items()})
+
+
+def saliency_spec(args: argparse.Namespace):  # noqa: ANN201 (imported lazily)
+    from perceptcodec.config import SaliencySpec
+
+    return SaliencySpec(
+        args.saliency, model_options(args), Runtime.parse(args.runtime), args.saliency_stride
+    )
+
+
+def encode_config(args: argparse.Namespace):  # noqa: ANN201 (imported lazily)
+    """The :class:`perceptcodec.config.EncodeConfig` the ``encode`` flags describe."""
+    from perceptcodec.config import EncodeConfig
+    from perceptcodec.encoder.x264 import RateControl, X264Options
+    from perceptcodec.roi import RoiSettings
+
+    return EncodeConfig(
+        rate=RateControl.choose(args.bitrate, args.crf, args.qp, args.two_pass),
+        x264=X264Options(args.preset, args.tune, args.keyint, args.threads),
+        roi=RoiSettings(args.strength, args.max_delta_qp, args.smoothing),
+        saliency=saliency_spec(args),
+    )
 
 
 def _encode(args: argparse.Namespace) -> int:
     from perceptcodec.pipeline import encode
 
-    summary = encode(
-        args.input,
-        args.output,
-        bitrate=args.bitrate,
-        crf=args.crf,
-        qp=args.qp,
-        two_pass=args.two_pass,
-        preset=args.preset,
-        tune=args.tune,
-        keyint=args.keyint,
-        threads=args.threads,
-        saliency=args.saliency,
-        strength=args.strength,
-        max_delta_qp=args.max_delta_qp,
-        smoothing=args.smoothing,
-        saliency_stride=args.saliency_stride,
-        runtime=args.runtime,
-        model_options=_model_options(args),
-        force=args.force,
-        progress=not args.quiet,
-    )
+    config = encode_config(args)
+    summary = encode(args.input, args.output, config, force=args.force, progress=not args.quiet)
     print(json.dumps(summary.as_dict()) if args.json else summary.text())
     return 0
-
-
-def _model_options(args: argparse.Namespace) -> dict[str, object]:
-    """The model options given on the command line (the model's defaults otherwise)."""
-    given = {"face_stride": args.face_stride, "width": args.saliency_width}
-    return {k: v for k, v in given.items() if v is not None}
 
 
 def _saliency(args: argparse.Namespace) -> int:
     from perceptcodec.maps_export import export_saliency
 
     summary = export_saliency(
-        args.input, args.output, model=args.saliency, overlay=args.overlay, force=args.force,
-        progress=not args.quiet, runtime=args.runtime,
-    )  # fmt: skip
+        args.input,
+        args.output,
+        saliency_spec(args),
+        overlay=args.overlay,
+        force=args.force,
+        progress=not args.quiet,
+    )
     print(
         f"wrote {summary.npz}: {summary.frames} frames of {summary.map_shape[0]}x"
         f"{summary.map_shape[1]} maps ({summary.model})"
@@ -67,17 +114,16 @@ def _saliency(args: argparse.Namespace) -> int:
 
 def _rd(args: argparse.Namespace) -> int:
     from perceptcodec.datasets import gaze_videos
-    from perceptcodec.rd import RdConfig, bd_markdown, bd_table, load_results, run_rd
+    from perceptcodec.rd import RdConfig, RdSettings, run_rd, write_bd_table
+    from perceptcodec.units import parse_bitrate
 
     videos = [v for spec in args.dataset for v in gaze_videos(spec)]
     configs = [RdConfig.parse(c) for c in args.configs]
     bitrates = [parse_bitrate(b) for b in args.bitrates.split(",")]
+    settings = RdSettings(preset=args.preset, two_pass=not args.one_pass)
     out = Path(args.out)
-    run_rd(videos, configs, bitrates, out, args.jobs, args.preset, not args.one_pass)
-    rows = bd_table(load_results(sorted(out.glob("*__*.json"))))  # every run in the folder
-    (out / "bd.json").write_text(json.dumps(rows, indent=1))
-    (out / "bd.md").write_text(bd_markdown(rows))
-    print(bd_markdown(rows), end="")
+    run_rd(videos, configs, bitrates, out, args.jobs, settings)
+    print(write_bd_table(out), end="")
     print(f"results in {out} (plots: python eval/plot_rd.py {out})")
     return 0
 
@@ -98,12 +144,41 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="perceptcodec",
-        description="Saliency-guided H.264 encoding (x264 + per-MB QP offsets).",
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
+    return value
+
+
+def _add_saliency_flags(parser: argparse.ArgumentParser) -> None:
+    """--saliency, --runtime, --saliency-stride and every model option flag."""
+    models = [NONE, *available_models()]
+    parser.add_argument(
+        "--saliency",
+        default=DEFAULT_MODEL,
+        choices=models,
+        help=f"saliency model: none (plain x264), {', '.join(models[1:])} "
+        f"(default {DEFAULT_MODEL})",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--runtime",
+        default=Runtime.AUTO.value,
+        choices=[r.value for r in Runtime],
+        help="how a trained model runs (default auto: onnx on the CPU when exported)",
+    )
+    parser.add_argument(
+        "--saliency-stride",
+        type=_positive_int,
+        default=1,
+        help="run the model on every k-th frame, interpolating maps in between (default 1)",
+    )
+    for flag, (_name, kind, text) in _model_flags().items():
+        parser.add_argument(flag, type=kind, help=text)
+
+
+def _encode_parser(sub: argparse._SubParsersAction) -> None:
+    from perceptcodec.roi import RoiSettings
 
     enc = sub.add_parser("encode", help="encode a video with saliency-guided QP offsets")
     enc.add_argument("input", help="any video FFmpeg reads")
@@ -115,71 +190,57 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--crf", type=float, help="constant rate factor instead of a bitrate")
     rate.add_argument("--qp", type=int, help="constant QP instead of a bitrate")
     enc.add_argument("--two-pass", action="store_true", help="2-pass ABR (same maps in both)")
-    enc.add_argument("--preset", default="medium", help="x264 preset (default medium)")
-    enc.add_argument("--tune", help="x264 tune (e.g. film, psnr)")
+    enc.add_argument("--preset", default="medium", choices=PRESETS, help="x264 preset")
+    enc.add_argument("--tune", help="x264 tune (e.g. film, psnr, ssim)")
     enc.add_argument("--keyint", type=int, default=0, help="max GOP length in frames (0: x264's)")
     enc.add_argument("--threads", type=int, default=0, help="x264 threads (0: auto)")
-    enc.add_argument(
-        "--saliency",
-        default=DEFAULT_MODEL,
-        help=f"saliency model: none (plain x264), prior, center, vamnet (default {DEFAULT_MODEL})",
-    )
+    _add_saliency_flags(enc)
+    defaults = RoiSettings()
     enc.add_argument(
         "--strength",
         type=float,
-        default=RoiSettings.strength,
-        help=f"0..1 share of saliency in block weights (default {RoiSettings.strength})",
+        default=defaults.strength,
+        help=f"0..1 share of saliency in block weights (default {defaults.strength})",
     )
     enc.add_argument(
         "--max-delta-qp",
         type=float,
-        default=RoiSettings.max_delta_qp,
-        help=f"clip of the QP offsets (default {RoiSettings.max_delta_qp})",
+        default=defaults.max_delta_qp,
+        help=f"clip of the QP offsets, QP units (default {defaults.max_delta_qp})",
     )
     enc.add_argument(
         "--smoothing",
         type=float,
-        default=RoiSettings.smoothing,
-        help=f"temporal smoothing 0..1 of the offsets (default {RoiSettings.smoothing})",
-    )
-    enc.add_argument(
-        "--saliency-stride", type=int, default=1,
-        help="run the model on every k-th frame, interpolating maps in between (default 1)",
-    )  # fmt: skip
-    enc.add_argument(
-        "--face-stride", type=int,
-        help="frames between face detections, tracked in between (prior, vamnet; default 10)",
-    )  # fmt: skip
-    enc.add_argument(
-        "--saliency-width", type=int,
-        help="width in pixels the model works at (prior, vamnet; default 320)",
-    )  # fmt: skip
-    enc.add_argument(
-        "--runtime",
-        default="auto",
-        choices=["auto", "onnx", "torch", "tensorrt"],
-        help="how a trained model runs (default auto: onnx when exported)",
+        default=defaults.smoothing,
+        help=f"temporal smoothing 0..1 of the offsets (default {defaults.smoothing})",
     )
     enc.add_argument("--force", action="store_true", help="overwrite an existing output")
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--json", action="store_true", help="print the summary as JSON")
     enc.set_defaults(run=_encode)
 
+
+def _saliency_parser(sub: argparse._SubParsersAction) -> None:
     sal = sub.add_parser("saliency", help="write per-frame saliency maps (.npz) and an overlay")
     sal.add_argument("input")
     sal.add_argument("-o", "--output", required=True, help="maps file (.npz)")
     sal.add_argument("--overlay", help="also write a heat-map overlay video (.mp4)")
-    sal.add_argument("--saliency", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
-    sal.add_argument("--runtime", default="auto", choices=["auto", "onnx", "torch", "tensorrt"])
+    _add_saliency_flags(sal)
     sal.add_argument("--force", action="store_true", help="overwrite existing outputs")
     sal.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sal.set_defaults(run=_saliency)
 
+
+def _export_parser(sub: argparse._SubParsersAction) -> None:
     exp = sub.add_parser("export", help="export VAM-Net's per-frame step for other runtimes")
     exp.add_argument("format", choices=["onnx"])
     exp.add_argument("--weights", help="VAM-Net weights (default models/vamnet/vamnet.pt)")
     exp.add_argument("--out", help="folder (default: beside the weights)")
     exp.set_defaults(run=_export)
+
+
+def _rd_parser(sub: argparse._SubParsersAction) -> None:
+    from perceptcodec.units import PAPER_BITRATES_KBPS
 
     rd = sub.add_parser("rd", help="rate-distortion curves with EWPSNR on real gaze, BD table")
     rd.add_argument(
@@ -188,20 +249,31 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument(
         "--configs",
         nargs="+",
-        default=["none", DEFAULT_MODEL],
-        help="none or model[:strength[:max_delta_qp]][:k=N][:fs=N][:w=N] (k: saliency stride, "
-        "fs: face stride, w: working width; default: none prior)",
+        default=[NONE, DEFAULT_MODEL],
+        help="none or MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]... with keys k (saliency "
+        "stride) and the model's own (fs: face stride, w: working width); default: none "
+        f"{DEFAULT_MODEL}",
     )
     rd.add_argument(
         "--bitrates",
         default=",".join(map(str, PAPER_BITRATES_KBPS)),
         help="comma-separated kbit/s (default: the paper's)",
     )
-    rd.add_argument("-j", "--jobs", type=int, default=1, help="video x config jobs at once")
-    rd.add_argument("--preset", default="medium")
+    rd.add_argument("-j", "--jobs", type=_positive_int, default=1, help="jobs at once")
+    rd.add_argument("--preset", default="medium", choices=PRESETS)
     rd.add_argument("--one-pass", action="store_true", help="1-pass ABR instead of 2-pass")
     rd.add_argument("--out", default="eval/results/rd", help="results folder")
     rd.set_defaults(run=_rd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="perceptcodec",
+        description="Saliency-guided H.264 encoding (x264 + per-MB QP offsets).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_encode_parser, _saliency_parser, _export_parser, _rd_parser):
+        add(sub)
     return parser
 
 

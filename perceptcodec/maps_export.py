@@ -13,15 +13,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from perceptcodec.config import SaliencySpec
 from perceptcodec.encoder.encoder import Encoder
-from perceptcodec.encoder.x264 import RateControl, X264Options
+from perceptcodec.encoder.x264 import RateControl, RateMode, X264Options
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.audio import load_audio_mono
-from perceptcodec.io.sink import MediaSink, atomic_output
-from perceptcodec.io.source import decode_video, probe
-from perceptcodec.pipeline import check_frame_size, saliency_maps
+from perceptcodec.io.sink import MediaSink, atomic_output, check_output, same_file
+from perceptcodec.io.source import check_frame_size, decode_video, probe
 from perceptcodec.progress import Progress
-from perceptcodec.saliency import DEFAULT_MODEL, SaliencyModel, get_model
+from perceptcodec.saliency import NONE
+from perceptcodec.saliency.stream import saliency_maps
 
 
 @dataclass(frozen=True)
@@ -67,35 +68,47 @@ def _write_npz(
 def export_saliency(
     src: str | os.PathLike[str],
     npz: str | os.PathLike[str],
-    model: str | SaliencyModel = DEFAULT_MODEL,
+    saliency: SaliencySpec | None = None,
     overlay: str | os.PathLike[str] | None = None,
     force: bool = False,
     progress: bool = True,
-    runtime: str = "auto",
 ) -> MapsSummary:
-    """Run a saliency model over ``src``; write ``npz`` with ``saliency`` (float16, frames x h
-    x w, each frame summing to 1), ``fps`` and ``size`` (source width, height), and optionally an
-    overlay video (heat map over the frames, H.264 CRF 23) for a person to look at."""
+    """Run the saliency model ``saliency`` names (default: the default model) over ``src``;
+    write ``npz`` with ``saliency`` (float16, frames x h x w, each frame summing to 1), ``fps``
+    and ``size`` (source width, height), and optionally an overlay video (heat map over the
+    frames, H.264 CRF 23) for a person to look at."""
     src, npz = Path(src), Path(npz)
     if npz.suffix.lower() != ".npz":
         raise PerceptcodecError(f"{npz}: the maps file must end in .npz")
+    saliency = saliency or SaliencySpec()
+    outputs = [npz] if overlay is None else [npz, Path(overlay)]
+    for out in outputs:
+        check_output(out, overwrite=force, inputs=(src,))
+    if overlay is not None and same_file(npz, Path(overlay)):
+        raise PerceptcodecError(f"{overlay}: the overlay and the maps file must differ")
+    if saliency.model == NONE:
+        raise PerceptcodecError("--saliency none has no maps to write")
     info = probe(src)
-    check_frame_size(info)
-    net = get_model(model, runtime=runtime) if isinstance(model, str) else model
+    if overlay is not None:
+        check_frame_size(info)  # only the overlay goes through x264
+    net = saliency.build()
+    assert net is not None
     audio = load_audio_mono(src, net.audio_rate) if net.audio_rate and info.has_audio else None
     bar = Progress(info.frames, "saliency") if progress else None
     frames, shape = 0, (0, 0)
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="perceptcodec-")))
-        npz_tmp = stack.enter_context(atomic_output(npz, overwrite=force))
+        npz_tmp = stack.enter_context(atomic_output(npz, overwrite=force, inputs=(src,)))
         sink = encoder = None
         if overlay is not None:
-            overlay_tmp = stack.enter_context(atomic_output(Path(overlay), overwrite=force))
+            overlay_tmp = stack.enter_context(
+                atomic_output(Path(overlay), overwrite=force, inputs=(src,))
+            )
             encoder = Encoder(
                 info.width,
                 info.height,
                 info.fps,
-                RateControl(mode="crf", crf=23),
+                RateControl(mode=RateMode.CRF, crf=23),
                 X264Options(preset="veryfast"),
                 time_base=info.time_base,
             )
@@ -105,7 +118,8 @@ def export_saliency(
             stack.callback(sink.close)
         raw = tmp / "maps.f16"
         with open(raw, "wb") as store:
-            for frame, _t, sal in saliency_maps(decode_video(src), net, info, audio):
+            maps = saliency_maps(decode_video(src), net, info, audio, saliency.stride)
+            for frame, _t, sal in maps:
                 if frames == 0:
                     shape = sal.shape
                 elif sal.shape != shape:

@@ -12,7 +12,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -20,17 +20,17 @@ from typing import BinaryIO
 import av
 import numpy as np
 
+from perceptcodec.config import EncodeConfig
 from perceptcodec.encoder.encoder import Encoder
-from perceptcodec.encoder.frames import small_rgb
-from perceptcodec.encoder.x264 import Packet, RateControl, X264Options
+from perceptcodec.encoder.x264 import Packet, Pass, RateControl, RateMode
 from perceptcodec.errors import PerceptcodecError
-from perceptcodec.io.audio import audio_window, load_audio_mono
+from perceptcodec.io.audio import load_audio_mono
 from perceptcodec.io.sink import MediaSink, atomic_output, check_output, container_format
-from perceptcodec.io.source import VideoInfo, decode_video, probe
+from perceptcodec.io.source import VideoInfo, check_frame_size, decode_video, probe
 from perceptcodec.progress import Progress
-from perceptcodec.roi import QpOffsetMapper, RoiSettings
-from perceptcodec.saliency import DEFAULT_MODEL, SaliencyModel, get_model
-from perceptcodec.units import parse_bitrate
+from perceptcodec.roi import QpOffsetMapper, mb_grid
+from perceptcodec.saliency import SaliencyModel
+from perceptcodec.saliency.stream import saliency_maps
 
 QUEUE_FRAMES = 8
 
@@ -69,53 +69,7 @@ class EncodeSummary:
 
 def default_output(src: Path, saliency: str, rate: RateControl) -> Path:
     """``<stem>.<saliency>.<rate>.mp4`` beside the input."""
-    tag = {"abr": f"{rate.bitrate_kbps}k", "crf": f"crf{rate.crf:g}", "cqp": f"qp{rate.qp}"}
-    return src.with_name(f"{src.stem}.{saliency}.{tag[rate.mode]}.mp4")
-
-
-def model_input_size(model: SaliencyModel, frame_size: tuple[int, int]) -> tuple[int, int]:
-    """(width, height) to resize frames to for ``model``: its own choice for this frame size
-    when it offers one (``size_for(width, height)``), else its fixed ``input_size``."""
-    size_for = getattr(model, "size_for", None)
-    return tuple(size_for(*frame_size)) if callable(size_for) else tuple(model.input_size)
-
-
-def saliency_maps(
-    frames: Iterator[av.VideoFrame],
-    model: SaliencyModel,
-    info: VideoInfo,
-    audio: np.ndarray | None = None,
-    stride: int = 1,
-) -> Iterator[tuple[av.VideoFrame, float, np.ndarray]]:
-    """(frame, time in s, saliency map h x w summing to 1) for each decoded frame.
-
-    With ``stride`` k > 1 the model sees every k-th frame only; maps in between are linear
-    interpolations of the two nearest computed maps (the last one is held at the end), at the
-    cost of holding k decoded frames."""
-    if stride < 1:
-        raise PerceptcodecError(f"saliency stride must be >= 1, not {stride}")
-    in_w, in_h = model_input_size(model, (info.width, info.height))
-    model.reset()
-    pending: list[tuple[av.VideoFrame, float]] = []
-    previous: np.ndarray | None = None
-    for index, frame in enumerate(frames):
-        t = float(frame.pts * info.time_base) if frame.pts is not None else index / float(info.fps)
-        if index % stride:
-            pending.append((frame, t))
-            continue
-        rgb = small_rgb(frame, (in_w, in_h))
-        window = None
-        if audio is not None and model.audio_rate:
-            window = audio_window(audio, model.audio_rate, t, model.audio_window_s)
-        current = model(rgb, t, window)
-        for k, (held, held_t) in enumerate(pending, start=1):
-            a = k / stride
-            yield held, held_t, (1 - a) * previous + a * current
-        pending = []
-        previous = current
-        yield frame, t, current
-    for held, held_t in pending:
-        yield held, held_t, previous
+    return src.with_name(f"{src.stem}.{saliency}.{rate.tag}.mp4")
 
 
 class _Producer:
@@ -209,104 +163,55 @@ class _AudioPump:
         self._container.close()
 
 
-def check_frame_size(info: VideoInfo) -> None:
-    if info.width % 2 or info.height % 2:
-        raise PerceptcodecError(
-            f"{info.path}: {info.width}x{info.height} has an odd dimension; H.264 4:2:0 needs "
-            f"even sizes (crop one pixel first, e.g. ffmpeg -vf crop=trunc(iw/2)*2:trunc(ih/2)*2)"
-        )
-    if info.width < 16 or info.height < 16:
-        raise PerceptcodecError(f"{info.path}: {info.width}x{info.height} is too small (min 16x16)")
-
-
 def encode(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str] | None = None,
+    config: EncodeConfig | None = None,
     *,
-    bitrate: str | int | None = "300k",
-    crf: float | None = None,
-    qp: int | None = None,
-    two_pass: bool = False,
-    preset: str = "medium",
-    tune: str | None = None,
-    keyint: int = 0,
-    threads: int = 0,
-    saliency: str | SaliencyModel = DEFAULT_MODEL,
-    strength: float = RoiSettings.strength,
-    max_delta_qp: float = RoiSettings.max_delta_qp,
-    smoothing: float = RoiSettings.smoothing,
-    saliency_stride: int = 1,
-    runtime: str = "auto",
-    model_options: Mapping[str, object] | None = None,
     force: bool = False,
     progress: bool = True,
 ) -> EncodeSummary:
-    """Encode ``src`` to H.264 in MP4/MKV with saliency-guided per-macroblock QP offsets.
-
-    bitrate: target (``"300k"``, ``"1.5M"`` or kbit/s as int) for ABR / 2-pass; crf or qp
-    select constant-quality modes instead. saliency: a registered model name, ``"none"``
-    (plain x264, identical settings: the baseline of every comparison) or a model object.
-    strength, max_delta_qp (QP units), smoothing: see :class:`perceptcodec.roi.RoiSettings`.
-    saliency_stride: run the model on every k-th frame, interpolating maps in between.
-    runtime: how a trained model runs (auto, onnx, torch, tensorrt); the summary says which.
-    model_options: the model's own options, e.g. ``{"face_stride": 30, "width": 160}``.
-    The output appears only when complete; an existing output is refused unless ``force``.
-    """
+    """Encode ``src`` to H.264 in MP4/MKV with saliency-guided per-macroblock QP offsets, as
+    ``config`` says (default: :class:`EncodeConfig`'s defaults, 300 kbit/s 1-pass ABR with the
+    default model). ``dst`` defaults to ``<stem>.<model>.<rate>.mp4`` beside the input. The
+    output appears only when complete; an existing output is refused unless ``force``."""
     t0 = time.monotonic()
+    config = config or EncodeConfig()
     src = Path(src)
-    if crf is not None:
-        rate = RateControl(mode="crf", crf=float(crf), two_pass=two_pass)
-    elif qp is not None:
-        rate = RateControl(mode="cqp", qp=int(qp), two_pass=two_pass)
-    else:
-        if bitrate is None:
-            raise PerceptcodecError("give a bitrate, a CRF or a QP")
-        rate = RateControl(mode="abr", bitrate_kbps=parse_bitrate(bitrate), two_pass=two_pass)
-    options = X264Options(preset=preset, tune=tune, keyint=keyint, threads=threads)
-    roi = RoiSettings(strength=strength, max_delta_qp=max_delta_qp, smoothing=smoothing)
     info = probe(src)
     check_frame_size(info)
-    model_name = saliency if isinstance(saliency, str) else getattr(saliency, "name", "custom")
-    dst = Path(dst) if dst is not None else default_output(src, model_name, rate)
+    model_name = config.saliency.name
+    dst = Path(dst) if dst is not None else default_output(src, model_name, config.rate)
     container_format(dst)
-    if dst.resolve() == src.resolve():
-        raise PerceptcodecError(f"{dst}: output would overwrite the input")
-    check_output(dst, overwrite=force)
-    model = None
-    if isinstance(saliency, str):
-        model = (
-            None
-            if saliency == "none"
-            else get_model(saliency, runtime=runtime, **(model_options or {}))
-        )
-    else:
-        model = saliency
+    check_output(dst, overwrite=force, inputs=(src,))
+    model = config.saliency.build()
 
-    passes = 2 if rate.two_pass else 1
+    passes = 2 if config.rate.two_pass else 1
     with (
         tempfile.TemporaryDirectory(prefix="perceptcodec-") as tmp,
-        atomic_output(dst, overwrite=force) as tmp_out,
+        atomic_output(dst, overwrite=force, inputs=(src,)) as tmp_out,
     ):
         stats = os.path.join(tmp, "x264.stats")
-        maps = _MapStore(Path(tmp) / "dqp.f16", (-(-info.height // 16), -(-info.width // 16)))
+        maps = _MapStore(Path(tmp) / "dqp.f16", mb_grid((info.width, info.height)))
         audio_samples = None
         if model is not None and model.audio_rate and info.has_audio:
             audio_samples = load_audio_mono(src, model.audio_rate)
-        job = _Job(info, rate, options, roi, model, audio_samples, saliency_stride, stats, maps,
-                   progress)  # fmt: skip
+        job = _Job(info, config, model, audio_samples, stats, maps, progress)
         if passes == 2:
-            _run_pass(job, 1, None)
-        frames, video_bytes, audio_mode, duration = _run_pass(job, 2 if passes == 2 else 0, tmp_out)
+            _run_pass(job, Pass.FIRST, None)
+        last = Pass.SECOND if passes == 2 else Pass.SINGLE
+        frames, video_bytes, audio_mode, duration = _run_pass(job, last, tmp_out)
         total_bytes = tmp_out.stat().st_size
     wall = time.monotonic() - t0
     used = getattr(model, "runtime", None)
+    rate = config.rate
     return EncodeSummary(
         src=str(src),
         dst=str(dst),
         saliency=f"{model_name} ({used})" if used else model_name,
         frames=frames,
         duration_s=duration,
-        target_kbps=rate.bitrate_kbps if rate.mode == "abr" else None,
+        target_kbps=rate.bitrate_kbps if rate.mode is RateMode.ABR else None,
         video_kbps=video_bytes * 8 / duration / 1000 if duration > 0 else 0.0,
         total_kbps=total_bytes * 8 / duration / 1000 if duration > 0 else 0.0,
         passes=passes,
@@ -321,45 +226,54 @@ class _Job:
     """Everything one encode's passes share."""
 
     info: VideoInfo
-    rate: RateControl
-    options: X264Options
-    roi: RoiSettings
+    config: EncodeConfig
     model: SaliencyModel | None
     audio: np.ndarray | None
-    stride: int
     stats: str
     maps: _MapStore
     progress: bool
 
 
-def _map_items(job: _Job, pass_: int) -> Iterator[tuple[av.VideoFrame, np.ndarray | None]]:
-    """(frame, dqp_mb or None) per frame; pass 1 stores the maps, pass 2 reads them back."""
+def _map_items(job: _Job, pass_: Pass) -> Iterator[tuple[av.VideoFrame, np.ndarray | None]]:
+    """(frame, dqp_mb or None) per frame. In a 2-pass encode the maps are rounded to float16
+    as computed, so pass 1 (which stores them) and pass 2 (which reads them back) apply the
+    same offsets."""
     frames = decode_video(job.info.path)
     if job.model is None:
         for frame in frames:
             yield frame, None
         return
-    if pass_ == 2:
+    if pass_ is Pass.SECOND:
         yield from zip(frames, job.maps.read(), strict=True)
         return
-    mapper = QpOffsetMapper((job.info.width, job.info.height), job.roi)
-    maps = saliency_maps(frames, job.model, job.info, job.audio, job.stride)
-    with job.maps.writer() if pass_ == 1 else open(os.devnull, "wb") as store:
+    mapper = QpOffsetMapper((job.info.width, job.info.height), job.config.roi)
+    maps = saliency_maps(frames, job.model, job.info, job.audio, job.config.saliency.stride)
+    if pass_ is Pass.SINGLE:
         for frame, _t, sal in maps:
-            dqp = mapper(sal)
-            store.write(dqp.astype(np.float16).tobytes())
-            yield frame, dqp
+            yield frame, mapper(sal)
+        return
+    with job.maps.writer() as store:
+        for frame, _t, sal in maps:
+            dqp16 = mapper(sal).astype(np.float16)
+            store.write(dqp16.tobytes())
+            yield frame, dqp16.astype(np.float32)
 
 
-def _run_pass(job: _Job, pass_: int, out: Path | None) -> tuple[int, int, str, float]:
-    """One x264 pass (0 = single, 1, 2) over the video; muxes into ``out`` unless it is None.
+def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, float]:
+    """One x264 pass over the video; muxes into ``out`` unless it is None.
     Returns (frames, video bytes, audio mode, video duration in s)."""
     info = job.info
     encoder = Encoder(
-        info.width, info.height, info.fps, job.rate, job.options,
-        time_base=info.time_base, sar=info.sar if info.sar != 1 else None,
-        pass_=pass_, stats_path=job.stats if pass_ else None,
-    )  # fmt: skip
+        info.width,
+        info.height,
+        info.fps,
+        job.config.rate,
+        job.config.x264,
+        time_base=info.time_base,
+        sar=info.sar if info.sar != 1 else None,
+        pass_=pass_,
+        stats_path=job.stats if pass_ is not Pass.SINGLE else None,
+    )
     pump = _AudioPump(info.path) if out is not None and info.has_audio else None
     sink = None
     if out is not None:
@@ -367,22 +281,16 @@ def _run_pass(job: _Job, pass_: int, out: Path | None) -> tuple[int, int, str, f
             out, info.width, info.height, info.time_base, info.fps, encoder.headers(),
             sar=info.sar, audio_from=pump.stream if pump else None,
         )  # fmt: skip
-    label = {0: "encode", 1: "pass 1/2", 2: "pass 2/2"}[pass_]
+    label = {Pass.SINGLE: "encode", Pass.FIRST: "pass 1/2", Pass.SECOND: "pass 2/2"}[pass_]
     bar = Progress(info.frames, label) if job.progress else None
     frames = video_bytes = 0
-    first_pts = last_pts = None
     try:
         for frame, dqp in _Producer(_map_items(job, pass_)):
-            pts = frame.pts if frame.pts is not None else frames
-            if last_pts is not None and pts <= last_pts:
-                pts = last_pts + 1
-            first_pts = pts if first_pts is None else first_pts
-            last_pts = pts
-            for packet in encoder.encode(frame, dqp, pts):
+            for packet in encoder.encode(frame, dqp, frame.pts):
                 video_bytes += _write(sink, packet)
             frames += 1
             if pump is not None and sink is not None:
-                pump.pump(sink, float(pts * info.time_base))
+                pump.pump(sink, float(encoder.last_pts * info.time_base))
             if bar:
                 bar.update(frames)
         for packet in encoder.flush():
@@ -400,7 +308,8 @@ def _run_pass(job: _Job, pass_: int, out: Path | None) -> tuple[int, int, str, f
         if sink is not None:
             sink.close()
     frame_s = 1 / float(info.fps) if info.fps else 0.0
-    duration = float((last_pts - first_pts) * info.time_base) + frame_s if frames else 0.0
+    span = encoder.last_pts - encoder.first_pts if frames else 0
+    duration = float(span * info.time_base) + frame_s if frames else 0.0
     audio_mode = "none"
     if sink is not None and sink.audio is not None:
         audio_mode = f"copied ({info.audio_codec})" if sink.audio_copy else "re-encoded to AAC"
@@ -421,4 +330,4 @@ def _check_complete(info: VideoInfo, frames: int) -> None:
         )
 
 
-__all__ = ["EncodeSummary", "default_output", "encode", "saliency_maps"]
+__all__ = ["EncodeSummary", "default_output", "encode"]

@@ -13,79 +13,104 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from perceptcodec.config import EncodeConfig, SaliencySpec
+from perceptcodec.encoder.x264 import RateControl, X264Options
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.source import decode_video
 from perceptcodec.metrics import ewpsnr, psnr, ssim
 from perceptcodec.pipeline import encode
+from perceptcodec.roi import RoiSettings
+from perceptcodec.saliency import NONE, model_entry
+from perceptcodec.saliency.options import option_keys
 from perceptcodec.units import PAPER_BITRATES_KBPS
 from perceptcodec.versions import tool_versions
 
-# RdConfig field <-> the short key used in --configs and labels.
-_SHORTCUT_KEYS = {"saliency_stride": "k", "face_stride": "fs", "width": "w"}
+STRIDE_KEY = "k"  # the saliency stride in configuration strings and labels
+
+
+@dataclass(frozen=True)
+class RdSettings:
+    """What an RD run holds fixed across its configurations: x264 preset and 1 or 2 passes."""
+
+    preset: str = "medium"
+    two_pass: bool = True
 
 
 @dataclass(frozen=True)
 class RdConfig:
-    """One encoder configuration: ``none`` (plain x264) or a saliency model with ROI settings
-    and the speed shortcuts: ``saliency_stride`` (model on every k-th frame), ``face_stride``
-    (frames between face detections) and ``width`` (working width in pixels); None = the
-    model's default."""
+    """One configuration of an RD run: which saliency (``none`` = plain x264, the anchor) with
+    which ROI settings. Written ``none`` or ``MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]...``
+    where KEY is ``k`` (saliency stride) or a short key of the model's options (``fs`` face
+    stride, ``w`` working width: :func:`perceptcodec.saliency.options.option_keys`)."""
 
-    saliency: str = "none"
-    strength: float = 0.7
-    max_delta_qp: float = 8.0
-    saliency_stride: int = 1
-    face_stride: int | None = None
-    width: int | None = None
+    saliency: SaliencySpec = field(default_factory=lambda: SaliencySpec(NONE))
+    roi: RoiSettings = field(default_factory=RoiSettings)
 
     @property
     def label(self) -> str:
-        if self.saliency == "none":
-            return "none"
-        label = f"{self.saliency}-s{self.strength:g}-q{self.max_delta_qp:g}"
-        for field, key in _SHORTCUT_KEYS.items():
-            value = getattr(self, field)
-            if value is not None and (field != "saliency_stride" or value != 1):
-                label += f"-{key}{value}"
+        """``none`` or ``prior-s0.7-q8`` plus ``-k4``, ``-fs30``, ... for settings given."""
+        spec = self.saliency
+        if spec.model == NONE:
+            return NONE
+        label = f"{spec.name}-s{self.roi.strength:g}-q{self.roi.max_delta_qp:g}"
+        if spec.stride != 1:
+            label += f"-{STRIDE_KEY}{spec.stride}"
+        if spec.options is not None:
+            for key, name in option_keys(type(spec.options)).items():
+                value = getattr(spec.options, name)
+                if value != getattr(type(spec.options)(), name):
+                    label += f"-{key}{value}"
         return label
 
-    @property
-    def model_options(self) -> dict[str, object]:
-        options = {"face_stride": self.face_stride, "width": self.width}
-        return {k: v for k, v in options.items() if v is not None}
+    def settings(self) -> dict[str, object]:
+        """Every setting of this configuration, JSON-ready (model options included)."""
+        spec = self.saliency
+        options = asdict(spec.options) if spec.options is not None else {}
+        return {"saliency": spec.name, "runtime": spec.runtime.value, "stride": spec.stride,
+                "options": options, **asdict(self.roi)}  # fmt: skip
 
-    @property
-    def encode_options(self) -> dict[str, object]:
-        """This configuration as keyword arguments of :func:`perceptcodec.pipeline.encode`."""
-        return {"saliency": self.saliency, "strength": self.strength,
-                "max_delta_qp": self.max_delta_qp, "saliency_stride": self.saliency_stride,
-                "model_options": self.model_options}  # fmt: skip
+    def encode_config(self, kbps: int, settings: RdSettings) -> EncodeConfig:
+        """This configuration at ``kbps`` kbit/s with the run's fixed settings."""
+        return EncodeConfig(
+            rate=RateControl(bitrate_kbps=kbps, two_pass=settings.two_pass),
+            x264=X264Options(preset=settings.preset),
+            roi=self.roi,
+            saliency=self.saliency,
+        )
 
     @classmethod
     def parse(cls, text: str) -> RdConfig:
-        """``none``, ``prior``, ``prior:0.5``, ``prior:0.5:6`` (model:strength:max_delta_qp),
-        then optional ``k=N`` (saliency stride), ``fs=N`` (face stride), ``w=N`` (width):
-        ``prior:0.7:8:k=2:fs=30``."""
+        """``none``, ``prior``, ``prior:0.5``, ``prior:0.5:6``, ``prior:0.7:k=2:fs=30:w=160``."""
+        usage = "none or MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]..."
         name, *parts = text.split(":")
+        if name == NONE:
+            if parts:
+                raise PerceptcodecError(f"bad configuration {text!r}: none takes no settings")
+            return cls()
+        if not name:
+            raise PerceptcodecError(f"bad configuration {text!r}: {usage}")
+        options_type = model_entry(name).options
         numbers = [p for p in parts if "=" not in p]
         keyed = dict(p.split("=", 1) for p in parts if "=" in p)
-        fields = {key: field for field, key in _SHORTCUT_KEYS.items()}
-        if (name == "none" and parts) or len(numbers) > 2 or not name or set(keyed) - set(fields):
-            raise PerceptcodecError(
-                f"bad configuration {text!r}: none or model[:strength[:qp]][:k=N][:fs=N][:w=N]"
-            )
+        keys = option_keys(options_type)
+        unknown = set(keyed) - set(keys) - {STRIDE_KEY}
+        if len(numbers) > 2 or unknown:
+            bad = f"unknown key {sorted(unknown)[0]!r}" if unknown else usage
+            raise PerceptcodecError(f"bad configuration {text!r}: {bad}")
         try:
-            values = [float(n) for n in numbers]
-            shortcuts = {fields[k]: int(v) for k, v in keyed.items()}
+            roi = RoiSettings(*(float(n) for n in numbers))
+            stride = int(keyed.pop(STRIDE_KEY, 1))
+            given = {keys[k]: int(v) for k, v in keyed.items()}
         except ValueError as exc:
             raise PerceptcodecError(f"bad configuration {text!r}: numbers expected") from exc
-        return cls(name, *values, **shortcuts)
+        options = options_type(**given) if given else None
+        return cls(SaliencySpec(name, options, stride=stride), roi)
 
 
 class GazeVideo(Protocol):
@@ -136,14 +161,13 @@ def score_video(
 
 
 def rd_point(
-    video: GazeVideo, config: RdConfig, kbps: int, preset: str, two_pass: bool
+    video: GazeVideo, config: RdConfig, kbps: int, settings: RdSettings
 ) -> dict[str, float]:
     """Encode ``video`` with ``config`` at ``kbps`` and score it."""
     with tempfile.TemporaryDirectory(prefix="perceptcodec-rd-") as tmp:
         out = Path(tmp) / "out.mp4"
         t0 = time.monotonic()
-        summary = encode(video.video, out, bitrate=kbps, two_pass=two_pass, preset=preset,
-                         progress=False, **config.encode_options)  # fmt: skip
+        summary = encode(video.video, out, config.encode_config(kbps, settings), progress=False)
         encode_s = time.monotonic() - t0
         scores = score_video(video.video, out, video.weights)
     return {"target_kbps": kbps, "actual_kbps": summary.video_kbps, "encode_s": encode_s,
@@ -159,24 +183,23 @@ def run_video_config(
     config: RdConfig,
     bitrates: Sequence[int],
     out_dir: Path,
-    preset: str = "medium",
-    two_pass: bool = True,
+    settings: RdSettings = RdSettings(),
     log: Callable[[str], None] = print,
 ) -> Path:
     """All missing points of one video x configuration; the JSON is rewritten after each."""
     path = result_path(out_dir, video.name, config)
-    settings = {"preset": preset, "two_pass": two_pass, **asdict(config), "label": config.label}
-    result = {"video": video.name, "source": str(video.video), "config": settings,
+    described = {**asdict(settings), **config.settings(), "label": config.label}
+    result = {"video": video.name, "source": str(video.video), "config": described,
               "versions": tool_versions(), "points": []}  # fmt: skip
     if path.exists():
         old = json.loads(path.read_text())
-        if old.get("config") == settings:
+        if old.get("config") == described:
             result["points"] = old["points"]
     done = {p["target_kbps"] for p in result["points"]}
     for kbps in bitrates:
         if kbps in done:
             continue
-        point = rd_point(video, config, kbps, preset, two_pass)
+        point = rd_point(video, config, kbps, settings)
         result["points"] = sorted([*result["points"], point], key=lambda p: p["target_kbps"])
         path.write_text(json.dumps(result, indent=1))
         log(f"{video.name} {config.label} {kbps}k: {point['actual_kbps']:.1f} kbit/s "
@@ -191,18 +214,26 @@ def run_rd(
     bitrates: Sequence[int] = PAPER_BITRATES_KBPS,
     out_dir: Path = Path("eval/results/rd"),
     jobs: int = 1,
-    preset: str = "medium",
-    two_pass: bool = True,
+    settings: RdSettings = RdSettings(),
 ) -> list[Path]:
     """Every video x configuration, ``jobs`` of them at once (processes)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = [(v, c) for v in videos for c in configs]
     if jobs <= 1:
-        return [run_video_config(v, c, bitrates, out_dir, preset, two_pass) for v, c in tasks]
+        return [run_video_config(v, c, bitrates, out_dir, settings) for v, c in tasks]
     with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
-        futures = [pool.submit(run_video_config, v, c, bitrates, out_dir, preset, two_pass)
+        futures = [pool.submit(run_video_config, v, c, bitrates, out_dir, settings)
                    for v, c in tasks]  # fmt: skip
         return [f.result() for f in futures]
+
+
+def write_bd_table(out_dir: Path) -> str:
+    """BD table of every result in ``out_dir`` (bd.json, bd.md); returns the Markdown."""
+    rows = bd_table(load_results(sorted(out_dir.glob("*__*.json"))))
+    (out_dir / "bd.json").write_text(json.dumps(rows, indent=1))
+    markdown = bd_markdown(rows)
+    (out_dir / "bd.md").write_text(markdown)
+    return markdown
 
 
 def load_results(paths: Sequence[Path]) -> list[dict]:

@@ -7,9 +7,29 @@ from pathlib import Path
 import av
 import numpy as np
 
+from perceptcodec.config import EncodeConfig, SaliencySpec
+from perceptcodec.encoder import RateControl, X264Options
 from perceptcodec.io.synthetic import make_video, textured_frame
+from perceptcodec.roi import RoiSettings
 
-__all__ = ["BoxSaliency", "luma_frames", "make_video", "psnr", "textured_frame"]
+__all__ = ["BoxSaliency", "config", "luma_frames", "make_video", "psnr", "textured_frame"]
+
+
+def config(
+    saliency: object = "none",
+    bitrate: str | None = "300k",
+    crf: float | None = None,
+    two_pass: bool = False,
+    preset: str = "medium",
+    strength: float = 0.7,
+) -> EncodeConfig:
+    """An EncodeConfig from the few settings tests vary."""
+    return EncodeConfig(
+        rate=RateControl.choose(bitrate, crf, None, two_pass),
+        x264=X264Options(preset=preset),
+        roi=RoiSettings(strength=strength),
+        saliency=SaliencySpec(saliency),
+    )
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -27,12 +47,14 @@ class BoxSaliency:
     (x0, y0, x1, y1) of the frame."""
 
     name = "box"
-    input_size = (64, 36)
     audio_rate = 0
     audio_window_s = 0.0
 
     def __init__(self, box: tuple[float, float, float, float]) -> None:
         self.box = box
+
+    def size_for(self, width: int, height: int) -> tuple[int, int]:
+        return 64, 36
 
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
         h, w = 36, 64

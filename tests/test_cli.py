@@ -60,7 +60,7 @@ BAD_INPUTS = {
     ),
     "no video stream": (lambda d: _audio_only(d / "a.m4a"), [], "no video stream"),
     "truncated file": (lambda d: _truncated(d / "cut.mp4"), [], "truncated"),
-    "zero frames": (lambda d: _zero_frames(d / "z.mkv"), [], ""),
+    "zero frames": (lambda d: _zero_frames(d / "z.mkv"), [], "not a readable media file"),
     "odd size": (
         lambda d: make_video(d / "odd.mkv", 321, 241, frames=2, codec="ffv1", pix_fmt="yuv444p"),
         [],
@@ -114,21 +114,40 @@ def test_encode_cli_summary_and_default_output(tmp_path):
     assert again.returncode == 1 and "already exists" in again.stderr
 
 
-def test_unknown_model_is_a_one_line_error(tmp_path):
+def test_unknown_model_is_a_one_line_usage_error(tmp_path):
     src = make_video(tmp_path / "clip.mp4", 64, 64, frames=2)
     result = run("encode", str(src), "--saliency", "nosuchmodel", "-q")
-    assert result.returncode == 1 and "unknown saliency model" in result.stderr
+    assert result.returncode == 2 and "invalid choice: 'nosuchmodel'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--face-stride", "0"], "--face-stride 0 must lie in 1..10000"),
+        (["--saliency-width", "-320"], "--saliency-width -320 must lie in 32..1920"),
+        (["--saliency-width", "100000"], "--saliency-width 100000 must lie in 32..1920"),
+        (["--saliency", "none", "--face-stride", "5"], "does not apply to --saliency none"),
+    ],
+)
+def test_model_option_ranges_are_one_line_errors(tmp_path, flags, message):
+    src = make_video(tmp_path / "clip.mp4", 64, 64, frames=2)
+    result = run("encode", str(src), "-q", *flags)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 
 
 def test_model_options_reach_the_model_or_fail_in_one_line(tmp_path):
     import perceptcodec
+    from perceptcodec.saliency.options import PriorOptions
 
-    prior = perceptcodec.get_model("prior", face_stride=3, width=160)
+    prior = perceptcodec.get_model("prior", PriorOptions(face_stride=3, width=160))
     assert prior.tracker.stride == 3 and prior.size_for(1280, 720) == (160, 90)
     src = make_video(tmp_path / "clip.mp4", 64, 64, frames=4)
     ok = run("encode", str(src), "-o", str(tmp_path / "o.mp4"), "--face-stride", "2",
              "--saliency-width", "64", "--saliency-stride", "2", "-q")  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     bad = run("encode", str(src), "--saliency", "center", "--face-stride", "5", "-q")
-    assert bad.returncode == 1 and "has no option 'face_stride'" in bad.stderr
+    assert bad.returncode == 1 and "has no option --face-stride" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1

@@ -8,7 +8,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from media import BoxSaliency, luma_frames, make_video, psnr
+from media import BoxSaliency, config, luma_frames, make_video, psnr
 
 import perceptcodec
 from perceptcodec.io.qp import decoded_mb_qps
@@ -31,10 +31,15 @@ def _roi_mask(width, height):
 
 
 def test_offsets_move_bits_into_the_roi(textured_clip, tmp_path):
-    common = dict(bitrate="1200k", two_pass=True, preset="veryfast", progress=False)
-    base = perceptcodec.encode(textured_clip, tmp_path / "none.mp4", saliency="none", **common)
+    common = dict(bitrate="1200k", two_pass=True, preset="veryfast")
+    base = perceptcodec.encode(
+        textured_clip, tmp_path / "none.mp4", config("none", **common), progress=False
+    )
     roi = perceptcodec.encode(
-        textured_clip, tmp_path / "roi.mp4", saliency=BoxSaliency(BOX), strength=1.0, **common
+        textured_clip,
+        tmp_path / "roi.mp4",
+        config(BoxSaliency(BOX), strength=1.0, **common),
+        progress=False,
     )
     assert abs(roi.video_kbps - base.video_kbps) / base.video_kbps < 0.05
     mask, (r0, r1, c0, c1) = _roi_mask(640, 360)
@@ -56,10 +61,8 @@ def test_offsets_move_bits_into_the_roi(textured_clip, tmp_path):
 
 def test_two_pass_lands_on_target_for_ten_seconds(tmp_path):
     clip = make_video(tmp_path / "ten.mp4", 320, 180, frames=250, fps=25)
-    summary = perceptcodec.encode(
-        clip, tmp_path / "out.mp4", bitrate="150k", two_pass=True, preset="veryfast",
-        saliency=BoxSaliency(BOX), progress=False,
-    )  # fmt: skip
+    settings = config(BoxSaliency(BOX), bitrate="150k", two_pass=True, preset="veryfast")
+    summary = perceptcodec.encode(clip, tmp_path / "out.mp4", settings, progress=False)
     assert summary.duration_s == pytest.approx(10.0, abs=0.05)
     assert abs(summary.video_kbps - 150) / 150 < 0.05, summary
 
@@ -71,7 +74,7 @@ def test_two_pass_lands_on_target_for_ten_seconds(tmp_path):
 def test_audio_survives(tmp_path, audio, container, mode):
     clip = make_video(tmp_path / f"a.{container}", 160, 96, frames=40, fps=20, audio=audio)
     out = tmp_path / "out.mp4"
-    summary = perceptcodec.encode(clip, out, saliency="none", preset="veryfast", progress=False)
+    summary = perceptcodec.encode(clip, out, config(preset="veryfast"), progress=False)
     assert summary.audio.startswith(mode)
     with av.open(str(out)) as c:
         v, a = c.streams.video[0], c.streams.audio[0]
@@ -83,7 +86,7 @@ def test_audio_survives(tmp_path, audio, container, mode):
 def test_sizes_not_multiple_of_16_and_no_audio(tmp_path):
     clip = make_video(tmp_path / "odd.mp4", 642, 362, frames=8)
     out = tmp_path / "out.mkv"
-    perceptcodec.encode(clip, out, saliency=BoxSaliency(BOX), preset="veryfast", progress=False)
+    perceptcodec.encode(clip, out, config(BoxSaliency(BOX), preset="veryfast"), progress=False)
     with av.open(str(out)) as c:
         assert not c.streams.audio
         frames = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
@@ -94,7 +97,7 @@ def test_sizes_not_multiple_of_16_and_no_audio(tmp_path):
 def test_one_frame_video(tmp_path):
     clip = make_video(tmp_path / "one.mp4", 320, 240, frames=1)
     summary = perceptcodec.encode(
-        clip, tmp_path / "o.mp4", saliency=BoxSaliency(BOX), progress=False
+        clip, tmp_path / "o.mp4", config(BoxSaliency(BOX)), progress=False
     )
     assert summary.frames == 1 and len(luma_frames(tmp_path / "o.mp4")) == 1
 
@@ -105,7 +108,7 @@ def test_variable_frame_rate_is_kept(tmp_path):
         tmp_path / "vfr.mkv", 160, 96, frames=10, pts=pts, time_base=Fraction(1, 1000)
     )
     out = tmp_path / "vfr.mp4"
-    perceptcodec.encode(clip, out, saliency="none", preset="veryfast", progress=False)
+    perceptcodec.encode(clip, out, config(preset="veryfast"), progress=False)
     with av.open(str(out)) as c:
         times = [round(float(f.pts * f.time_base), 3) for f in c.decode(video=0)]
     assert times == [p / 1000 for p in pts]
@@ -114,15 +117,15 @@ def test_variable_frame_rate_is_kept(tmp_path):
 def test_crf_and_existing_output_refused(tmp_path):
     clip = make_video(tmp_path / "c.mp4", 160, 96, frames=5)
     out = tmp_path / "c_out.mp4"
-    perceptcodec.encode(clip, out, crf=30, saliency="none", progress=False)
+    perceptcodec.encode(clip, out, config(crf=30), progress=False)
     before = out.read_bytes()
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
     with pytest.raises(perceptcodec.PerceptcodecError, match="already exists"):
-        perceptcodec.encode(clip, out, crf=20, saliency="none", progress=False)
+        perceptcodec.encode(clip, out, config(crf=20), progress=False)
     assert out.read_bytes() == before
-    perceptcodec.encode(clip, out, crf=20, saliency="none", progress=False, force=True)
+    perceptcodec.encode(clip, out, config(crf=20), progress=False, force=True)
     assert out.read_bytes() != before
 
 
@@ -160,7 +163,7 @@ def test_sample_aspect_ratio_is_kept(tmp_path):
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    perceptcodec.encode(src, tmp_path / "o.mp4", saliency="none", progress=False)
+    perceptcodec.encode(src, tmp_path / "o.mp4", config(), progress=False)
     with av.open(str(tmp_path / "o.mp4")) as c:
         assert c.streams.video[0].sample_aspect_ratio == Fraction(4, 3)
         assert c.streams.video[0].display_aspect_ratio == Fraction(16, 9)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from perceptcodec.encoder.frames import shrink, small_rgb
+from perceptcodec.saliency.stream import shrink, small_rgb
 
 
 def _frame(width: int, height: int) -> av.VideoFrame:

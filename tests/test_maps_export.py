@@ -6,6 +6,7 @@ import av
 import numpy as np
 from media import BoxSaliency, make_video
 
+from perceptcodec.config import SaliencySpec
 from perceptcodec.maps_export import export_saliency
 
 
@@ -14,7 +15,7 @@ def test_npz_holds_normalised_float16_maps_and_overlay(tmp_path):
     summary = export_saliency(
         clip,
         tmp_path / "m.npz",
-        model=BoxSaliency((0.25, 0.25, 0.75, 0.75)),
+        SaliencySpec(BoxSaliency((0.25, 0.25, 0.75, 0.75))),
         overlay=tmp_path / "o.mp4",
         progress=False,
     )

@@ -8,16 +8,20 @@ from media import make_video
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.source import decode_video, probe
-from perceptcodec.pipeline import _Producer, saliency_maps
+from perceptcodec.pipeline import _Producer
+from perceptcodec.saliency.stream import saliency_maps
 
 
 class CountingModel:
     """Map value = number of calls so far; records how often it ran."""
 
-    name, input_size, audio_rate, audio_window_s = "count", (8, 6), 0, 0.0
+    name, audio_rate, audio_window_s = "count", 0, 0.0
 
     def __init__(self) -> None:
         self.calls = 0
+
+    def size_for(self, width, height):
+        return 8, 6
 
     def __call__(self, rgb, t, audio=None):
         assert rgb.shape == (6, 8, 3)
@@ -52,3 +56,22 @@ def test_producer_hands_over_items_and_errors():
 
     with pytest.raises(PerceptcodecError, match="boom"):
         list(_Producer(failing()))
+
+
+def test_both_passes_apply_the_same_maps(tmp_path):
+    from media import BoxSaliency
+
+    from perceptcodec.config import EncodeConfig, SaliencySpec
+    from perceptcodec.encoder import Pass
+    from perceptcodec.pipeline import _Job, _map_items, _MapStore
+
+    clip = make_video(tmp_path / "c.mp4", 64, 48, frames=5)
+    info = probe(clip)
+    config = EncodeConfig(saliency=SaliencySpec(BoxSaliency((0.1, 0.2, 0.6, 0.7))))
+    store = _MapStore(tmp_path / "maps.f16", (3, 4))
+    job = _Job(info, config, config.saliency.build(), None, "", store, False)
+    first = [dqp for _f, dqp in _map_items(job, Pass.FIRST)]
+    second = [dqp for _f, dqp in _map_items(job, Pass.SECOND)]
+    assert len(first) == len(second) == 5 and np.abs(first[0]).max() > 1
+    for a, b in zip(first, second, strict=True):
+        assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)

@@ -8,19 +8,31 @@ import numpy as np
 import pytest
 from media import make_video
 
+from perceptcodec.config import SaliencySpec
 from perceptcodec.datasets import read_gaze_csv
 from perceptcodec.errors import PerceptcodecError
-from perceptcodec.rd import RdConfig, bd_markdown, bd_table, run_video_config, score_video
+from perceptcodec.rd import (
+    RdConfig,
+    RdSettings,
+    bd_markdown,
+    bd_table,
+    run_video_config,
+    score_video,
+)
+from perceptcodec.roi import RoiSettings
+from perceptcodec.saliency.options import PriorOptions
 
 
 def test_config_parsing():
     assert RdConfig.parse("none").label == "none"
-    assert RdConfig.parse("prior:0.5:6") == RdConfig("prior", 0.5, 6.0)
+    assert RdConfig.parse("prior:0.5:6") == RdConfig(SaliencySpec("prior"), RoiSettings(0.5, 6.0))
     assert RdConfig.parse("prior").label == "prior-s0.7-q8"
     shortcut = RdConfig.parse("prior:0.7:k=4:fs=30:w=160")
-    assert shortcut.label == "prior-s0.7-q8-k4-fs30-w160" and shortcut.saliency_stride == 4
-    assert shortcut.model_options == {"face_stride": 30, "width": 160}
-    for bad in ("none:1", "prior:x", "prior:1:2:3", "", "prior:k=x", "prior:zz=1", "none:k=2"):
+    assert shortcut.label == "prior-s0.7-q8-k4-fs30-w160" and shortcut.saliency.stride == 4
+    assert shortcut.saliency.options == PriorOptions(face_stride=30, width=160)
+    bad_configs = ("none:1", "prior:x", "prior:1:2:3", "", "prior:k=x", "prior:zz=1", "none:k=2",
+                   "prior:k=0", "prior:fs=0", "prior:2", "nosuch:1", "center:w=100")  # fmt: skip
+    for bad in bad_configs:
         with pytest.raises(PerceptcodecError):
             RdConfig.parse(bad)
 
@@ -42,13 +54,12 @@ def test_scores_a_video_against_itself_and_counts_gaze_frames(gaze_clip):
 
 def test_run_is_resumable_and_feeds_the_bd_table(gaze_clip, tmp_path):
     logs = []
-    path = run_video_config(gaze_clip, RdConfig("none"), [100, 200], tmp_path, "ultrafast",
-                            False, logs.append)  # fmt: skip
+    fast = RdSettings(preset="ultrafast", two_pass=False)
+    path = run_video_config(gaze_clip, RdConfig(), [100, 200], tmp_path, fast, logs.append)
     first = json.loads(path.read_text())
     assert [p["target_kbps"] for p in first["points"]] == [100, 200] and len(logs) == 2
     assert first["config"]["label"] == "none" and "x264_build" in first["versions"]
-    run_video_config(gaze_clip, RdConfig("none"), [100, 200, 300], tmp_path, "ultrafast",
-                     False, logs.append)  # fmt: skip
+    run_video_config(gaze_clip, RdConfig(), [100, 200, 300], tmp_path, fast, logs.append)
     assert len(logs) == 3  # only the missing point was encoded
 
     def fake(label, shift):

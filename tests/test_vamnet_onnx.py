@@ -11,6 +11,7 @@ import pytest
 from media import make_video
 
 import perceptcodec
+from perceptcodec.config import EncodeConfig, SaliencySpec
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.saliency.vamnet import VamNetSaliency, nvidia_gpu_present, pick_runtime
 from perceptcodec.saliency.vamnet_onnx import onnx_paths
@@ -64,7 +65,8 @@ def test_runtime_choices_are_checked():
 
 def test_encode_with_vamnet_says_which_runtime(tmp_path):
     clip = make_video(tmp_path / "c.mp4", 160, 96, frames=6, audio="aac")
-    summary = perceptcodec.encode(clip, tmp_path / "o.mp4", saliency="vamnet", progress=False)
+    settings = EncodeConfig(saliency=SaliencySpec("vamnet"))
+    summary = perceptcodec.encode(clip, tmp_path / "o.mp4", settings, progress=False)
     assert summary.saliency == "vamnet (onnx)" and summary.frames == 6
 
 

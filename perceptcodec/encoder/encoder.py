@@ -9,7 +9,7 @@ import av
 import numpy as np
 
 from perceptcodec.encoder.frames import Planes, i420_planes
-from perceptcodec.encoder.x264 import Packet, RateControl, X264Encoder, X264Options
+from perceptcodec.encoder.x264 import Packet, Pass, RateControl, X264Encoder, X264Options
 
 
 class Encoder:
@@ -33,7 +33,7 @@ class Encoder:
         options: X264Options | None = None,
         time_base: Fraction | None = None,
         sar: Fraction | None = None,
-        pass_: int = 0,
+        pass_: Pass = Pass.SINGLE,
         stats_path: str | None = None,
     ) -> None:
         self.time_base = time_base or 1 / Fraction(fps)
@@ -42,7 +42,8 @@ class Encoder:
             options or X264Options(), pass_=pass_, stats_path=stats_path, sar=sar,
         )  # fmt: skip
         self.mb_shape = (self._x264.mb_rows, self._x264.mb_cols)
-        self._next_pts = 0
+        self.first_pts: int | None = None  # pts of the first and last frame given (time_base)
+        self.last_pts = -1
 
     def headers(self) -> bytes:
         """SPS + PPS (Annex B)."""
@@ -54,11 +55,14 @@ class Encoder:
         dqp_mb: np.ndarray | None = None,
         pts: int | None = None,
     ) -> list[Packet]:
-        """Encode one frame; returns the packets that became ready (0 or 1)."""
+        """Encode one frame; returns the packets that became ready (0 or 1). A missing or
+        non-increasing pts becomes the previous one + 1 (x264 needs strictly increasing pts)."""
         planes, _owner = i420_planes(frame)
-        if pts is None or pts < self._next_pts:
-            pts = self._next_pts  # x264 needs strictly increasing pts
-        self._next_pts = pts + 1
+        if pts is None or pts <= self.last_pts:
+            pts = self.last_pts + 1
+        self.last_pts = pts
+        if self.first_pts is None:
+            self.first_pts = pts
         packet = self._x264.encode(*planes, pts=pts, dqp_mb=dqp_mb)
         return [packet] if packet is not None else []
 

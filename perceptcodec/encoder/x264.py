@@ -9,14 +9,34 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum, IntEnum
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
+from perceptcodec.units import parse_bitrate
 
-RC_ABR, RC_CRF, RC_CQP = 0, 1, 2
+
+class RateMode(str, Enum):
+    """x264 rate control: average bitrate (1 or 2 passes), constant rate factor, constant QP.
+    The values are the native wrapper's ``rc_mode`` codes' names."""
+
+    ABR = "abr"
+    CRF = "crf"
+    CQP = "cqp"
+
+
+class Pass(IntEnum):
+    """Which pass an encoder runs: a single pass, or the first/second of a 2-pass encode."""
+
+    SINGLE = 0
+    FIRST = 1
+    SECOND = 2
+
+
+_RC_CODES = {RateMode.ABR: 0, RateMode.CRF: 1, RateMode.CQP: 2}  # native/pcx264.c's rc_mode
 PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast",
     "medium", "slow", "slower", "veryslow", "placebo",
@@ -98,9 +118,10 @@ def x264_build() -> int:
 
 @dataclass(frozen=True)
 class RateControl:
-    """How x264 spends bits: ``abr`` at ``bitrate_kbps`` (kbit/s), ``crf``, or ``cqp`` at ``qp``."""
+    """How x264 spends bits: ``abr`` at ``bitrate_kbps`` (kbit/s), ``crf``, or ``cqp`` at ``qp``;
+    ``two_pass`` (ABR only); VBV in kbit/s and kbit (0 = off)."""
 
-    mode: str = "abr"
+    mode: RateMode = RateMode.ABR
     bitrate_kbps: int = 300
     crf: float = 23.0
     qp: int = 26
@@ -109,8 +130,11 @@ class RateControl:
     vbv_bufsize_kbit: int = 0
 
     def __post_init__(self) -> None:
-        if self.mode not in ("abr", "crf", "cqp"):
-            raise PerceptcodecError(f"unknown rate control {self.mode!r} (abr, crf or cqp)")
+        try:
+            object.__setattr__(self, "mode", RateMode(self.mode))
+        except ValueError:
+            msg = f"unknown rate control {self.mode!r} (abr, crf or cqp)"
+            raise PerceptcodecError(msg) from None
         if self.mode == "abr" and not 1 <= self.bitrate_kbps <= 1_000_000:
             raise PerceptcodecError(f"bitrate {self.bitrate_kbps} kbit/s is out of range")
         if self.mode == "crf" and not 0.0 <= self.crf <= 51.0:
@@ -119,6 +143,30 @@ class RateControl:
             raise PerceptcodecError(f"QP {self.qp} is out of range 0-51")
         if self.two_pass and self.mode != "abr":
             raise PerceptcodecError("two-pass encoding needs a target bitrate (ABR), not CRF/QP")
+
+    @classmethod
+    def choose(
+        cls,
+        bitrate: str | int | None = "300k",
+        crf: float | None = None,
+        qp: int | None = None,
+        two_pass: bool = False,
+    ) -> RateControl:
+        """The rate control a user asked for: CRF if given, else QP, else ABR at ``bitrate``
+        (``"300k"``, ``"1.5M"`` or kbit/s)."""
+        if crf is not None:
+            return cls(mode=RateMode.CRF, crf=float(crf), two_pass=two_pass)
+        if qp is not None:
+            return cls(mode=RateMode.CQP, qp=int(qp), two_pass=two_pass)
+        if bitrate is None:
+            raise PerceptcodecError("give a bitrate, a CRF or a QP")
+        return cls(mode=RateMode.ABR, bitrate_kbps=parse_bitrate(bitrate), two_pass=two_pass)
+
+    @property
+    def tag(self) -> str:
+        """Short name of the rate: ``300k``, ``crf23``, ``qp26``."""
+        return {RateMode.ABR: f"{self.bitrate_kbps}k", RateMode.CRF: f"crf{self.crf:g}",
+                RateMode.CQP: f"qp{self.qp}"}[self.mode]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -154,7 +202,7 @@ class X264Encoder:
     """An x264 encoder for I420 8-bit frames of ``width`` x ``height`` pixels (both even).
 
     ``time_base`` is the unit of the pts passed to :meth:`encode` (seconds per tick); ``fps`` the
-    nominal frame rate. ``pass_`` is 0 (single pass), 1 or 2 (two-pass, sharing ``stats_path``).
+    nominal frame rate. ``pass_``: a single pass, or pass 1 or 2 of two sharing ``stats_path``.
     """
 
     def __init__(
@@ -165,7 +213,7 @@ class X264Encoder:
         time_base: Fraction,
         rate: RateControl,
         options: X264Options = X264Options(),
-        pass_: int = 0,
+        pass_: Pass = Pass.SINGLE,
         stats_path: str | None = None,
         use_offsets: bool = True,
         vfr: bool = True,
@@ -175,6 +223,14 @@ class X264Encoder:
             raise PerceptcodecError(
                 f"x264 needs even sizes of at least 16 pixels, got {width}x{height}"
             )
+        try:
+            pass_ = Pass(pass_)
+        except ValueError:
+            raise PerceptcodecError(f"pass {pass_!r}: 0 (single), 1 or 2") from None
+        if pass_ is not Pass.SINGLE and not stats_path:
+            raise PerceptcodecError(f"pass {int(pass_)} of 2 needs a stats_path")
+        if fps <= 0 or time_base <= 0:
+            raise PerceptcodecError(f"fps ({fps}) and time_base ({time_base}) must be > 0")
         self.width, self.height = width, height
         self.mb_rows, self.mb_cols = -(-height // 16), -(-width // 16)
         params = _Params(
@@ -185,11 +241,11 @@ class X264Encoder:
             timebase_num=time_base.numerator,
             timebase_den=time_base.denominator,
             vfr=int(vfr),
-            rc_mode={"abr": RC_ABR, "crf": RC_CRF, "cqp": RC_CQP}[rate.mode],
+            rc_mode=_RC_CODES[rate.mode],
             bitrate_kbps=rate.bitrate_kbps,
             crf=rate.crf,
             qp=rate.qp,
-            pass_=pass_,
+            pass_=int(pass_),
             stats_path=stats_path.encode() if stats_path else None,
             preset=options.preset.encode(),
             tune=options.tune.encode() if options.tune else None,

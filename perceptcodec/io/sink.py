@@ -28,9 +28,24 @@ def container_format(path: Path) -> str:
     return fmt
 
 
-def check_output(dst: Path, overwrite: bool = False) -> Path:
-    """Refuse an output that exists (unless ``overwrite``), is a folder, or lies in a folder
-    that is missing or not writable. Returns the folder."""
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same resolved path (symlinks, ``./``) or the same
+    inode (hard links)."""
+    if Path(a).resolve() == Path(b).resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def check_output(dst: Path, overwrite: bool = False, inputs: tuple[Path, ...] = ()) -> Path:
+    """Refuse an output that is one of ``inputs`` (whatever the options), exists (unless
+    ``overwrite``), is a folder, or lies in a folder that is missing or not writable. Returns
+    the folder."""
+    for src in inputs:
+        if same_file(dst, src):
+            raise PerceptcodecError(f"{dst}: output would overwrite the input {src}")
     if dst.is_dir():
         raise PerceptcodecError(f"{dst}: is a directory")
     if dst.exists() and not overwrite:
@@ -44,13 +59,16 @@ def check_output(dst: Path, overwrite: bool = False) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_output(dst: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``dst``; rename it onto ``dst`` only on success.
+def atomic_output(
+    dst: Path, overwrite: bool = False, inputs: tuple[Path, ...] = ()
+) -> Iterator[Path]:
+    """Yield a temporary path beside ``dst``; rename it onto ``dst`` only on success. ``dst``
+    is checked with :func:`check_output` first.
 
     On any exception (Ctrl-C included) the temporary file is removed and ``dst`` is untouched.
     """
     dst = Path(dst)
-    parent = check_output(dst, overwrite)
+    parent = check_output(dst, overwrite, inputs)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=parent)
     except OSError as exc:

@@ -119,3 +119,14 @@ def decode_video(path: str | os.PathLike[str], threads: int = 0) -> Iterator[av.
             ) from exc
     if count == 0:
         raise PerceptcodecError(f"{path}: the video stream holds no decodable frame")
+
+
+def check_frame_size(info: VideoInfo) -> None:
+    """Refuse sizes H.264 4:2:0 cannot code: odd or under 16 pixels."""
+    if info.width % 2 or info.height % 2:
+        raise PerceptcodecError(
+            f"{info.path}: {info.width}x{info.height} has an odd dimension; H.264 4:2:0 needs "
+            f"even sizes (crop one pixel first, e.g. ffmpeg -vf crop=trunc(iw/2)*2:trunc(ih/2)*2)"
+        )
+    if info.width < 16 or info.height < 16:
+        raise PerceptcodecError(f"{info.path}: {info.width}x{info.height} is too small (min 16x16)")

@@ -1,19 +1,43 @@
-"""Saliency models by name. Modules are imported lazily so torch stays optional."""
+"""Saliency models by name. Modules are imported lazily so torch stays optional.
+
+Each entry names the model's factory (a class taking its options dataclass and, for trained
+networks, a runtime), its options type (:mod:`perceptcodec.saliency.options`) and the runtimes
+it knows.
+"""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.saliency.base import SaliencyModel, normalise_map
+from perceptcodec.saliency.options import (
+    CenterOptions,
+    ModelOptions,
+    PriorOptions,
+    Runtime,
+    VamNetOptions,
+)
 
-# name -> "module:factory"; the factory takes keyword options and returns a SaliencyModel.
-MODELS: dict[str, str] = {
-    "prior": "perceptcodec.saliency.prior:PriorSaliency",
-    "center": "perceptcodec.saliency.center:CenterBias",
-    "vamnet": "perceptcodec.saliency.vamnet:VamNetSaliency",
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """factory: ``module:Class``; options: its options dataclass; trained: whether it takes
+    a runtime (the others have one way to run)."""
+
+    factory: str
+    options: type[ModelOptions]
+    trained: bool = False
+
+
+MODELS: dict[str, ModelEntry] = {
+    "prior": ModelEntry("perceptcodec.saliency.prior:PriorSaliency", PriorOptions),
+    "center": ModelEntry("perceptcodec.saliency.center:CenterBias", CenterOptions),
+    "vamnet": ModelEntry("perceptcodec.saliency.vamnet:VamNetSaliency", VamNetOptions, True),
 }
 
+NONE = "none"  # no saliency: plain x264 (handled by the pipeline, not a model)
 DEFAULT_MODEL = "prior"
 
 
@@ -22,30 +46,48 @@ def available_models() -> list[str]:
     return sorted(MODELS)
 
 
-def get_model(name: str, runtime: str = "auto", **options: object) -> SaliencyModel:
-    """Build the saliency model registered under ``name``; ``runtime`` (auto, onnx, torch,
-    tensorrt) applies to trained networks, the others have one way to run. ``options`` are the
-    model's own keyword options (e.g. ``face_stride``, ``width``)."""
+def model_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name``; a one-line error for an unknown name."""
     if name not in MODELS:
         raise PerceptcodecError(
-            f"unknown saliency model {name!r}; choose from none, {', '.join(available_models())}"
+            f"unknown saliency model {name!r}; choose from {NONE}, {', '.join(available_models())}"
         )
-    module_name, factory = MODELS[name].split(":")
+    return MODELS[name]
+
+
+def get_model(
+    name: str, options: ModelOptions | None = None, runtime: Runtime | str = Runtime.AUTO
+) -> SaliencyModel:
+    """Build the saliency model registered under ``name`` with ``options`` (an instance of its
+    options dataclass; None = its defaults). ``runtime`` applies to trained networks only."""
+    entry = model_entry(name)
+    runtime = Runtime.parse(runtime)
+    if options is None:
+        options = entry.options()
+    elif type(options) is not entry.options:
+        raise PerceptcodecError(
+            f"model {name!r} takes {entry.options.__name__}, not {type(options).__name__}"
+        )
+    if runtime is not Runtime.AUTO and not entry.trained:
+        raise PerceptcodecError(f"--runtime does not apply to {name!r} (one runtime)")
+    module_name, factory = entry.factory.split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise PerceptcodecError(f"saliency model {name!r} is not usable here: {exc}") from exc
-    if runtime != "auto":
-        options["runtime"] = runtime
-    try:
-        return getattr(module, factory)(**options)
-    except TypeError as exc:
-        if "runtime" in options and "runtime" in str(exc):
-            raise PerceptcodecError(f"--runtime does not apply to {name!r} (one runtime)") from exc
-        bad = [k for k in options if repr(k) in str(exc)]
-        if bad:
-            raise PerceptcodecError(f"model {name!r} has no option {bad[0]!r}") from exc
-        raise
+    cls = getattr(module, factory)
+    return cls(options, runtime=runtime) if entry.trained else cls(options)
 
 
-__all__ = ["SaliencyModel", "normalise_map", "available_models", "get_model", "DEFAULT_MODEL"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "NONE",
+    "ModelEntry",
+    "Runtime",
+    "SaliencyModel",
+    "available_models",
+    "get_model",
+    "model_entry",
+    "normalise_map",
+]

@@ -12,19 +12,21 @@ class SaliencyModel(Protocol):
 
     Attributes:
         name: registry name (``prior``, ``vamnet``, ...).
-        input_size: (width, height) of the RGB frames the model wants; the pipeline resizes
-            decoded frames to it (keeping nothing else of the source size).
         audio_rate: sample rate (Hz) of the mono audio it wants, or 0 if it ignores audio.
         audio_window_s: length (s) of the audio window centred on each frame's time.
     """
 
     name: str
-    input_size: tuple[int, int]
     audio_rate: int
     audio_window_s: float
 
+    def size_for(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) in pixels of the RGB frames the model wants for a source of
+        ``width`` x ``height``; the pipeline resizes decoded frames to it."""
+        ...
+
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
-        """rgb: H x W x 3 uint8 at ``input_size``; t: frame time (s); audio: mono float32
+        """rgb: H x W x 3 uint8 at ``size_for`` the source; t: frame time (s); audio: mono float32
         window at ``audio_rate`` or None (no audio stream). Returns an h x w float32 map,
         non-negative, summing to 1 (h x w is the model's output grid, any size)."""
         ...

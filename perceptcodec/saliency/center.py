@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from perceptcodec.saliency.base import normalise_map
+from perceptcodec.saliency.options import CenterOptions
 
 
 def center_gaussian(shape: tuple[int, int], sigma_frac: float = 0.25) -> np.ndarray:
@@ -24,13 +25,12 @@ class CenterBias:
     audio_rate = 0
     audio_window_s = 0.0
 
-    def __init__(self, grid: tuple[int, int] = (36, 64), sigma_frac: float = 0.25) -> None:
-        self.input_size = (32, 18)  # the frame's content is ignored
+    def __init__(self, options: CenterOptions | None = None, grid: tuple[int, int] = (36, 64)):
         self.grid = grid
-        self._map = center_gaussian(grid, sigma_frac)
+        self._map = center_gaussian(grid, (options or CenterOptions()).center_sigma)
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
-        return self.input_size
+        return 32, 18  # the frame's content is ignored
 
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
         return self._map

@@ -14,6 +14,7 @@ from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
 from perceptcodec.saliency.motion import MotionSaliency
+from perceptcodec.saliency.options import PriorOptions
 
 
 def face_map(
@@ -39,13 +40,11 @@ def face_map(
 
 
 class PriorSaliency:
-    """Training-free saliency (``name = "prior"``).
+    """Training-free saliency (``name = "prior"``), set by :class:`PriorOptions`.
 
-    width: working width in pixels (frames arrive resized to ``size_for(W, H)``, aspect kept);
-    face_stride: frames between face detections (tracked in between); *_weight: mix of the
-    face, motion and centre maps (each normalised first; a missing component's weight goes to
-    the others); temporal: EMA weight of the previous map. Output: (H/4) x (W/4) of the
-    working size, summing to 1.
+    Frames arrive resized to ``size_for(W, H)`` (``options.width`` wide, aspect kept).
+    ``detector`` replaces CenterFace (tests). Output: (H/4) x (W/4) of the working size,
+    summing to 1.
     """
 
     name = "prior"
@@ -53,22 +52,16 @@ class PriorSaliency:
     audio_window_s = 0.0
 
     def __init__(
-        self,
-        width: int = 320,
-        face_stride: int = 10,
-        face_weight: float = 0.6,
-        motion_weight: float = 0.25,
-        center_weight: float = 0.15,
-        center_sigma: float = 0.25,
-        temporal: float = 0.3,
-        detector: FaceDetector | None = None,
+        self, options: PriorOptions | None = None, detector: FaceDetector | None = None
     ) -> None:
-        self.width = width
-        self.input_size = self.size_for(16, 9)
-        self.weights = {"face": face_weight, "motion": motion_weight, "center": center_weight}
-        self.center_sigma = center_sigma
-        self.temporal = temporal
-        self.tracker = FaceTracker(detector or FaceDetector(input_width=width), stride=face_stride)
+        o = options or PriorOptions()
+        self.options = o
+        self.width = o.width
+        self.weights = {"face": o.face_weight, "motion": o.motion_weight, "center": o.center_weight}
+        self.center_sigma = o.center_sigma
+        self.temporal = o.temporal
+        detector = detector or FaceDetector(input_width=o.width)
+        self.tracker = FaceTracker(detector, stride=o.face_stride)
         self.motion = MotionSaliency()
         self._prev: np.ndarray | None = None
 

@@ -26,12 +26,12 @@ from perceptcodec.errors import PerceptcodecError
 from perceptcodec.paths import models_dir
 from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker
+from perceptcodec.saliency.options import Runtime, VamNetOptions
 from perceptcodec.saliency.vamnet_onnx import MAX_FACES, OnnxStep, onnx_paths, zero_state
 
 NET_SIZE = 128
 AUDIO_RATE = 22050
 MOTION_INTERVAL = 5
-RUNTIMES = ("auto", "onnx", "torch", "tensorrt")
 
 
 def default_weights() -> Path:
@@ -111,30 +111,30 @@ class TorchStep:
         return [x.float().cpu().numpy() for x in (out["log_saliency"][:, 0], h1, c1, h2, c2)]
 
 
-def pick_runtime(have_onnx: bool, gpu: bool) -> str:
+def pick_runtime(have_onnx: bool, gpu: bool) -> Runtime:
     """What ``auto`` means here: TensorRT on an NVIDIA GPU when importable, else PyTorch (CUDA);
     on the CPU ONNX Runtime when the graphs are exported and it is importable, else PyTorch."""
     if gpu:
-        return "tensorrt" if importlib.util.find_spec("tensorrt") else "torch"
+        return Runtime.TENSORRT if importlib.util.find_spec("tensorrt") else Runtime.TORCH
     if have_onnx and importlib.util.find_spec("onnxruntime"):
-        return "onnx"
-    return "torch"
+        return Runtime.ONNX
+    return Runtime.TORCH
 
 
-def make_step(runtime: str, weights: Path, device: str, threads: int) -> tuple[str, object]:
+def make_step(
+    runtime: Runtime, weights: Path, device: str, threads: int
+) -> tuple[str, object]:
     """(runtime actually used, step callable) for a --runtime choice; ``device`` ``auto`` means
     CUDA when an NVIDIA GPU is present (for torch), else the CPU."""
-    if runtime not in RUNTIMES:
-        raise PerceptcodecError(f"unknown runtime {runtime!r}; one of {', '.join(RUNTIMES)}")
     have_onnx = all(p.exists() for p in onnx_paths(weights.parent).values())
     gpu = cuda_usable() if device == "auto" else device == "cuda"
-    if runtime == "auto":
+    if runtime is Runtime.AUTO:
         runtime = pick_runtime(have_onnx, gpu)
-    if runtime == "tensorrt":
+    if runtime is Runtime.TENSORRT:
         from perceptcodec.saliency.vamnet_trt import TensorRtStep
 
         return "tensorrt fp16", TensorRtStep(weights.parent)
-    if runtime == "onnx":
+    if runtime is Runtime.ONNX:
         if not have_onnx:
             raise PerceptcodecError(
                 f"no exported VAM-Net graphs in {weights.parent}: run `perceptcodec export onnx`"
@@ -153,14 +153,14 @@ class VamNetSaliency:
     audio_rate = AUDIO_RATE
     audio_window_s = 0.64
 
-    def __init__(self, weights: str | Path | None = None, runtime: str = "auto",
-                 device: str = "auto", face_stride: int = 10, threads: int = 1,
-                 width: int = 320) -> None:  # fmt: skip
-        weights = Path(weights) if weights else default_weights()
-        self.runtime, self._step = make_step(runtime, weights, device, threads)
-        self.width = width
-        self.input_size = self.size_for(16, 9)
-        self.tracker = FaceTracker(FaceDetector(input_width=width), stride=face_stride)
+    def __init__(
+        self, options: VamNetOptions | None = None, runtime: Runtime | str = Runtime.AUTO
+    ) -> None:
+        o = options or VamNetOptions()
+        weights = Path(o.weights) if o.weights else default_weights()
+        self.runtime, self._step = make_step(Runtime.parse(runtime), weights, o.device, o.threads)
+        self.width = o.width
+        self.tracker = FaceTracker(FaceDetector(input_width=o.width), stride=o.face_stride)
         self._frames: deque[np.ndarray] = deque(maxlen=MOTION_INTERVAL + 1)
         self._state = zero_state()
 

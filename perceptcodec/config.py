@@ -1,0 +1,71 @@
+"""One typed configuration of an encode, built once (by the CLI, ``rd`` or a library user) and
+handed to :func:`perceptcodec.pipeline.encode` as it is.
+
+``EncodeConfig`` = rate control + x264 options + ROI mapping + which saliency drives it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from perceptcodec.encoder.x264 import RateControl, X264Options
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.roi import RoiSettings
+from perceptcodec.saliency import DEFAULT_MODEL, NONE, SaliencyModel, get_model, model_entry
+from perceptcodec.saliency.options import ModelOptions, Runtime, check_range
+
+
+@dataclass(frozen=True)
+class SaliencySpec:
+    """Which saliency drives the QP offsets.
+
+    model: a registered name, ``none`` (plain x264: the baseline of every comparison) or a
+    model object; options: that model's options dataclass (None = its defaults); runtime: how
+    a trained network runs; stride: the model sees every k-th frame, maps in between are
+    interpolated."""
+
+    model: str | SaliencyModel = DEFAULT_MODEL
+    options: ModelOptions | None = None
+    runtime: Runtime = Runtime.AUTO
+    stride: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "runtime", Runtime.parse(self.runtime))
+        check_range("saliency stride", self.stride, 1, 1000)
+        if isinstance(self.model, str) and self.model != NONE:
+            entry = model_entry(self.model)
+            if self.options is not None and type(self.options) is not entry.options:
+                raise PerceptcodecError(
+                    f"model {self.model!r} takes {entry.options.__name__}, "
+                    f"not {type(self.options).__name__}"
+                )
+        elif self.model == NONE and self.options is not None:
+            raise PerceptcodecError("--saliency none takes no model options")
+
+    @property
+    def name(self) -> str:
+        """The model's name (``custom`` for an object without one)."""
+        if isinstance(self.model, str):
+            return self.model
+        return getattr(self.model, "name", "custom")
+
+    def build(self) -> SaliencyModel | None:
+        """The model to run, or None for plain x264."""
+        if not isinstance(self.model, str):
+            return self.model
+        if self.model == NONE:
+            return None
+        return get_model(self.model, self.options, self.runtime)
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """Everything that decides the encoded bits: rate, x264 options, ROI mapping, saliency."""
+
+    rate: RateControl = field(default_factory=RateControl)
+    x264: X264Options = field(default_factory=X264Options)
+    roi: RoiSettings = field(default_factory=RoiSettings)
+    saliency: SaliencySpec = field(default_factory=SaliencySpec)
+
+
+__all__ = ["EncodeConfig", "SaliencySpec"]

@@ -1,0 +1,126 @@
+"""Each saliency model's own options, as frozen dataclasses.
+
+They live here, apart from the models, so the CLI and ``rd`` can build flags and configuration
+keys from them without importing a model (and its runtime). A field whose metadata names a
+``flag`` becomes a command-line option of ``encode`` and ``saliency`` (shared by every model
+that declares it); a ``key`` is its short name in ``rd`` configurations (``prior:0.7:fs=30``).
+Ranges are checked on construction, so a bad value is a one-line error before any decoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+from perceptcodec.errors import PerceptcodecError
+
+
+class Runtime(str, Enum):
+    """How a trained network runs: ``auto`` picks the fastest present."""
+
+    AUTO = "auto"
+    ONNX = "onnx"
+    TORCH = "torch"
+    TENSORRT = "tensorrt"
+
+    @classmethod
+    def parse(cls, value: Runtime | str) -> Runtime:
+        """The runtime named ``value``; a one-line error for an unknown name."""
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(r.value for r in cls)
+            raise PerceptcodecError(f"unknown runtime {value!r}; one of {names}") from None
+
+
+def option(default: Any, *, flag: str = "", key: str = "", help: str = "") -> Any:  # noqa: A002
+    """A dataclass field with the metadata the CLI and ``rd`` read."""
+    return field(default=default, metadata={"flag": flag, "key": key, "help": help})
+
+
+def check_range(name: str, value: float, low: float, high: float) -> None:
+    """Raise a one-line PerceptcodecError unless low <= value <= high."""
+    if not low <= value <= high:
+        raise PerceptcodecError(f"{name} {value} must lie in {low:g}..{high:g}")
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Base of every model's options: how many pixels wide the model works (frames are resized
+    to that width, aspect kept) is common to the frame-based models."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            bounds = _RANGES.get(f.name)
+            if bounds is not None:
+                check_range(f.metadata.get("flag") or f.name, value, *bounds)
+
+
+# Allowed ranges of numeric fields by name (the same name means the same thing in every model).
+_RANGES: dict[str, tuple[float, float]] = {
+    "width": (32, 1920),
+    "face_stride": (1, 10_000),
+    "face_weight": (0.0, 1.0),
+    "motion_weight": (0.0, 1.0),
+    "center_weight": (0.0, 1.0),
+    "center_sigma": (0.01, 10.0),
+    "temporal": (0.0, 0.99),
+    "threads": (0, 256),
+}
+
+WIDTH_HELP = "width in pixels the model works at (32-1920; default 320)"
+FACE_STRIDE_HELP = "frames between face detections, tracked in between (default 10)"
+
+
+@dataclass(frozen=True)
+class PriorOptions(ModelOptions):
+    """``prior``: width (pixels), face_stride (frames), the mix of the face, motion and centre
+    maps (each normalised first; a missing component's weight goes to the others),
+    center_sigma (fraction of each side), temporal (EMA weight of the previous map)."""
+
+    face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
+    width: int = option(320, flag="--saliency-width", key="w", help=WIDTH_HELP)
+    face_weight: float = 0.6
+    motion_weight: float = 0.25
+    center_weight: float = 0.15
+    center_sigma: float = 0.25
+    temporal: float = 0.3
+
+
+@dataclass(frozen=True)
+class CenterOptions(ModelOptions):
+    """``center``: the Gaussian's sigma as a fraction of each side."""
+
+    center_sigma: float = 0.25
+
+
+@dataclass(frozen=True)
+class VamNetOptions(ModelOptions):
+    """``vamnet``: width (pixels, where faces are found), face_stride (frames), weights (a
+    checkpoint; default the shipped one), device (auto, cpu, cuda; for the torch runtime),
+    threads (CPU threads of the runtime)."""
+
+    face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
+    width: int = option(320, flag="--saliency-width", key="w", help=WIDTH_HELP)
+    weights: str | None = None
+    device: str = "auto"
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise PerceptcodecError(f"device {self.device!r}: auto, cpu or cuda")
+
+
+def option_flags(options_type: type[ModelOptions]) -> dict[str, str]:
+    """{field name: command-line flag} of the fields that have one."""
+    return {f.name: f.metadata["flag"] for f in fields(options_type) if f.metadata.get("flag")}
+
+
+def option_keys(options_type: type[ModelOptions]) -> dict[str, str]:
+    """{short key: field name} of the fields ``rd`` configurations may set."""
+    return {f.metadata["key"]: f.name for f in fields(options_type) if f.metadata.get("key")}
