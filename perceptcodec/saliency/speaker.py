@@ -1,0 +1,346 @@
+"""Active-speaker detection per face track: who is talking, hence which face people watch.
+
+Viewers of multi-person video look at one face at a time: the person talking. ``ActiveSpeaker``
+gives, frame by frame, a speaking probability per face track from three cues:
+
+- mouth activity: grey-level change of the mouth patch (from the track's landmarks), with the
+  head's own motion (median optical flow over the face box) compensated, plus the mouth's
+  optical flow minus that head motion; normalised by the patch's contrast and averaged over
+  ``visual_window_s``;
+- audio-visual synchrony (when audio is given): correlation of each mouth's activity with the
+  audio envelope over ``sync_window_s``, best over audio-video offsets within ``max_lag_s``,
+  weighted by a voice-activity detector (``EnergyVad``: level above an adaptive noise floor
+  plus spectral shape; no model file);
+- turn-taking persistence: a speaker's probability is held for ``hold_s`` after it drops,
+  then released with time constant ``release_s`` (viewers keep watching a speaker ~0.5-1 s
+  after they stop), so attention switches with hysteresis.
+
+Everything runs causally frame by frame: the state lives in ring buffers; the only look-ahead
+is half of the audio window the pipeline centres on the frame time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from perceptcodec.saliency.faces import Track
+
+_PATCH = (24, 16)  # mouth patch size (width, height) in pixels after resampling
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0))))
+
+
+class EnergyVad:
+    """Voice-activity detector on short mono windows, one call per video frame.
+
+    Speech = level (dB of the RMS, full scale = 0 dB) well above an adaptive noise floor (a low
+    percentile of the last ``floor_s`` seconds of levels) and a spectrum that is neither flat
+    (noise) nor outside the speech band. ``__call__(samples, t)`` returns the probability of
+    speech (0..1) of the window and keeps ``level_db`` (dB) and ``above_db`` (dB over the
+    floor) of the last call."""
+
+    def __init__(
+        self,
+        rate: int = 16000,
+        floor_s: float = 6.0,
+        floor_percentile: float = 10.0,
+        margin_db: float = 10.0,
+        slope_db: float = 3.0,
+        silence_db: float = -65.0,
+    ) -> None:
+        self.rate = rate
+        self.floor_s = floor_s
+        self.floor_percentile = floor_percentile
+        self.margin_db = margin_db
+        self.slope_db = slope_db
+        self.silence_db = silence_db
+        self._levels: deque[tuple[float, float]] = deque()
+        self.level_db = -120.0
+        self.above_db = 0.0
+        freqs = np.fft.rfftfreq(512, 1.0 / rate)
+        self._band = (freqs >= 250) & (freqs <= 4000)
+        self._hann = np.hanning(512).astype(np.float32)
+
+    def reset(self) -> None:
+        self._levels.clear()
+        self.level_db, self.above_db = -120.0, 0.0
+
+    def __call__(self, samples: np.ndarray, t: float) -> float:
+        """Speech probability (0..1) of mono float32 ``samples`` (any length >= 64, at
+        ``rate`` Hz, full scale +-1) around time ``t`` (s)."""
+        x = samples.astype(np.float32, copy=False)
+        level = 10.0 * np.log10(float(np.mean(x * x)) + 1e-12)
+        self.level_db = level
+        self._levels.append((t, level))
+        while self._levels and self._levels[0][0] < t - self.floor_s:
+            self._levels.popleft()
+        floor = float(np.percentile([v for _, v in self._levels], self.floor_percentile))
+        # a floor can only be trusted once it has seen some history; before that, assume a
+        # quiet room (-60 dB) unless the signal has been quieter
+        if self._levels[-1][0] - self._levels[0][0] < 1.0:
+            floor = min(floor, -60.0)
+        self.above_db = level - floor
+        if level < self.silence_db:
+            return 0.0
+        p = _sigmoid((self.above_db - self.margin_db) / self.slope_db)
+        # spectral shape on the central 512 samples: share of energy in the speech band and
+        # flatness (geometric / arithmetic mean of the power spectrum; ~0.6+ for white noise)
+        if len(x) >= 512:
+            mid = (len(x) - 512) // 2
+            power = np.abs(np.fft.rfft(x[mid : mid + 512] * self._hann)) ** 2 + 1e-12
+            band = float(power[self._band].sum() / power.sum())
+            flatness = float(np.exp(np.mean(np.log(power))) / np.mean(power))
+            p *= _sigmoid((band - 0.3) / 0.08) * _sigmoid((0.5 - flatness) / 0.05)
+        return p
+
+
+@dataclass
+class _TrackState:
+    """Per-track ring buffer of mouth activity (aligned with the speaker's frame ring; NaN
+    where the track was absent), evidence of synchrony, and the held probability."""
+
+    activity: np.ndarray
+    sync: float = 0.0
+    held: float = 0.0
+    held_t: float = -1e9
+    last_t: float = -1e9
+
+
+class ActiveSpeaker:
+    """Speaking probability per face track, frame by frame.
+
+    Call ``__call__(rgb, tracks, flow, audio, t)`` once per frame, in order, and ``reset()``
+    between videos. Inputs: ``rgb`` H x W x 3 uint8 (any size; the track boxes and landmarks
+    are in its pixels), ``tracks`` the frame's face tracks (``FaceTracker`` output), ``flow``
+    the h x w x 2 float32 optical flow (dx, dy) from the previous frame to this one in pixels of
+    an h x w copy of the frame (``MotionSaliency.flow``; None on a first frame or when not
+    computed), ``audio`` mono float32 samples at ``audio_rate`` Hz, ``audio_window_s`` seconds
+    centred on ``t`` (``perceptcodec.io.audio.audio_window``), or None for video without
+    audio, and ``t`` the frame time in seconds (increasing). Returns {track id: probability
+    0..1 that this face is the one talking}; the top-ranked face is the one viewers watch.
+
+    Cost: see eval/results/active_speaker.md (measured per frame with 2 and 4 faces, one core),
+    on top of the flow the prior already computes.
+    """
+
+    audio_rate = 16000
+    audio_window_s = 0.064  # 1024 samples centred on the frame: covers a frame at >= 16 fps
+    ring = 64  # frames of history kept (2.6 s at 25 frames/s)
+    min_sync_frames = 10  # shortest window for a synchrony estimate
+
+    def __init__(
+        self,
+        visual_window_s: float = 0.6,
+        sync_window_s: float = 1.5,
+        max_lag_s: float = 0.2,
+        sync_memory_s: float = 1.0,
+        hold_s: float = 0.5,
+        release_s: float = 0.3,
+        flow_weight: float = 0.1,
+        visual_gain: float = 2.0,
+        visual_offset: float = -2.5,
+        audio_visual_gain: float = 1.0,
+        sync_gain: float = 6.0,
+        silence_penalty: float = 1.0,
+    ) -> None:
+        self.visual_window_s = visual_window_s
+        self.sync_window_s = sync_window_s
+        self.max_lag_s = max_lag_s
+        self.sync_memory_s = sync_memory_s
+        self.hold_s = hold_s
+        self.release_s = release_s
+        self.flow_weight = flow_weight
+        self.visual_gain = visual_gain
+        self.visual_offset = visual_offset
+        self.audio_visual_gain = audio_visual_gain
+        self.sync_gain = sync_gain
+        self.silence_penalty = silence_penalty
+        self.vad = EnergyVad(self.audio_rate)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all state (call between videos)."""
+        self._tracks: dict[int, _TrackState] = {}
+        self._k = -1  # frame counter
+        self._t_prev: float | None = None
+        self._dt = 0.04  # frame interval estimate, s
+        self._env = np.zeros(self.ring, np.float32)  # audio envelope per frame (dB over floor)
+        self._speech = np.zeros(self.ring, np.float32)  # speech probability per frame
+        self._grey_prev: np.ndarray | None = None
+        self.vad.reset()
+        self.features: dict[int, dict[str, float]] = {}  # last frame's cues, for diagnostics
+
+    # -- visual ---------------------------------------------------------------------------
+
+    @staticmethod
+    def mouth_rect(track: Track) -> tuple[float, float, float, float]:
+        """Mouth region (x0, y0, x1, y1) in pixels: around the mouth corners of the landmarks,
+        half the box wide and 0.3 of it high; the lower third of the box without landmarks."""
+        x0, y0, x1, y1 = (float(v) for v in track.box[:4])
+        bw, bh = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+        marks = track.landmarks
+        if marks is not None and marks.shape == (5, 2) and np.isfinite(marks).all():
+            cx, cy = (marks[3] + marks[4]) / 2
+            cy += 0.04 * bh  # corners sit on the lip line; the moving jaw is below it
+        else:
+            cx, cy = (x0 + x1) / 2, y1 - bh / 6
+        return cx - 0.25 * bw, cy - 0.15 * bh, cx + 0.25 * bw, cy + 0.15 * bh
+
+    @staticmethod
+    def _crop(grey: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray | None:
+        h, w = grey.shape
+        x0, y0, x1, y1 = (int(round(v)) for v in rect)
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 - x0 < 4 or y1 - y0 < 3:
+            return None
+        return cv2.resize(grey[y0:y1, x0:x1], _PATCH, interpolation=cv2.INTER_AREA).astype(
+            np.float32
+        )
+
+    def _activity(
+        self, grey: np.ndarray, track: Track, flow: np.ndarray | None
+    ) -> tuple[float, float]:
+        """(patch change, mouth flow) of one track: mean absolute grey change of the mouth
+        patch against the previous frame's patch at the head-motion-compensated position,
+        over the patch's contrast; mean magnitude of the mouth's flow minus the head's median
+        flow, in face widths per frame x 100. Both ~0 for a still mouth."""
+        rect = self.mouth_rect(track)
+        head = np.zeros(2, np.float32)
+        mouth_flow = 0.0
+        if flow is not None:
+            fh, fw = flow.shape[:2]
+            scale = grey.shape[1] / fw
+            x0, y0, x1, y1 = (int(round(v / scale)) for v in track.box[:4])
+            face = flow[
+                max(y0, 0) : min(max(y1, y0 + 1), fh), max(x0, 0) : min(max(x1, x0 + 1), fw)
+            ]
+            if face.size:
+                head = np.median(face.reshape(-1, 2), axis=0)
+                mx0, my0, mx1, my1 = (int(round(v / scale)) for v in rect)
+                mouth = flow[
+                    max(my0, 0) : min(max(my1, my0 + 1), fh),
+                    max(mx0, 0) : min(max(mx1, mx0 + 1), fw),
+                ]
+                if mouth.size:
+                    residual = mouth.reshape(-1, 2) - head
+                    width = max((x1 - x0), 1)
+                    mouth_flow = 100.0 * float(np.sqrt((residual**2).sum(1)).mean()) / width
+            head = head * scale
+        change = 0.0
+        if self._grey_prev is not None and self._grey_prev.shape == grey.shape:
+            now = self._crop(grey, rect)
+            dx, dy = float(head[0]), float(head[1])
+            before = self._crop(
+                self._grey_prev, (rect[0] - dx, rect[1] - dy, rect[2] - dx, rect[3] - dy)
+            )
+            if now is not None and before is not None:
+                change = float(np.abs(now - before).mean() / (now.std() + 8.0))
+        return change, mouth_flow
+
+    # -- the cue --------------------------------------------------------------------------
+
+    def _last(self, ring: np.ndarray, n: int) -> np.ndarray:
+        """The last ``n`` frames of a ring buffer, oldest first."""
+        n = min(n, self._k + 1, self.ring)
+        idx = np.arange(self._k - n + 1, self._k + 1) % self.ring
+        return ring[idx]
+
+    def __call__(
+        self,
+        rgb: np.ndarray,
+        tracks: list[Track],
+        flow: np.ndarray | None,
+        audio: np.ndarray | None,
+        t: float,
+    ) -> dict[int, float]:
+        """{track id: speaking probability 0..1} for this frame (see the class docstring for
+        the inputs' shapes and units)."""
+        self._k += 1
+        slot = self._k % self.ring
+        if self._t_prev is not None and 0 < t - self._t_prev < 1.0:
+            self._dt = 0.8 * self._dt + 0.2 * (t - self._t_prev)
+        self._t_prev = t
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        has_audio = audio is not None and len(audio) > 0
+        if has_audio:
+            self._speech[slot] = self.vad(audio, t)
+            self._env[slot] = max(self.vad.above_db, 0.0)
+        n_visual = max(1, int(round(self.visual_window_s / self._dt)))
+        out: dict[int, float] = {}
+        self.features = {}
+        for track in tracks:
+            state = self._tracks.get(track.id)
+            if state is None:
+                state = self._tracks[track.id] = _TrackState(np.full(self.ring, np.nan, np.float32))
+            change, mouth_flow = self._activity(grey, track, flow)
+            state.activity[slot] = change + self.flow_weight * mouth_flow
+            state.last_t = t
+            recent = self._last(state.activity, n_visual)
+            visual = float(np.nanmean(recent)) if np.isfinite(recent).any() else 0.0
+            z = np.log(visual + 1e-3) - self.visual_offset
+            sync, speech = 0.0, 1.0
+            if has_audio:
+                sync, speech = self._sync(state)
+                z = self.audio_visual_gain * z + self.sync_gain * state.sync
+                z -= self.silence_penalty * (1.0 - speech)
+            else:
+                z = self.visual_gain * z
+            p = _sigmoid(z)
+            # turn-taking persistence: hold the peak for hold_s, then release
+            since = t - state.held_t
+            decayed = state.held * float(np.exp(-max(since - self.hold_s, 0.0) / self.release_s))
+            if p >= decayed:
+                state.held, state.held_t, decayed = p, t, p
+            out[track.id] = float(max(p, decayed))
+            self.features[track.id] = {
+                "change": change,
+                "mouth_flow": mouth_flow,
+                "visual": visual,
+                "sync": sync,
+                "sync_memory": state.sync,
+                "speech": speech,
+                "raw": p,
+            }
+        self._grey_prev = grey
+        for tid in [k for k, s in self._tracks.items() if s.last_t < t - 2.0]:
+            del self._tracks[tid]  # a track gone for 2 s is not coming back
+        for state in self._tracks.values():
+            if state.last_t < t:
+                state.activity[slot] = np.nan
+        return out
+
+    def _sync(self, state: _TrackState) -> tuple[float, float]:
+        """(synchrony, speech share) of this frame: the best Pearson correlation, over
+        audio-video offsets within +-max_lag_s, of the track's mouth activity (3-frame mean)
+        with the audio envelope over the last sync_window_s; and the mean speech probability
+        over that window. Updates the track's running synchrony (time constant sync_memory_s,
+        only while there is speech)."""
+        lag = int(round(self.max_lag_s / self._dt))
+        n = int(round(self.sync_window_s / self._dt))
+        n = min(n, self.ring - 2 * lag - 2)
+        speech_now = self._last(self._speech, n)
+        speech = float(speech_now.mean())
+        m = self._last(state.activity, n + 2 * lag + 2)
+        gaps = np.nonzero(~np.isfinite(m))[0]
+        if len(gaps):
+            m = m[gaps[-1] + 1 :]  # the track's history since it last was absent
+        n = len(m) - 2 * lag - 2  # a shorter window while the history builds up
+        if n < self.min_sync_frames:
+            return 0.0, speech
+        m = (m[:-2] + m[1:-1] + m[2:]) / 3
+        e = self._last(self._env, n + lag + 1)[:n]  # envelope at the centre lag's frames
+        e = e - e.mean()
+        windows = np.lib.stride_tricks.sliding_window_view(m, n)  # (2 lag + 1) x n
+        windows = windows - windows.mean(axis=1, keepdims=True)
+        den = np.sqrt((windows**2).sum(axis=1) * float((e * e).sum())) + 1e-9
+        sync = float(((windows @ e) / den).max())
+        if speech > 0.2:
+            a = min(1.0, self._dt / self.sync_memory_s)
+            state.sync = (1 - a) * state.sync + a * sync
+        return sync, speech
