@@ -50,9 +50,10 @@ def model_options(args: argparse.Namespace) -> ModelOptions | None:
     does not declare is a one-line error."""
     given = {flag: getattr(args, _dest(flag)) for flag in _model_flags()}
     given = {flag: value for flag, value in given.items() if value is not None}
-    if args.saliency == NONE or args.saliency not in MODELS:
-        if given and args.saliency == NONE:
-            raise PerceptcodecError(f"{next(iter(given))} does not apply to --saliency none")
+    if args.saliency not in MODELS:  # none, or maps/gaze from a file
+        if given:
+            flag = next(iter(given))
+            raise PerceptcodecError(f"{flag} does not apply to --saliency {args.saliency}")
         return None
     options_type = MODELS[args.saliency].options
     names = {f.metadata.get("flag"): f.name for f in fields(options_type)}
@@ -144,6 +145,18 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _saliency_choice(text: str) -> str:
+    """A model name, ``none``, or a maps/gaze file name (checked when it is read)."""
+    from perceptcodec.saliency.external import is_external
+
+    if text in (NONE, *MODELS) or is_external(text):
+        return text
+    choices = ", ".join([NONE, *available_models()])
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {text!r} (choose from {choices}, or a .npz/.npy/.csv file)"
+    )
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -157,9 +170,10 @@ def _add_saliency_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--saliency",
         default=DEFAULT_MODEL,
-        choices=models,
-        help=f"saliency model: none (plain x264), {', '.join(models[1:])} "
-        f"(default {DEFAULT_MODEL})",
+        type=_saliency_choice,
+        help=f"saliency model: none (plain x264), {', '.join(models[1:])} (default "
+        f"{DEFAULT_MODEL}), or a file: maps (.npz/.npy, frames x h x w, e.g. from `perceptcodec "
+        "saliency`) or eye-tracking (.csv: frame,x,y,subject in pixels of the video)",
     )
     parser.add_argument(
         "--runtime",

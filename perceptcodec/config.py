@@ -7,11 +7,13 @@ handed to :func:`perceptcodec.pipeline.encode` as it is.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from perceptcodec.encoder.x264 import RateControl, X264Options
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.roi import RoiSettings
 from perceptcodec.saliency import DEFAULT_MODEL, NONE, SaliencyModel, get_model, model_entry
+from perceptcodec.saliency.external import ExternalSaliency, is_external
 from perceptcodec.saliency.options import ModelOptions, Runtime, check_range
 
 
@@ -19,10 +21,11 @@ from perceptcodec.saliency.options import ModelOptions, Runtime, check_range
 class SaliencySpec:
     """Which saliency drives the QP offsets.
 
-    model: a registered name, ``none`` (plain x264: the baseline of every comparison) or a
-    model object; options: that model's options dataclass (None = its defaults); runtime: how
-    a trained network runs; stride: the model sees every k-th frame, maps in between are
-    interpolated."""
+    model: a registered name, ``none`` (plain x264: the baseline of every comparison), a file
+    of maps (``.npz``/``.npy``, frames x h x w) or of gaze (``.csv``: ``frame,x,y,subject``;
+    frames without a map fall back to the default model), or a model object; options: that
+    model's options dataclass (None = its defaults); runtime: how a trained network runs;
+    stride: the model sees every k-th frame, maps in between are interpolated."""
 
     model: str | SaliencyModel = DEFAULT_MODEL
     options: ModelOptions | None = None
@@ -32,7 +35,12 @@ class SaliencySpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "runtime", Runtime.parse(self.runtime))
         check_range("saliency stride", self.stride, 1, 1000)
-        if isinstance(self.model, str) and self.model != NONE:
+        if isinstance(self.model, str) and is_external(self.model):
+            if self.options is not None or self.stride != 1:
+                raise PerceptcodecError(
+                    f"{self.model}: maps from a file take no model options and no stride"
+                )
+        elif isinstance(self.model, str) and self.model != NONE:
             entry = model_entry(self.model)
             if self.options is not None and type(self.options) is not entry.options:
                 raise PerceptcodecError(
@@ -44,9 +52,9 @@ class SaliencySpec:
 
     @property
     def name(self) -> str:
-        """The model's name (``custom`` for an object without one)."""
+        """The model's name (a file's name; ``custom`` for an object without one)."""
         if isinstance(self.model, str):
-            return self.model
+            return Path(self.model).name if is_external(self.model) else self.model
         return getattr(self.model, "name", "custom")
 
     def build(self) -> SaliencyModel | None:
@@ -55,6 +63,8 @@ class SaliencySpec:
             return self.model
         if self.model == NONE:
             return None
+        if is_external(self.model):
+            return ExternalSaliency(self.model, get_model(DEFAULT_MODEL))
         return get_model(self.model, self.options, self.runtime)
 
 

@@ -49,7 +49,8 @@ def saliency_maps(
 ) -> Iterator[tuple[av.VideoFrame, float, np.ndarray]]:
     """(frame, time in s, saliency map h x w summing to 1) for each decoded frame.
 
-    Frames reach the model at ``model.size_for(width, height)``; ``audio`` (mono float32 at
+    Frames reach the model at ``model.size_for(width, height)``; a model with a
+    ``bind(info)`` method is bound to the video first; ``audio`` (mono float32 at
     ``model.audio_rate``, the whole track) is cut into a window centred on each frame's time.
     With ``stride`` k > 1 the model sees every k-th frame only; maps in between are linear
     interpolations of the two nearest computed maps (the last one is held at the end), at the
@@ -57,6 +58,9 @@ def saliency_maps(
     if stride < 1:
         raise PerceptcodecError(f"saliency stride must be >= 1, not {stride}")
     size = model.size_for(info.width, info.height)
+    bind = getattr(model, "bind", None)  # models fed from files check them against the video
+    if callable(bind):
+        bind(info)
     model.reset()
     pending: list[tuple[av.VideoFrame, float]] = []
     previous: np.ndarray | None = None
