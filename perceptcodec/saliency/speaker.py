@@ -40,10 +40,10 @@ class EnergyVad:
     """Voice-activity detector on short mono windows, one call per video frame.
 
     Speech = level (dB of the RMS, full scale = 0 dB) well above an adaptive noise floor (a low
-    percentile of the last ``floor_s`` seconds of levels) and a spectrum that is neither flat
-    (noise) nor outside the speech band. ``__call__(samples, t)`` returns the probability of
-    speech (0..1) of the window and keeps ``level_db`` (dB) and ``above_db`` (dB over the
-    floor) of the last call."""
+    percentile of the last ``floor_s`` seconds of levels; without history, the current level)
+    and, softly, a spectrum that is neither flat (noise) nor outside the speech band.
+    ``__call__(samples, t)`` returns the probability of speech (0..1) of the window and keeps
+    ``level_db`` (dB) and ``above_db`` (dB over the floor) of the last call."""
 
     def __init__(
         self,
@@ -64,7 +64,7 @@ class EnergyVad:
         self.level_db = -120.0
         self.above_db = 0.0
         freqs = np.fft.rfftfreq(512, 1.0 / rate)
-        self._band = (freqs >= 250) & (freqs <= 4000)
+        self._band = (freqs >= 80) & (freqs <= 4000)
         self._hann = np.hanning(512).astype(np.float32)
 
     def reset(self) -> None:
@@ -81,10 +81,6 @@ class EnergyVad:
         while self._levels and self._levels[0][0] < t - self.floor_s:
             self._levels.popleft()
         floor = float(np.percentile([v for _, v in self._levels], self.floor_percentile))
-        # a floor can only be trusted once it has seen some history; before that, assume a
-        # quiet room (-60 dB) unless the signal has been quieter
-        if self._levels[-1][0] - self._levels[0][0] < 1.0:
-            floor = min(floor, -60.0)
         self.above_db = level - floor
         if level < self.silence_db:
             return 0.0
@@ -96,7 +92,8 @@ class EnergyVad:
             power = np.abs(np.fft.rfft(x[mid : mid + 512] * self._hann)) ** 2 + 1e-12
             band = float(power[self._band].sum() / power.sum())
             flatness = float(np.exp(np.mean(np.log(power))) / np.mean(power))
-            p *= _sigmoid((band - 0.3) / 0.08) * _sigmoid((0.5 - flatness) / 0.05)
+            voiced = _sigmoid((band - 0.6) / 0.06) * _sigmoid((0.5 - flatness) / 0.05)
+            p *= 0.3 + 0.7 * voiced  # unvoiced consonants are speech too, noise is flat
         return p
 
 

@@ -1,0 +1,242 @@
+"""Active-speaker cue: synthetic talking tiles (drawn faces, animated mouths, synthetic voice
+whose envelope follows one mouth), the VAD, the landmarks it relies on, and real GRID clips."""
+
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from perceptcodec.io.audio import audio_window, load_audio_mono
+from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
+from perceptcodec.saliency.motion import MotionSaliency
+from perceptcodec.saliency.speaker import ActiveSpeaker, EnergyVad
+
+FPS = 25.0
+RATE = ActiveSpeaker.audio_rate
+TILE_W, TILE_H = 160, 120
+
+
+def syllables(seconds: float, seed: int, start: float = 0.0, stop: float = 1e9) -> np.ndarray:
+    """Mouth opening 0..1 at 1 kHz: random syllable bumps (0.12-0.3 s) with gaps
+    (0.05-0.35 s), only between ``start`` and ``stop`` seconds."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 1000)
+    out = np.zeros(n, np.float32)
+    t = start + rng.uniform(0, 0.2)
+    while t < min(seconds, stop):
+        length = rng.uniform(0.12, 0.3)
+        a, b = int(t * 1000), min(int((t + length) * 1000), n, int(stop * 1000))
+        if b > a:
+            out[a:b] = np.sin(np.linspace(0, np.pi, int((t + length) * 1000) - a)[: b - a]) ** 2
+        t += length + rng.uniform(0.05, 0.35)
+    return out
+
+
+def voice(opening: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Voiced-speech-like audio at RATE: harmonics of ~140 Hz (a little breathy noise) with
+    the amplitude envelope of ``opening`` (1 kHz), plus a quiet noise floor."""
+    rng = np.random.default_rng(seed)
+    n = int(len(opening) / 1000 * RATE)
+    t = np.arange(n) / RATE
+    env = np.interp(t, np.arange(len(opening)) / 1000, opening)
+    f0 = 140 + 15 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    tone = sum(np.sin(k * phase) / k for k in range(1, 12))
+    out = 0.2 * env * (tone + 0.3 * rng.standard_normal(n)) + 0.001 * rng.standard_normal(n)
+    return out.astype(np.float32)
+
+
+def face_tile(opening: float, seed: int) -> np.ndarray:
+    """A TILE_H x TILE_W x 3 textured 'face' whose dark mouth opens by ``opening`` (0..1)."""
+    rng = np.random.default_rng(seed)  # same texture every frame: only the mouth changes
+    tile = rng.integers(60, 90, (TILE_H, TILE_W, 3)).astype(np.uint8)
+    cv2.ellipse(tile, (80, 60), (32, 44), 0, 0, 360, (200, 170, 150), -1)
+    skin = rng.integers(-12, 12, (TILE_H, TILE_W, 1))
+    tile = np.clip(tile.astype(int) + skin, 0, 255).astype(np.uint8)
+    for x in (68, 92):
+        cv2.circle(tile, (x, 48), 4, (40, 30, 30), -1)
+    cv2.ellipse(tile, (80, 83), (11, int(1 + 8 * opening)), 0, 0, 360, (60, 20, 30), -1)
+    return tile
+
+
+def tile_track(track_id: int, col: int) -> Track:
+    x = col * TILE_W
+    box = np.array([x + 48, 16, x + 112, 104], np.float32)
+    marks = np.array([[68, 48], [92, 48], [80, 64], [69, 83], [91, 83]], np.float32)
+    return Track(track_id, box, 0.9, landmarks=marks + np.array([x, 0], np.float32))
+
+
+def run(
+    openings: list[np.ndarray], audio: np.ndarray | None, seconds: float, **params
+) -> list[int]:
+    """Top-ranked tile per frame for tiles side by side with the given mouth openings."""
+    asd = ActiveSpeaker(**params)
+    motion = MotionSaliency()
+    tracks = [tile_track(10 + i, i) for i in range(len(openings))]
+    top = []
+    for k in range(int(seconds * FPS)):
+        t = k / FPS
+        i = int(t * 1000)
+        rgb = np.concatenate(
+            [face_tile(float(o[i]), seed=j) for j, o in enumerate(openings)], axis=1
+        )
+        motion(rgb)
+        window = None if audio is None else audio_window(audio, RATE, t, asd.audio_window_s)
+        probs = asd(rgb, tracks, motion.flow, window, t)
+        assert set(probs) == {tr.id for tr in tracks}
+        assert all(0.0 <= p <= 1.0 for p in probs.values())
+        top.append(max(probs, key=probs.get) - 10)
+    return top
+
+
+def test_the_moving_mouth_wins_over_a_still_one():
+    moving = syllables(4.0, seed=1)
+    still = np.zeros_like(moving)
+    for order in ([moving, still], [still, moving]):
+        top = run(order, None, 4.0)
+        speaker = 0 if order[0] is moving else 1
+        assert np.mean(np.array(top[25:]) == speaker) > 0.9
+
+
+@pytest.mark.parametrize("follow", [0, 1])
+def test_the_mouth_in_sync_with_the_audio_wins(follow):
+    # both mouths move alike; only one moves with the voice
+    mouths = [syllables(6.0, seed=3), syllables(6.0, seed=4)]
+    top = run(mouths, voice(mouths[follow]), 6.0)
+    assert np.mean(np.array(top[50:]) == follow) > 0.8
+
+
+def test_hysteresis_keeps_the_speaker_for_half_a_second():
+    a = syllables(5.0, seed=5, stop=2.5)  # A talks until 2.5 s
+    b = syllables(5.0, seed=6, start=2.5)  # then B
+    top = np.array(run([a, b], None, 5.0))
+    t = np.arange(len(top)) / FPS
+    # find when A really stopped moving (end of its last syllable)
+    stopped = np.nonzero(a)[0][-1] / 1000
+    assert (top[(t > 1.0) & (t < stopped)] == 0).mean() > 0.9
+    held = (t >= stopped) & (t < stopped + 0.4)
+    assert (top[held] == 0).all()  # still watched ~0.4 s after it stopped
+    assert (top[t > stopped + 1.5] == 1).mean() > 0.9  # then attention moves to B
+
+
+def test_probabilities_and_reset():
+    asd = ActiveSpeaker()
+    rgb = np.zeros((TILE_H, TILE_W, 3), np.uint8)
+    assert asd(rgb, [], None, None, 0.0) == {}
+    out = asd(rgb, [tile_track(3, 0)], None, np.zeros(1024, np.float32), 0.04)
+    assert list(out) == [3] and 0 <= out[3] <= 1
+    asd.reset()
+    assert asd._tracks == {}
+
+
+def test_mouth_rect_falls_back_to_the_lower_third_of_the_box():
+    track = Track(0, np.array([0, 0, 60, 90], np.float32), 0.9)
+    track.landmarks = np.full((5, 2), np.nan, np.float32)
+    x0, y0, x1, y1 = ActiveSpeaker.mouth_rect(track)
+    assert (x0 + x1) / 2 == pytest.approx(30) and (y0 + y1) / 2 == pytest.approx(75)
+
+
+def test_vad_tells_voice_from_noise_and_silence():
+    rng = np.random.default_rng(0)
+    vad = EnergyVad(RATE)
+    quiet = 0.001 * rng.standard_normal(RATE * 2).astype(np.float32)
+    speech = voice(np.ones(2000, np.float32))
+    noise = (0.1 * rng.standard_normal(RATE * 2)).astype(np.float32)
+    signal = np.concatenate([quiet, speech, noise])
+    probs = []
+    for k in range(int(6 * FPS)):
+        t = k / FPS
+        probs.append(vad(audio_window(signal, RATE, t, 0.064), t))
+    probs = np.array(probs)
+    t = np.arange(len(probs)) / FPS
+    assert probs[t < 1.9].max() < 0.2
+    assert probs[(t > 2.1) & (t < 3.9)].mean() > 0.8
+    assert (probs[t > 4.1] < 0.5).all()  # loud white noise is never called speech
+    assert vad(np.zeros(1024, np.float32), 7.0) == 0.0
+
+
+def test_tracker_landmarks_follow_the_flow():
+    class Detector:
+        def detect(self, rgb):
+            boxes = np.array([[40, 20, 60, 40, 0.9]], np.float32)
+            marks = np.array([[[45, 28], [55, 28], [50, 32], [46, 36], [54, 36]]], np.float32)
+            return boxes, marks
+
+        def __call__(self, rgb):
+            return self.detect(rgb)[0]
+
+    tracker = FaceTracker(Detector(), stride=100)
+    frame = np.zeros((90, 160, 3), np.uint8)
+    first = tracker(frame)[0].landmarks.copy()
+    assert first[3] == pytest.approx([46, 36])
+    flow = np.zeros((45, 80, 2), np.float32)
+    flow[:, 15:60] = (1.5, -0.5)
+    tracks = tracker(frame, flow)
+    assert tracks[0].landmarks == pytest.approx(first + [3, -1])
+
+
+def _frames(path, n=None):
+    with av.open(str(path)) as c:
+        out = []
+        for f in c.decode(video=0):
+            out.append(f.to_ndarray(format="rgb24"))
+            if n and len(out) == n:
+                break
+    return out
+
+
+@pytest.mark.data
+def test_centerface_landmarks_on_a_real_face(shared_data):
+    frame = _frames(shared_data / "video/talking/WDA_KatieHill_000.mp4", 1)[0]
+    boxes, marks = FaceDetector().detect(frame)
+    assert boxes.shape == (1, 5) and marks.shape == (1, 5, 2)
+    x0, y0, x1, y1, _ = boxes[0]
+    (lex, ley), (rex, rey), (nx, ny), (lmx, lmy), (rmx, rmy) = marks[0]
+    assert x0 < lex < nx < rex < x1 and x0 < lmx < rmx < x1
+    assert y0 < ley < ny < lmy < y1 and y0 < rey < ny < rmy < y1
+    assert abs(ley - rey) < 0.1 * (y1 - y0)
+
+
+@pytest.mark.data
+def test_vad_against_the_grid_word_alignment(shared_data):
+    grid = shared_data / "video/talking/grid"
+    audio = load_audio_mono(grid / "id2_vcd_swwp2s.mpg", RATE)
+    words = [line.split() for line in (grid / "swwp2s.align").read_text().splitlines()]
+    vad = EnergyVad(RATE)
+    hits = []
+    for k in range(int(2.98 * FPS)):
+        t = k / FPS
+        p = vad(audio_window(audio, RATE, t, 0.064), t)
+        # alignment units: 1/25000 s; speech = any word but "sil"
+        truth = any(w != "sil" and int(a) / 25000 <= t < int(b) / 25000 for a, b, w in words)
+        near_edge = any(abs(t - int(x) / 25000) < 0.1 for a, b, w in words for x in (a, b))
+        if not near_edge:
+            hits.append((p > 0.5) == truth)
+    assert np.mean(hits) > 0.85
+
+
+@pytest.mark.data
+def test_speaker_beats_a_silent_person_in_a_real_composite(shared_data):
+    """Two real GRID clips side by side with the audio of one; the other plays its silent
+    lead-in forwards and backwards. Real CenterFace detections and tracking."""
+    grid = shared_data / "video/talking/grid"
+    talk = _frames(grid / "lwbsza.mpg")
+    quiet = _frames(grid / "swiz3n.mpg")[2:14]  # its silent lead-in (0.08-0.56 s)
+    quiet = quiet + quiet[::-1]
+    audio = load_audio_mono(grid / "lwbsza.mpg", RATE)
+    tracker = FaceTracker(FaceDetector(input_width=320), stride=10)
+    motion, asd = MotionSaliency(), ActiveSpeaker()
+    hits = []
+    for k, frame in enumerate(talk):
+        t = k / FPS
+        rgb = np.concatenate([quiet[k % len(quiet)], frame], axis=1)  # speaker on the right
+        rgb = cv2.resize(rgb, (320, 128), interpolation=cv2.INTER_AREA)
+        motion(rgb)
+        tracks = tracker(rgb, motion.flow)
+        probs = asd(rgb, tracks, motion.flow, audio_window(audio, RATE, t, 0.064), t)
+        if 1.0 <= t <= 2.5 and probs:  # the speech (0.68-2.52 s), after a short build-up
+            best = max(tracks, key=lambda tr: probs[tr.id])
+            hits.append((best.box[0] + best.box[2]) / 2 > 160)
+    assert len(hits) > 30 and np.mean(hits) > 0.8
