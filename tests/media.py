@@ -38,8 +38,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def luma_frames(path: Path) -> list[np.ndarray]:
+    """Every frame's Y plane as coded (8-bit, no range conversion; format="gray" would expand
+    limited-range luma): :func:`perceptcodec.evaluation.scoring.coded_luma`."""
+    from perceptcodec.evaluation.scoring import coded_luma
+
     with av.open(str(path)) as c:
-        return [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+        return [coded_luma(f) for f in c.decode(video=0)]
 
 
 class BoxSaliency:

@@ -1,24 +1,30 @@
-"""RD evaluation: configuration parsing, scoring against gaze, resumable runs, BD table."""
+"""RD evaluation: configuration parsing, scoring on the coded luma plane against values computed
+by hand from raw planes, results keyed by every setting, resumable runs, BD table."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import av
 import numpy as np
 import pytest
-from media import make_video
+from media import make_video, textured_frame
 
 from perceptcodec.config import SaliencySpec
 from perceptcodec.datasets import read_gaze_csv
 from perceptcodec.errors import PerceptcodecError
-from perceptcodec.rd import (
+from perceptcodec.evaluation import (
     RdConfig,
     RdSettings,
     bd_markdown,
     bd_table,
+    load_results,
+    markdown_table,
     run_video_config,
     score_video,
 )
+from perceptcodec.evaluation.runner import rd_point
 from perceptcodec.roi import RoiSettings
 from perceptcodec.saliency.options import PriorOptions
 
@@ -37,6 +43,90 @@ def test_config_parsing():
             RdConfig.parse(bad)
 
 
+def test_settings_spell_out_default_options():
+    assert RdConfig.parse("prior").settings() == RdConfig.parse("prior:fs=10").settings()
+    assert RdConfig.parse("prior").settings() != RdConfig.parse("prior:fs=30").settings()
+    assert RdConfig.parse("none").settings() == {"saliency": "none"}
+
+
+# ---- scoring on the coded Y plane ------------------------------------------------------------
+
+W, H, N = 160, 96, 6
+
+
+def _planes(index: int) -> np.ndarray:
+    """Frame ``index`` as a yuv420p array (H * 3/2 x W): Y, then U and V."""
+    rgb = av.VideoFrame.from_ndarray(textured_frame(W, H, index), format="rgb24")
+    return rgb.reformat(format="yuv420p").to_ndarray()
+
+
+def _x264_clip(path: Path, options: dict[str, str]) -> Path:
+    """A limited-range (tv) H.264 clip of the frames of :func:`_planes`, made with libx264."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.codec_context.color_range = 1  # AVCOL_RANGE_MPEG: limited (tv) range
+        vui = "range=tv:colorprim=bt709:transfer=bt709:colormatrix=bt709"  # written in the SPS
+        stream.options = {"preset": "ultrafast", "x264-params": vui, **options}
+        for i in range(N):
+            frame = av.VideoFrame.from_ndarray(_planes(i), format="yuv420p")
+            frame.pts, frame.color_range = i, 1
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def _raw_y(path: Path) -> list[np.ndarray]:
+    """Decoded Y planes read by hand: the yuv420p array's first H rows, no conversion."""
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+    assert all(f.format.name == "yuv420p" for f in frames)
+    return [f.to_ndarray()[:H].astype(np.float64) for f in frames]
+
+
+def test_luma_scores_are_those_of_the_coded_y_plane(tmp_path):
+    ref = _x264_clip(tmp_path / "ref.mp4", {"qp": "0"})  # lossless: decodes to the planes
+    dist = _x264_clip(tmp_path / "dist.mp4", {"qp": "36"})
+    source_y = [_planes(i)[:H].astype(np.float64) for i in range(N)]
+    assert all(np.array_equal(a, b) for a, b in zip(_raw_y(ref), source_y, strict=True))
+    with av.open(str(dist)) as c:
+        assert next(c.decode(video=0)).color_range == 1  # signalled limited range
+
+    yy, xx = np.mgrid[0:H, 0:W]
+    weight = np.exp(-((xx - 50.0) ** 2 + (yy - 40.0) ** 2) / (2 * 12.0**2))
+    errors = [(d - s) ** 2 for d, s in zip(_raw_y(dist), source_y, strict=True)]
+    mse = [float(e.mean()) for e in errors]
+    ewmse = [float((weight * e).sum() / weight.sum()) for e in errors]
+    psnr_by_hand = np.mean([10 * np.log10(255**2 / m) for m in mse])
+    ewpsnr_by_hand = np.mean([10 * np.log10(255**2 / m) for m in ewmse])
+
+    scores = score_video(ref, dist, lambda i: weight if i % 2 == 0 else None)
+    assert scores["frames"] == N and scores["gaze_frames"] == N // 2
+    assert scores["psnr_y"] == pytest.approx(psnr_by_hand, abs=1e-9)
+    assert scores["psnr_y_pooled"] == pytest.approx(10 * np.log10(255**2 / np.mean(mse)))
+    even = [10 * np.log10(255**2 / m) for m in ewmse[::2]]
+    assert scores["ewpsnr_y"] == pytest.approx(np.mean(even), abs=1e-9)
+    assert ewpsnr_by_hand != pytest.approx(psnr_by_hand)
+
+    # The old bug: format="gray" expands limited-range luma (x 1.164: -1.32 dB, plus rounding).
+    with av.open(str(ref)) as a, av.open(str(dist)) as b:
+        gray = [
+            10 * np.log10(255**2 / np.mean((fa.to_ndarray(format="gray").astype(float)
+                                             - fb.to_ndarray(format="gray")) ** 2))
+            for fa, fb in zip(a.decode(video=0), b.decode(video=0), strict=True)
+        ]  # fmt: skip
+    assert 1.0 < scores["psnr_y"] - np.mean(gray) < 2.5
+
+
+def test_non_yuv420p_sources_are_scored_as_x264_was_given_them(tmp_path):
+    yuv444 = make_video(tmp_path / "444.mp4", W, H, frames=3, pix_fmt="yuv444p")
+    scores = score_video(yuv444, yuv444, lambda i: None)
+    assert scores["psnr_y"] == float("inf") and scores["gaze_frames"] == 0
+
+
+# ---- runs, keys, BD --------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="module")
 def gaze_clip(tmp_path_factory):
     root = tmp_path_factory.mktemp("rd")
@@ -52,25 +142,79 @@ def test_scores_a_video_against_itself_and_counts_gaze_frames(gaze_clip):
     assert s["psnr_y"] == float("inf") and s["ssim_y"] == pytest.approx(1.0)
 
 
-def test_run_is_resumable_and_feeds_the_bd_table(gaze_clip, tmp_path):
-    logs = []
+def test_run_is_resumable_and_keyed_by_every_setting(gaze_clip, tmp_path):
+    logs: list[str] = []
     fast = RdSettings(preset="ultrafast", two_pass=False)
     path = run_video_config(gaze_clip, RdConfig(), [100, 200], tmp_path, fast, logs.append)
     first = json.loads(path.read_text())
     assert [p["target_kbps"] for p in first["points"]] == [100, 200] and len(logs) == 2
-    assert first["config"]["label"] == "none" and "x264_build" in first["versions"]
+    assert first["config"]["label"] == "none" and first["config"]["preset"] == "ultrafast"
+    assert path.name == f"{gaze_clip.name}__none__{first['key']}.json"
+    assert all("x264_build" in p["versions"] and p["versions"]["code"] for p in first["points"])
     run_video_config(gaze_clip, RdConfig(), [100, 200, 300], tmp_path, fast, logs.append)
     assert len(logs) == 3  # only the missing point was encoded
 
-    def fake(label, shift):
-        rates = [100.0, 200, 400, 800]
-        pts = [{"target_kbps": r, "actual_kbps": r, "psnr_y": 30 + np.log2(r),
-                "ewpsnr_y": 30 + np.log2(r) + shift, "ssim_y": 0.9} for r in rates]  # fmt: skip
-        return {"video": "v", "config": {"label": label}, "points": pts}
+    # Another preset or pass count: a new file beside the first, whose points stay.
+    other = RdSettings(preset="superfast", two_pass=False)
+    second = run_video_config(gaze_clip, RdConfig(), [100], tmp_path, other, logs.append)
+    assert second != path and len(logs) == 4
+    kept = json.loads(path.read_text())
+    assert [p["target_kbps"] for p in kept["points"]] == [100, 200, 300]
+    assert kept["points"][:2] == first["points"]
+    results = load_results(sorted(tmp_path.glob("*__*.json")))
+    assert {r["config"]["preset"] for r in results} == {"ultrafast", "superfast"}
+    # Another model option: another key, though the label shows only non-default options.
+    a, b = RdConfig.parse("center"), RdConfig.parse("center:0.7")
+    from perceptcodec.evaluation.runner import described_settings, settings_key
 
-    rows = bd_table([fake("none", 0.0), fake("model", 1.0)])
+    assert settings_key(described_settings(gaze_clip, a, fast)) == settings_key(
+        described_settings(gaze_clip, b, fast)
+    )
+    assert settings_key(described_settings(gaze_clip, a, fast)) != settings_key(
+        described_settings(gaze_clip, a, other)
+    )
+
+
+def _fake(label: str, shift: float, preset: str = "medium", key: str = "k") -> dict:
+    rates = [100.0, 200, 400, 800]
+    pts = [{"target_kbps": r, "actual_kbps": r, "psnr_y": 30 + np.log2(r),
+            "ewpsnr_y": 30 + np.log2(r) + shift, "ssim_y": 0.9} for r in rates]  # fmt: skip
+    config = {"label": label, "preset": preset, "two_pass": True, "luma": "x"}
+    return {"video": "v", "key": key, "config": config, "points": pts}
+
+
+def test_bd_table_compares_within_a_run():
+    rows = bd_table([_fake("none", 0.0), _fake("model", 1.0)])
     video_row = next(r for r in rows if r["video"] == "v")
     assert video_row["bd_ewpsnr_db"] == pytest.approx(1.0, abs=1e-6)
     assert video_row["bd_psnr_db"] == pytest.approx(0.0, abs=1e-6)
     assert video_row["bd_rate_ewpsnr_pct"] < -40  # 1 dB of a 1 dB/octave curve = half the rate
-    assert "| v | model |" in bd_markdown(rows)
+    assert "| v | medium, 2-pass, luma: x | model |" in bd_markdown(rows)
+    # Two presets: each model against the anchor of its own preset.
+    rows = bd_table([_fake("none", 0.0), _fake("model", 1.0), _fake("none", -5.0, "fast"),
+                     _fake("model", -3.0, "fast")])  # fmt: skip
+    shifts = sorted(r["bd_ewpsnr_db"] for r in rows if r["video"] == "v")
+    assert shifts == pytest.approx([1.0, 2.0], abs=1e-6)
+    # The same label with other settings in one run is told apart by its key.
+    rows = bd_table([_fake("none", 0.0), _fake("m", 1.0, key="a"), _fake("m", 2.0, key="b")])
+    assert {r["config"] for r in rows} == {"m@a", "m@b"}
+
+
+def test_markdown_table():
+    assert markdown_table(("a", "b"), [(1, "x")]) == "| a | b |\n|---|---|\n| 1 | x |\n"
+    with pytest.raises(ValueError):
+        markdown_table(("a", "b"), [(1,)])
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_a_two_pass_rd_point_on_the_real_clip(shared_data):
+    """A full point as ``perceptcodec rd`` makes it: DHF1K 0002 (783 frames), 2-pass 300 kbit/s,
+    preset medium, plain x264; PSNR-Y equals the value from the raw planes."""
+    from perceptcodec.datasets import read_dhf1k_0002
+
+    video = read_dhf1k_0002()
+    point = rd_point(video, RdConfig(), 300, RdSettings())
+    assert point["frames"] == 783 and point["gaze_frames"] > 700
+    assert point["actual_kbps"] == pytest.approx(300, rel=0.05)
+    assert 35 < point["ewpsnr_y"] < point["psnr_y"] < 50

@@ -2,6 +2,7 @@
 
 from perceptcodec.metrics.bjontegaard import bd_quality, bd_rate
 from perceptcodec.metrics.quality import (
+    db_from_mse,
     ewmse,
     ewpsnr,
     gaussian_fixation_map,
@@ -17,6 +18,7 @@ __all__ = [
     "bd_quality",
     "bd_rate",
     "cc",
+    "db_from_mse",
     "ewmse",
     "ewpsnr",
     "gaussian_fixation_map",

@@ -9,18 +9,19 @@ PEAK = 255.0
 
 
 def mse(ref: np.ndarray, dist: np.ndarray) -> float:
-    """Mean squared error of two same-shape arrays."""
+    """Mean squared error of two same-shape arrays (squared sample units, e.g. 8-bit levels^2)."""
     diff = np.asarray(ref, np.float64) - np.asarray(dist, np.float64)
     return float(np.mean(diff * diff))
 
 
-def _db(err: float, peak: float = PEAK) -> float:
+def db_from_mse(err: float, peak: float = PEAK) -> float:
+    """10 log10(peak^2 / err) in dB (inf for err 0): PSNR from an MSE, EWPSNR from an EWMSE."""
     return float("inf") if err == 0 else float(10 * np.log10(peak * peak / err))
 
 
 def psnr(ref: np.ndarray, dist: np.ndarray, peak: float = PEAK) -> float:
     """PSNR in dB (inf when identical)."""
-    return _db(mse(ref, dist), peak)
+    return db_from_mse(mse(ref, dist), peak)
 
 
 def psnr_yuv(ref: tuple[np.ndarray, ...], dist: tuple[np.ndarray, ...]) -> float:
@@ -39,7 +40,8 @@ def resize_weights(weight: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def ewmse(ref: np.ndarray, dist: np.ndarray, weight: np.ndarray) -> float:
-    """Eye-tracking-weighted MSE: sum(w e^2) / sum(w) (Li, Qin, Itti 2011)."""
+    """Eye-tracking-weighted MSE: sum(w e^2) / sum(w) (Li, Qin, Itti 2011), squared sample
+    units; ``weight`` at any resolution (resampled bilinearly to the frame)."""
     w = resize_weights(weight, ref.shape).astype(np.float64)
     total = w.sum()
     if total <= 0:
@@ -51,7 +53,7 @@ def ewmse(ref: np.ndarray, dist: np.ndarray, weight: np.ndarray) -> float:
 def ewpsnr(ref: np.ndarray, dist: np.ndarray, weight: np.ndarray, peak: float = PEAK) -> float:
     """EWPSNR in dB: 10 log10(peak^2 / EWMSE). ``weight`` is the frame's fixation density at
     any resolution (resampled bilinearly to the frame)."""
-    return _db(ewmse(ref, dist, weight), peak)
+    return db_from_mse(ewmse(ref, dist, weight), peak)
 
 
 def ssim(ref: np.ndarray, dist: np.ndarray, peak: float = PEAK) -> float:

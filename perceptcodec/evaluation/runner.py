@@ -1,0 +1,234 @@
+"""The RD runner: encode each video with each configuration at each bitrate, decode, score
+(:mod:`perceptcodec.evaluation.scoring`) and keep the numbers.
+
+One JSON file per video x configuration x settings: ``<video>__<label>__<key>.json`` where
+``key`` is a short hash of every setting that changes the numbers (x264 preset, passes, the
+model and its options, runtime, saliency stride, ROI settings, the gaze density's sigma and the
+scoring definition). Changing any of them writes a new file beside the old one instead of
+dropping its points. Each point records the tool versions and code commit that made it; points
+already in a file are skipped, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import hashlib
+import json
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from perceptcodec.config import EncodeConfig, SaliencySpec
+from perceptcodec.encoder.x264 import RateControl, X264Options
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.evaluation.scoring import LUMA, GazeVideo, score_video
+from perceptcodec.paths import REPO_ROOT
+from perceptcodec.pipeline import encode
+from perceptcodec.roi import RoiSettings
+from perceptcodec.saliency import NONE, model_entry
+from perceptcodec.saliency.options import option_keys
+from perceptcodec.units import PAPER_BITRATES_KBPS
+from perceptcodec.versions import tool_versions
+
+STRIDE_KEY = "k"  # the saliency stride in configuration strings and labels
+RESULT_FORMAT = 2  # 1: keyed by label alone, luma through format="gray" (range-expanded)
+
+
+@dataclass(frozen=True)
+class RdSettings:
+    """What an RD run holds fixed across its configurations: x264 preset and 1 or 2 passes."""
+
+    preset: str = "medium"
+    two_pass: bool = True
+
+
+@dataclass(frozen=True)
+class RdConfig:
+    """One configuration of an RD run: which saliency (``none`` = plain x264, the anchor) with
+    which ROI settings. Written ``none`` or ``MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]...``
+    where KEY is ``k`` (saliency stride) or a short key of the model's options (``fs`` face
+    stride, ``w`` working width: :func:`perceptcodec.saliency.options.option_keys`)."""
+
+    saliency: SaliencySpec = field(default_factory=lambda: SaliencySpec(NONE))
+    roi: RoiSettings = field(default_factory=RoiSettings)
+
+    @property
+    def label(self) -> str:
+        """``none`` or ``prior-s0.7-q8`` plus ``-k4``, ``-fs30``, ... for settings given."""
+        spec = self.saliency
+        if spec.model == NONE:
+            return NONE
+        label = f"{spec.name}-s{self.roi.strength:g}-q{self.roi.max_delta_qp:g}"
+        if spec.stride != 1:
+            label += f"-{STRIDE_KEY}{spec.stride}"
+        if spec.options is not None:
+            for key, name in option_keys(type(spec.options)).items():
+                value = getattr(spec.options, name)
+                if value != getattr(type(spec.options)(), name):
+                    label += f"-{key}{value}"
+        return label
+
+    def settings(self) -> dict[str, object]:
+        """Every setting of this configuration, JSON-ready. Model options are spelled out in
+        full (defaults included), so ``prior`` and ``prior:fs=10`` describe the same encode;
+        plain x264 has no saliency settings."""
+        spec = self.saliency
+        if spec.model == NONE:
+            return {"saliency": NONE}
+        options = spec.options
+        if options is None and isinstance(spec.model, str):
+            options = model_entry(spec.model).options()
+        return {"saliency": spec.name, "runtime": spec.runtime.value, "stride": spec.stride,
+                "options": asdict(options) if options is not None else {},
+                **asdict(self.roi)}  # fmt: skip
+
+    def encode_config(self, kbps: int, settings: RdSettings) -> EncodeConfig:
+        """This configuration at ``kbps`` kbit/s with the run's fixed settings."""
+        return EncodeConfig(
+            rate=RateControl(bitrate_kbps=kbps, two_pass=settings.two_pass),
+            x264=X264Options(preset=settings.preset),
+            roi=self.roi,
+            saliency=self.saliency,
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> RdConfig:
+        """``none``, ``prior``, ``prior:0.5``, ``prior:0.5:6``, ``prior:0.7:k=2:fs=30:w=160``."""
+        usage = "none or MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]..."
+        name, *parts = text.split(":")
+        if name == NONE:
+            if parts:
+                raise PerceptcodecError(f"bad configuration {text!r}: none takes no settings")
+            return cls()
+        if not name:
+            raise PerceptcodecError(f"bad configuration {text!r}: {usage}")
+        options_type = model_entry(name).options
+        numbers = [p for p in parts if "=" not in p]
+        keyed = dict(p.split("=", 1) for p in parts if "=" in p)
+        keys = option_keys(options_type)
+        unknown = set(keyed) - set(keys) - {STRIDE_KEY}
+        if len(numbers) > 2 or unknown:
+            bad = f"unknown key {sorted(unknown)[0]!r}" if unknown else usage
+            raise PerceptcodecError(f"bad configuration {text!r}: {bad}")
+        try:
+            roi = RoiSettings(*(float(n) for n in numbers))
+            stride = int(keyed.pop(STRIDE_KEY, 1))
+            given = {keys[k]: int(v) for k, v in keyed.items()}
+        except ValueError as exc:
+            raise PerceptcodecError(f"bad configuration {text!r}: numbers expected") from exc
+        options = options_type(**given) if given else None
+        return cls(SaliencySpec(name, options, stride=stride), roi)
+
+
+def described_settings(
+    video: GazeVideo, config: RdConfig, settings: RdSettings
+) -> dict[str, object]:
+    """Every setting that changes one video x configuration's numbers, JSON-ready, with the
+    configuration's label: the run's preset and passes, the configuration's settings, the
+    gaze density's sigma (pixels; None for maps read from disk) and the scoring definition."""
+    return {**asdict(settings), **config.settings(),
+            "gaze_sigma_px": getattr(video, "sigma_px", None), "luma": LUMA,
+            "label": config.label}  # fmt: skip
+
+
+def settings_key(described: dict[str, object]) -> str:
+    """10 hex digits of SHA-256 over the settings (label excluded), canonical JSON."""
+    body = {k: v for k, v in described.items() if k != "label"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def result_path(out_dir: Path, video: str, described: dict[str, object]) -> Path:
+    """``<out_dir>/<video>__<label>__<key>.json``."""
+    return out_dir / f"{video}__{described['label']}__{settings_key(described)}.json"
+
+
+def code_version() -> str:
+    """The git commit of this code (``+dirty`` with uncommitted changes in perceptcodec/), or
+    ``unknown`` outside a git checkout."""
+
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        return run.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--", "perceptcodec")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def rd_point(
+    video: GazeVideo, config: RdConfig, kbps: int, settings: RdSettings
+) -> dict[str, object]:
+    """Encode ``video`` with ``config`` at ``kbps`` kbit/s and score it. Rates in kbit/s,
+    times in seconds; ``saliency_used`` names the model and runtime that ran; ``versions`` the
+    tools and code that made this point."""
+    with tempfile.TemporaryDirectory(prefix="perceptcodec-rd-") as tmp:
+        out = Path(tmp) / "out.mp4"
+        t0 = time.monotonic()
+        summary = encode(video.video, out, config.encode_config(kbps, settings), progress=False)
+        encode_s = time.monotonic() - t0
+        scores = score_video(video.video, out, video.weights)
+    made = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return {"target_kbps": kbps, "actual_kbps": summary.video_kbps, "encode_s": encode_s,
+            **scores, "saliency_used": summary.saliency,
+            "versions": {**tool_versions(), "code": code_version(), "made": made}}  # fmt: skip
+
+
+def run_video_config(
+    video: GazeVideo,
+    config: RdConfig,
+    bitrates: Sequence[int],
+    out_dir: Path,
+    settings: RdSettings = RdSettings(),
+    log: Callable[[str], None] = print,
+) -> Path:
+    """All missing points of one video x configuration x settings; the JSON is rewritten
+    after each point."""
+    described = described_settings(video, config, settings)
+    path = result_path(out_dir, video.name, described)
+    key = settings_key(described)
+    result = {"format": RESULT_FORMAT, "video": video.name, "source": str(video.video),
+              "key": key, "config": described, "points": []}  # fmt: skip
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("config") != described:
+            raise PerceptcodecError(f"{path}: holds other settings under the same key {key}")
+        result["points"] = old["points"]
+    done = {p["target_kbps"] for p in result["points"]}
+    for kbps in bitrates:
+        if kbps in done:
+            continue
+        point = rd_point(video, config, kbps, settings)
+        result["points"] = sorted([*result["points"], point], key=lambda p: p["target_kbps"])
+        path.write_text(json.dumps(result, indent=1))
+        log(f"{video.name} {config.label} {kbps}k: {point['actual_kbps']:.1f} kbit/s "
+            f"PSNR {point['psnr_y']:.2f} EWPSNR {point['ewpsnr_y']:.2f} dB "
+            f"({point['encode_s']:.0f} s)")  # fmt: skip
+    return path
+
+
+def run_rd(
+    videos: Sequence[GazeVideo],
+    configs: Sequence[RdConfig],
+    bitrates: Sequence[int] = PAPER_BITRATES_KBPS,
+    out_dir: Path = Path("eval/results/rd"),
+    jobs: int = 1,
+    settings: RdSettings = RdSettings(),
+) -> list[Path]:
+    """Every video x configuration, ``jobs`` of them at once (processes)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tasks = [(v, c) for v in videos for c in configs]
+    if jobs <= 1:
+        return [run_video_config(v, c, bitrates, out_dir, settings) for v, c in tasks]
+    with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
+        futures = [pool.submit(run_video_config, v, c, bitrates, out_dir, settings)
+                   for v, c in tasks]  # fmt: skip
+        return [f.result() for f in futures]
