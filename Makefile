@@ -58,4 +58,4 @@ lint: install
 	$(VENV)/bin/ruff format --check perceptcodec tests eval
 
 clean:
-	rm -rf build out *.egg-info perceptcodec/encoder/_pcx264*.so
+	rm -rf build out *.egg-info perceptcodec/encoder/libpcx264.so perceptcodec/encoder/_pcx264*.so

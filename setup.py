@@ -1,9 +1,13 @@
-"""Builds the native x264 wrapper (native/pcx264.c) as part of the package install."""
+"""Builds the native x264 wrapper (native/pcx264.c) as part of the package install.
+
+The wrapper is a plain shared library loaded with ctypes (no Python module inside), so it is
+built as ``perceptcodec/encoder/libpcx264.so``, not under a CPython extension name."""
 
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 
 from setuptools import Extension, setup
@@ -19,23 +23,40 @@ def x264_flags() -> tuple[list[str], list[str]]:
     """Include dirs and library dirs for libx264, from pkg-config when available."""
     if shutil.which("pkg-config"):
         try:
-            cflags = subprocess.check_output(["pkg-config", "--cflags", "x264"], text=True).split()
-            libs = subprocess.check_output(["pkg-config", "--libs-only-L", "x264"], text=True).split()
+            cflags = subprocess.check_output(["pkg-config", "--cflags", "x264"], text=True)
+            libs = subprocess.check_output(["pkg-config", "--libs-only-L", "x264"], text=True)
+            cflags, libs = cflags.split(), libs.split()
             return [f[2:] for f in cflags if f.startswith("-I")], [f[2:] for f in libs]
         except subprocess.CalledProcessError:
             pass
     return [], []
 
 
+NATIVE = "perceptcodec.encoder.libpcx264"
+
+
 class BuildX264(build_ext):
-    """build_ext that fails with one clear line when x264.h cannot be found."""
+    """build_ext that fails with one clear line when x264.h cannot be found, and names the
+    ctypes library plainly (``libpcx264.so``, no ``PyInit_`` symbol expected)."""
+
+    def get_ext_filename(self, fullname: str) -> str:
+        # Called with the full dotted name or its last part, depending on the caller.
+        filename = super().get_ext_filename(fullname)
+        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+        if NATIVE.endswith(fullname) and filename.endswith(suffix):
+            return filename[: -len(suffix)] + ".so"
+        return filename
+
+    def get_export_symbols(self, ext: Extension) -> list[str]:
+        return [] if ext.name == NATIVE else super().get_export_symbols(ext)
 
     def run(self) -> None:
         include_dirs, _ = x264_flags()
         with tempfile.TemporaryDirectory() as tmp:
             probe = os.path.join(tmp, "probe.c")
             with open(probe, "w") as f:
-                f.write("#include <stdint.h>\n#include <x264.h>\nint main(void){return X264_BUILD;}\n")
+                f.write("#include <stdint.h>\n#include <x264.h>\n")
+                f.write("int main(void){return X264_BUILD;}\n")
             cc = os.environ.get("CC", "cc")
             args = [cc, "-c", probe, "-o", os.path.join(tmp, "probe.o")]
             args += [f"-I{d}" for d in include_dirs]
@@ -48,7 +69,7 @@ include_dirs, library_dirs = x264_flags()
 setup(
     ext_modules=[
         Extension(
-            "perceptcodec.encoder._pcx264",
+            NATIVE,
             sources=["native/pcx264.c"],
             include_dirs=include_dirs,
             library_dirs=library_dirs,

@@ -44,11 +44,24 @@ typedef struct {
     int keyframe;
 } pcx_packet;
 
+#define PCX_MAGIC 0x70637832u /* "pcx2": a live handle; cleared by pcx_close */
+#define PCX_EBADHANDLE -2       /* not a live encoder (closed, or not one of ours) */
+#define PCX_EBADARGS -3         /* planes, strides or offsets that do not fit the encoder */
+
+/* x264 turns adaptive quantisation off at strength 0 (and always in CQP mode), and without AQ
+ * it ignores quant_offsets. A strength this small keeps AQ's bookkeeping on while its own
+ * offsets stay far below the 0.5 QP that rounding could notice (|log2 energy - 14.4| < 20). */
+#define PCX_AQ_BOOKKEEPING 1e-4f
+
 typedef struct {
+    unsigned magic;
     x264_t *h;
     x264_param_t param;
-    int mb_count;
+    int width, height;
+    int force_qp_plus1; /* > 0: every frame at this QP + 1 (constant QP that keeps offsets) */
 } pcx_enc;
+
+static int live(const pcx_enc *e) { return e && e->magic == PCX_MAGIC && e->h; }
 
 int pcx_build(void) { return X264_BUILD; }
 
@@ -57,6 +70,12 @@ static void set_err(char *err, int errlen, const char *msg) {
 }
 
 pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
+    if (!p || p->width < 16 || p->height < 16 || p->width % 2 || p->height % 2 ||
+        p->fps_num <= 0 || p->fps_den <= 0 || p->timebase_num <= 0 || p->timebase_den <= 0 ||
+        p->pass < 0 || p->pass > 2 || (p->pass && !p->stats_path)) {
+        set_err(err, errlen, "invalid encoder parameters");
+        return NULL;
+    }
     pcx_enc *e = calloc(1, sizeof(*e));
     if (!e) { set_err(err, errlen, "out of memory"); return NULL; }
     if (x264_param_default_preset(&e->param, p->preset, p->tune) < 0) {
@@ -84,8 +103,19 @@ pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
         q->rc.f_rf_constant = p->crf;
         break;
     case PCX_RC_CQP:
-        q->rc.i_rc_method = X264_RC_CQP;
-        q->rc.i_qp_constant = p->qp;
+        if (p->use_offsets) {
+            /* x264's CQP mode switches AQ off, and with it the offsets: run CRF with every
+             * frame's QP forced instead, MB-tree off, so a MB's QP is exactly qp + offset. */
+            q->rc.i_rc_method = X264_RC_CRF;
+            q->rc.f_rf_constant = (float)p->qp;
+            q->rc.b_mb_tree = 0;
+            q->rc.i_qp_max = 51;
+            q->rc.i_aq_mode = X264_AQ_NONE; /* set to bookkeeping below */
+            e->force_qp_plus1 = p->qp + 1;
+        } else {
+            q->rc.i_rc_method = X264_RC_CQP;
+            q->rc.i_qp_constant = p->qp;
+        }
         break;
     default:
         q->rc.i_rc_method = X264_RC_ABR;
@@ -107,9 +137,9 @@ pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
     }
     /* x264 ignores quant_offsets when adaptive quantisation is off (preset ultrafast):
      * keep AQ's bookkeeping on with zero strength so the offsets still apply. */
-    if (p->use_offsets && q->rc.i_aq_mode == X264_AQ_NONE) {
+    if (p->use_offsets && (q->rc.i_aq_mode == X264_AQ_NONE || q->rc.f_aq_strength <= 0.0f)) {
         q->rc.i_aq_mode = X264_AQ_VARIANCE;
-        q->rc.f_aq_strength = 0.0f;
+        q->rc.f_aq_strength = PCX_AQ_BOOKKEEPING;
     }
     if (x264_param_apply_profile(q, "high") < 0) {
         set_err(err, errlen, "x264 rejected the high profile");
@@ -125,7 +155,9 @@ pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
         return NULL;
     }
     x264_encoder_parameters(e->h, &e->param);
-    e->mb_count = ((p->width + 15) / 16) * ((p->height + 15) / 16);
+    e->width = p->width;
+    e->height = p->height;
+    e->magic = PCX_MAGIC;
     return e;
 }
 
@@ -133,6 +165,8 @@ pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
 int pcx_headers(pcx_enc *e, uint8_t *buf, int cap) {
     x264_nal_t *nal;
     int n, len = 0;
+    if (!live(e)) return PCX_EBADHANDLE;
+    if (!buf || cap < 0) return PCX_EBADARGS;
     if (x264_encoder_headers(e->h, &nal, &n) < 0) return -1;
     for (int i = 0; i < n; i++) {
         if (nal[i].i_type != NAL_SPS && nal[i].i_type != NAL_PPS) continue;
@@ -154,16 +188,20 @@ static int emit(x264_nal_t *nal, int n, int size, const x264_picture_t *out, pcx
 }
 
 /* Encode one frame (y != NULL) or drain one delayed frame (y == NULL).
- * qp_offsets: NULL or mb_count floats. Returns packet bytes (>= 0) or -1 on error. */
+ * qp_offsets: NULL or ceil(W/16) * ceil(H/16) floats. Returns packet bytes (>= 0), -1 when
+ * x264 fails, PCX_EBADHANDLE or PCX_EBADARGS. */
 int pcx_encode(pcx_enc *e, const uint8_t *y, const uint8_t *u, const uint8_t *v,
                int stride_y, int stride_uv, int64_t pts, const float *qp_offsets,
                pcx_packet *pkt) {
     x264_picture_t in, out;
     x264_nal_t *nal = NULL;
     int n = 0, size;
+    if (!live(e)) return PCX_EBADHANDLE;
+    if (!pkt) return PCX_EBADARGS;
     memset(pkt, 0, sizeof(*pkt));
     x264_picture_init(&out);
     if (y) {
+        if (!u || !v || stride_y < e->width || stride_uv < (e->width + 1) / 2) return PCX_EBADARGS;
         x264_picture_init(&in);
         in.img.i_csp = X264_CSP_I420;
         in.img.i_plane = 3;
@@ -177,6 +215,7 @@ int pcx_encode(pcx_enc *e, const uint8_t *y, const uint8_t *u, const uint8_t *v,
         in.i_type = X264_TYPE_AUTO;
         in.prop.quant_offsets = (float *)qp_offsets; /* copied by x264 during this call */
         in.prop.quant_offsets_free = NULL;
+        in.i_qpplus1 = e->force_qp_plus1;
         size = x264_encoder_encode(e->h, &nal, &n, &in, &out);
     } else {
         if (!x264_encoder_delayed_frames(e->h)) return 0;
@@ -186,13 +225,13 @@ int pcx_encode(pcx_enc *e, const uint8_t *y, const uint8_t *u, const uint8_t *v,
     return emit(nal, n, size, &out, pkt);
 }
 
-int pcx_delayed(pcx_enc *e) { return x264_encoder_delayed_frames(e->h); }
+int pcx_delayed(pcx_enc *e) { return live(e) ? x264_encoder_delayed_frames(e->h) : PCX_EBADHANDLE; }
 
-int pcx_mb_count(pcx_enc *e) { return e->mb_count; }
-
-/* Closing writes the pass-1 statistics file. */
+/* Closing writes the pass-1 statistics file. A handle that is not live is left alone. */
 void pcx_close(pcx_enc *e) {
-    if (!e) return;
-    if (e->h) x264_encoder_close(e->h);
+    if (!live(e)) return;
+    e->magic = 0;
+    x264_encoder_close(e->h);
+    e->h = NULL;
     free(e);
 }

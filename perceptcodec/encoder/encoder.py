@@ -9,7 +9,15 @@ import av
 import numpy as np
 
 from perceptcodec.encoder.frames import Planes, i420_planes
-from perceptcodec.encoder.x264 import Packet, Pass, RateControl, X264Encoder, X264Options
+from perceptcodec.encoder.x264 import (
+    Packet,
+    Pass,
+    RateControl,
+    X264Encoder,
+    X264Options,
+    _ratio,
+)
+from perceptcodec.errors import PerceptcodecError
 
 
 class Encoder:
@@ -36,9 +44,10 @@ class Encoder:
         pass_: Pass = Pass.SINGLE,
         stats_path: str | None = None,
     ) -> None:
-        self.time_base = time_base or 1 / Fraction(fps)
+        fps = _ratio("fps", fps)
+        self.time_base = _ratio("time_base", time_base) if time_base is not None else 1 / fps
         self._x264 = X264Encoder(
-            width, height, Fraction(fps), self.time_base, rate or RateControl(),
+            width, height, fps, self.time_base, rate or RateControl(),
             options or X264Options(), pass_=pass_, stats_path=stats_path, sar=sar,
         )  # fmt: skip
         self.mb_shape = (self._x264.mb_rows, self._x264.mb_cols)
@@ -57,13 +66,18 @@ class Encoder:
     ) -> list[Packet]:
         """Encode one frame; returns the packets that became ready (0 or 1). A missing or
         non-increasing pts becomes the previous one + 1 (x264 needs strictly increasing pts)."""
-        planes, _owner = i420_planes(frame)
+        try:
+            planes, _owner = i420_planes(frame)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise PerceptcodecError(f"not a frame: {exc}") from None
+        if pts is not None and (isinstance(pts, bool) or not isinstance(pts, int | np.integer)):
+            raise PerceptcodecError(f"pts must be an integer or None, not {pts!r}")
         if pts is None or pts <= self.last_pts:
             pts = self.last_pts + 1
-        self.last_pts = pts
+        packet = self._x264.encode(*planes, pts=int(pts), dqp_mb=dqp_mb)
+        self.last_pts = int(pts)
         if self.first_pts is None:
-            self.first_pts = pts
-        packet = self._x264.encode(*planes, pts=pts, dqp_mb=dqp_mb)
+            self.first_pts = self.last_pts
         return [packet] if packet is not None else []
 
     def flush(self) -> Iterator[Packet]:

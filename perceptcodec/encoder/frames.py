@@ -16,11 +16,15 @@ def i420_planes(frame: av.VideoFrame | np.ndarray | Planes) -> tuple[Planes, av.
     owns the memory: keep it alive until the planes are consumed.
     """
     if isinstance(frame, tuple):
+        if len(frame) != 3:
+            raise ValueError(f"planes must be a (Y, U, V) tuple, got {len(frame)} items")
         return frame, None
     if isinstance(frame, np.ndarray):
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"numpy frames must be H x W x 3 uint8 RGB, got {frame.shape}")
         frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+    if not isinstance(frame, av.VideoFrame):
+        raise TypeError(f"expected a VideoFrame, an RGB array or (Y, U, V), not {type(frame)}")
     if frame.format.name != "yuv420p":
         frame = frame.reformat(format="yuv420p")
     planes = []

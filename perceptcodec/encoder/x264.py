@@ -7,6 +7,7 @@ x264 encodes.
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum, IntEnum
@@ -34,6 +35,10 @@ class Pass(IntEnum):
     SINGLE = 0
     FIRST = 1
     SECOND = 2
+
+
+class X264Error(PerceptcodecError):
+    """x264 failed inside a call (not a bad argument): out of memory, or a failed write."""
 
 
 _RC_CODES = {RateMode.ABR: 0, RateMode.CRF: 1, RateMode.CQP: 2}  # native/pcx264.c's rc_mode
@@ -83,7 +88,7 @@ class _Packet(ctypes.Structure):
 
 def _load_library() -> ctypes.CDLL:
     here = Path(__file__).resolve().parent
-    found = sorted(here.glob("_pcx264*.so"))
+    found = sorted(here.glob("libpcx264.so"))
     if not found:
         raise PerceptcodecError(
             "the native x264 wrapper is not built: install libx264-dev, then `pip install -e .`"
@@ -116,6 +121,22 @@ def x264_build() -> int:
     return int(_lib().pcx_build())
 
 
+MAX_KBPS = 2_000_000  # x264's own ceiling
+MAX_KEYINT = 1_000_000
+MAX_THREADS = 128  # X264_THREAD_MAX
+
+
+def _in_range(name: str, value: object, low: float, high: float, integer: bool = True) -> None:
+    """A one-line PerceptcodecError unless ``value`` is a number (an integer when ``integer``)
+    in low..high."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an integer" if integer else "a number"
+        raise PerceptcodecError(f"{name} must be {kind}, not {value!r}")
+    if not low <= value <= high:  # NaN fails this too
+        raise PerceptcodecError(f"{name} {value} must lie in {low:g}..{high:g}")
+
+
 @dataclass(frozen=True)
 class RateControl:
     """How x264 spends bits: ``abr`` at ``bitrate_kbps`` (kbit/s), ``crf``, or ``cqp`` at ``qp``;
@@ -135,12 +156,14 @@ class RateControl:
         except ValueError:
             msg = f"unknown rate control {self.mode!r} (abr, crf or cqp)"
             raise PerceptcodecError(msg) from None
-        if self.mode == "abr" and not 1 <= self.bitrate_kbps <= 1_000_000:
-            raise PerceptcodecError(f"bitrate {self.bitrate_kbps} kbit/s is out of range")
-        if self.mode == "crf" and not 0.0 <= self.crf <= 51.0:
-            raise PerceptcodecError(f"CRF {self.crf} is out of range 0-51")
-        if self.mode == "cqp" and not 0 <= self.qp <= 51:
-            raise PerceptcodecError(f"QP {self.qp} is out of range 0-51")
+        if self.mode == "abr":
+            _in_range("bitrate (kbit/s)", self.bitrate_kbps, 1, MAX_KBPS)
+        if self.mode == "crf":
+            _in_range("CRF", self.crf, 0, 51, integer=False)
+        if self.mode == "cqp":
+            _in_range("QP", self.qp, 0, 51)
+        _in_range("VBV max rate (kbit/s)", self.vbv_maxrate_kbps, 0, MAX_KBPS)
+        _in_range("VBV buffer (kbit)", self.vbv_bufsize_kbit, 0, MAX_KBPS)
         if self.two_pass and self.mode != "abr":
             raise PerceptcodecError("two-pass encoding needs a target bitrate (ABR), not CRF/QP")
 
@@ -184,8 +207,8 @@ class X264Options:
         for tune in (self.tune or "").split(","):
             if tune and tune not in TUNES:
                 raise PerceptcodecError(f"unknown tune {tune!r}; one of {', '.join(TUNES)}")
-        if self.keyint < 0 or self.threads < 0:
-            raise PerceptcodecError("keyint and threads must be >= 0")
+        _in_range("keyint", self.keyint, 0, MAX_KEYINT)
+        _in_range("threads", self.threads, 0, MAX_THREADS)
 
 
 @dataclass(frozen=True)
@@ -198,11 +221,34 @@ class Packet:
     keyframe: bool
 
 
+_INT32 = 2**31 - 1
+_INT64 = 2**63 - 1
+MAX_SIZE = 16384  # pixels, either side (x264's own limit is the level's; this keeps sizes sane)
+MAX_DQP = 51.0  # |QP offset| of one macroblock
+
+
+def _ratio(name: str, value: object) -> Fraction:
+    """A positive Fraction whose terms fit the native int32 fields, or a one-line error."""
+    try:
+        frac = Fraction(value).limit_denominator(1_000_000)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+        raise PerceptcodecError(f"{name} {value!r} is not a number") from None
+    if frac <= 0 or frac.numerator > _INT32 or frac.denominator > _INT32:
+        raise PerceptcodecError(f"{name} {value} must be a positive number")
+    return frac
+
+
 class X264Encoder:
     """An x264 encoder for I420 8-bit frames of ``width`` x ``height`` pixels (both even).
 
     ``time_base`` is the unit of the pts passed to :meth:`encode` (seconds per tick); ``fps`` the
     nominal frame rate. ``pass_``: a single pass, or pass 1 or 2 of two sharing ``stats_path``.
+
+    Every argument is checked here before it reaches C. Calls are serialised by a lock (one
+    encoder may be shared by threads; frames then arrive in lock order); after :meth:`close`
+    every call raises PerceptcodecError. In CQP mode with ``use_offsets`` each frame is coded at
+    the constant QP plus its offsets (x264's own CQP mode would drop them): I, P and B frames
+    then share the QP.
     """
 
     def __init__(
@@ -219,9 +265,13 @@ class X264Encoder:
         vfr: bool = True,
         sar: Fraction | None = None,
     ) -> None:
-        if width % 2 or height % 2 or width < 16 or height < 16:
+        self._h: int | None = None  # first, so __del__ works whatever fails below
+        self._lock = threading.Lock()
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (width, height)):
+            raise PerceptcodecError(f"frame size {width!r}x{height!r} must be integers")
+        if width % 2 or height % 2 or not (16 <= width <= MAX_SIZE and 16 <= height <= MAX_SIZE):
             raise PerceptcodecError(
-                f"x264 needs even sizes of at least 16 pixels, got {width}x{height}"
+                f"x264 needs even sizes of 16 to {MAX_SIZE} pixels, got {width}x{height}"
             )
         try:
             pass_ = Pass(pass_)
@@ -229,8 +279,9 @@ class X264Encoder:
             raise PerceptcodecError(f"pass {pass_!r}: 0 (single), 1 or 2") from None
         if pass_ is not Pass.SINGLE and not stats_path:
             raise PerceptcodecError(f"pass {int(pass_)} of 2 needs a stats_path")
-        if fps <= 0 or time_base <= 0:
-            raise PerceptcodecError(f"fps ({fps}) and time_base ({time_base}) must be > 0")
+        fps, time_base = _ratio("fps", fps), _ratio("time_base", time_base)
+        if not isinstance(rate, RateControl) or not isinstance(options, X264Options):
+            raise PerceptcodecError("rate must be a RateControl and options an X264Options")
         self.width, self.height = width, height
         self.mb_rows, self.mb_cols = -(-height // 16), -(-width // 16)
         params = _Params(
@@ -258,18 +309,58 @@ class X264Encoder:
             sar_height=sar.denominator if sar else 0,
         )
         err = ctypes.create_string_buffer(256)
+        self._pkt = _Packet()
         self._h = _lib().pcx_open(ctypes.byref(params), err, len(err))
         if not self._h:
             raise PerceptcodecError(err.value.decode() or "x264 failed to open")
-        self._pkt = _Packet()
+
+    def _handle(self) -> int:
+        """The live native handle (call with the lock held)."""
+        if not self._h:
+            raise PerceptcodecError("the encoder is closed")
+        return self._h
 
     def headers(self) -> bytes:
         """SPS + PPS in Annex-B form, for the container's extradata."""
         buf = ctypes.create_string_buffer(4096)
-        n = _lib().pcx_headers(self._h, buf, len(buf))
+        with self._lock:
+            n = _lib().pcx_headers(self._handle(), buf, len(buf))
         if n < 0:
-            raise RuntimeError("x264_encoder_headers failed")
+            raise PerceptcodecError("x264 could not write its stream headers")
         return buf.raw[:n]
+
+    def _check_planes(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
+        cw, ch = (self.width + 1) // 2, (self.height + 1) // 2
+        for name, plane, shape in (("luma", y, (self.height, self.width)),
+                                   ("U", u, (ch, cw)), ("V", v, (ch, cw))):  # fmt: skip
+            if not isinstance(plane, np.ndarray) or plane.ndim != 2 or plane.dtype != np.uint8:
+                raise PerceptcodecError(f"{name} plane must be a 2-D uint8 array")
+            if plane.strides[1] != 1 or plane.strides[0] < plane.shape[1]:
+                raise PerceptcodecError(f"{name} plane must have unit column stride")
+            if plane.shape != shape:
+                raise PerceptcodecError(
+                    f"{name} plane is {plane.shape[1]}x{plane.shape[0]}, the encoder takes "
+                    f"{shape[1]}x{shape[0]} (frames must have the size the encoder was made for)"
+                )
+        if u.strides[0] != v.strides[0]:
+            raise PerceptcodecError("U and V planes must share a stride")
+
+    def _check_offsets(self, dqp_mb: np.ndarray | None) -> np.ndarray | None:
+        if dqp_mb is None:
+            return None
+        dqp_mb = np.asarray(dqp_mb)
+        if dqp_mb.shape != (self.mb_rows, self.mb_cols):
+            raise PerceptcodecError(
+                f"QP-offset map shape {dqp_mb.shape} != {(self.mb_rows, self.mb_cols)}"
+            )
+        if dqp_mb.dtype.kind not in "iuf":
+            raise PerceptcodecError(f"QP-offset map must be real numbers, not {dqp_mb.dtype}")
+        dqp_mb = np.ascontiguousarray(dqp_mb, dtype=np.float32)
+        if not np.isfinite(dqp_mb).all():
+            raise PerceptcodecError("QP-offset map holds NaN or infinite values")
+        if np.abs(dqp_mb).max(initial=0.0) > MAX_DQP:
+            raise PerceptcodecError(f"QP offsets must lie in -{MAX_DQP:g}..{MAX_DQP:g}")
+        return dqp_mb
 
     def encode(
         self,
@@ -282,46 +373,58 @@ class X264Encoder:
         """Encode one frame. Planes are uint8 2-D arrays with unit column stride (H x W luma,
         H/2 x W/2 chroma; row padding allowed). ``dqp_mb`` is float32 (mb_rows x mb_cols) QP
         offsets or None. Returns the packet x264 produced for some earlier frame, if any."""
-        offsets = None
-        if dqp_mb is not None:
-            if dqp_mb.shape != (self.mb_rows, self.mb_cols):
-                raise ValueError(f"dqp_mb shape {dqp_mb.shape} != {(self.mb_rows, self.mb_cols)}")
-            dqp_mb = np.ascontiguousarray(dqp_mb, dtype=np.float32)
-            offsets = dqp_mb.ctypes.data
-        for plane in (y, u, v):
-            if plane.dtype != np.uint8 or plane.strides[1] != 1:
-                raise ValueError("planes must be uint8 with unit column stride")
-        if y.shape[0] < self.height or y.shape[1] < self.width:
-            raise ValueError(f"luma plane {y.shape} smaller than {self.height}x{self.width}")
-        if u.strides[0] != v.strides[0]:
-            raise ValueError("U and V planes must share a stride")
-        size = _lib().pcx_encode(
-            self._h, y.ctypes.data, u.ctypes.data, v.ctypes.data,
-            y.strides[0], u.strides[0], pts, offsets, ctypes.byref(self._pkt),
-        )  # fmt: skip
-        return self._take(size)
+        self._check_planes(y, u, v)
+        dqp_mb = self._check_offsets(dqp_mb)
+        if isinstance(pts, bool) or not isinstance(pts, int | np.integer):
+            raise PerceptcodecError(f"pts must be an integer, not {pts!r}")
+        if not -_INT64 <= int(pts) <= _INT64:
+            raise PerceptcodecError(f"pts {pts} does not fit 64 bits")
+        offsets = dqp_mb.ctypes.data if dqp_mb is not None else None
+        with self._lock:
+            size = _lib().pcx_encode(
+                self._handle(), y.ctypes.data, u.ctypes.data, v.ctypes.data,
+                y.strides[0], u.strides[0], int(pts), offsets, ctypes.byref(self._pkt),
+            )  # fmt: skip
+            return self._take(size)
 
     def flush(self) -> Iterator[Packet]:
         """Drain the frames x264 still holds (lookahead, B-frames)."""
-        while _lib().pcx_delayed(self._h) > 0:
-            size = _lib().pcx_encode(self._h, None, None, None, 0, 0, 0, None, self._pkt)
-            packet = self._take(size)
+        while True:
+            with self._lock:
+                h = self._handle()
+                delayed = _lib().pcx_delayed(h)
+                if delayed == -2:
+                    raise PerceptcodecError("the encoder is closed")
+                if delayed <= 0:
+                    return
+                size = _lib().pcx_encode(h, None, None, None, 0, 0, 0, None, self._pkt)
+                packet = self._take(size)
             if packet is not None:
                 yield packet
 
     def _take(self, size: int) -> Packet | None:
+        """The packet the last native call left (call with the lock held)."""
+        if size == -2:
+            raise PerceptcodecError("the encoder is closed")
         if size < 0:
-            raise RuntimeError("x264_encoder_encode failed")
+            raise X264Error(
+                "x264 failed to encode a frame (out of memory, or a write error: disk full?)"
+            )
         if size == 0:
             return None
         p = self._pkt
         return Packet(ctypes.string_at(p.data, size), p.pts, p.dts, bool(p.keyframe))
 
     def close(self) -> None:
-        """Free the encoder; in pass 1 this is what writes the statistics file."""
-        if self._h:
-            _lib().pcx_close(self._h)
-            self._h = None
+        """Free the encoder; in pass 1 this is what writes the statistics file. Closing twice
+        is harmless; any other call afterwards raises PerceptcodecError."""
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return
+        with lock:
+            h, self._h = getattr(self, "_h", None), None
+            if h:
+                _lib().pcx_close(h)
 
     def __enter__(self) -> X264Encoder:
         return self
@@ -330,4 +433,7 @@ class X264Encoder:
         self.close()
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 (interpreter shutdown: nothing left to report to)
+            pass
