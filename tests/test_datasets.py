@@ -102,3 +102,61 @@ def test_dhf1k_0002_gaze(shared_data):
     assert sum(gaze.weights(i) is not None for i in range(0, 783, 10)) >= 75
     pts = gaze.fixations
     assert pts[:, 0].min() >= 0 and pts[:, 0].max() < 640 and pts[:, 1].max() < 360
+
+
+def _grey_map(path, peak_xy, size=(32, 18)):
+    import cv2
+
+    yy, xx = np.mgrid[0 : size[1], 0 : size[0]]
+    blob = np.exp(-((xx - peak_xy[0]) ** 2 + (yy - peak_xy[1]) ** 2) / (2 * 2.0**2))
+    assert cv2.imwrite(str(path), np.round(255 * blob).astype(np.uint8))
+
+
+def test_mvva_as_released(clip, tmp_path):
+    """The authors' layout (MinglangQiao/MVVA-Database demo.py, demo_face_talking.py): videos in
+    mvva_video/, JPEG heat maps save_our_hmap/video_NNN/NNN.jpg from frame 0, face boxes per
+    frame, talking labels K x frames."""
+    from perceptcodec.datasets import gaze_videos, read_mvva
+
+    (tmp_path / "mvva_video").mkdir()
+    (tmp_path / "mvva_video" / "82.mp4").symlink_to(clip)
+    maps = tmp_path / "save_our_hmap" / "video_082"
+    maps.mkdir(parents=True)
+    for i in range(4):  # one frame fewer than the video (5): the last gets no weight
+        _grey_map(maps / f"{i:03d}.jpg", (4 + 6 * i, 9))
+    tracking = np.empty(4, object)
+    tracking[:] = [[[1, 2, 11, 12], [20, 2, 30, 12]], [[1, 2, 11, 12]], [], [[0, 0, 0, 0]]]
+    (tmp_path / "face_tracking").mkdir()
+    np.save(tmp_path / "face_tracking" / "82.npy", tracking, allow_pickle=True)
+    (tmp_path / "face_talking").mkdir()
+    np.save(tmp_path / "face_talking" / "82.npy", np.array([[1, 1, 0, 0], [0, 0, 0, 1]]))
+
+    (video,) = read_mvva(tmp_path)
+    assert [v.name for v in gaze_videos(str(tmp_path))] == ["mvva_82"]
+    assert video.name == "mvva_82" and video.frames == 4 and video.weights(4) is None
+    density = video.weights(3)
+    assert density.sum() == pytest.approx(1.0, abs=1e-5)
+    assert np.unravel_index(density.argmax(), density.shape) == (9, 22)
+    assert video.faces.shape == (4, 2, 4) and video.faces[0, 1].tolist() == [20, 2, 30, 12]
+    assert np.isnan(video.faces[1, 1]).all() and np.isnan(video.faces[3]).all()
+    assert video.speaking.shape == (4, 2) and video.speaking[:, 0].tolist() == [1, 1, 0, 0]
+    (maps / "001.jpg").unlink()
+    with pytest.raises(PerceptcodecError, match="001.jpg missing"):
+        read_mvva(tmp_path)
+
+
+def test_mvva_as_this_project_first_laid_it_out(clip, tmp_path):
+    from perceptcodec.datasets import gaze_videos, read_mvva
+
+    folder = tmp_path / "clip_a"
+    (folder / "maps").mkdir(parents=True)
+    (folder / "video.mp4").symlink_to(clip)
+    for i in range(1, 6):
+        m = np.zeros((18, 32), np.float32)
+        m[5, 3 * i] = 1.0
+        np.save(folder / "maps" / f"{i:04d}.npy", m)
+    np.save(folder / "speaking.npy", np.array([[1], [1], [0], [0], [1]]))
+    (video,) = read_mvva(tmp_path)
+    assert [v.name for v in gaze_videos(str(tmp_path))] == ["clip_a"]
+    assert video.frames == 5 and video.speaking.shape == (5, 1) and video.faces is None
+    assert video.weights(2)[5, 9] == pytest.approx(1.0)

@@ -17,6 +17,8 @@ from perceptcodec.datasets.readers import (
     read_gaze_csv,
     read_mit1003,
     read_mvva,
+    read_mvva_flat,
+    read_mvva_release,
     read_osie,
     read_smi_export,
 )
@@ -35,6 +37,8 @@ __all__ = [
     "read_gaze_csv",
     "read_mit1003",
     "read_mvva",
+    "read_mvva_flat",
+    "read_mvva_release",
     "read_osie",
     "read_smi_export",
     "sigma_from_degrees",

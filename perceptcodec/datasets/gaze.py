@@ -138,7 +138,9 @@ class PointVideoGaze:
 @dataclass
 class MapVideoGaze:
     """A video with per-frame ground-truth maps on disk (DHF1K / MVVA layouts): ``maps[i]`` is
-    the density image of frame i, ``fixation_maps[i]`` its binary fixation image (optional)."""
+    the density image of frame i, ``fixation_maps[i]`` its binary fixation image (optional);
+    faces: frames x K x 4 boxes (x0, y0, x1, y1, pixels; NaN where face k is absent), speaking:
+    frames x K (1 = face k talks), both optional."""
 
     name: str
     video: Path

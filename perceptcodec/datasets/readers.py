@@ -2,8 +2,8 @@
 
 Images: OSIE and EyeCrowd (per-viewer fixations in ``eye/fixations.mat``; EyeCrowd face boxes in
 ``labels.mat``), MIT1003 (density maps only), FIGRIM (binary fixation maps). Videos: the raw SMI
-export of DHF1K 0002, the DHF1K layout, the MVVA layout, and a video with a CSV of
-``frame,x,y,subject`` rows.
+export of DHF1K 0002, the DHF1K layout, MVVA (as released, or as this project first laid it
+out), and a video with a CSV of ``frame,x,y,subject`` rows.
 """
 
 from __future__ import annotations
@@ -219,10 +219,77 @@ def read_dhf1k_layout(root: Path) -> list[MapVideoGaze]:
     return videos
 
 
-def read_mvva(root: Path) -> list[MapVideoGaze]:
-    """MVVA as we lay it out: ``<root>/<id>/video.mp4``, ``<root>/<id>/maps/NNNN.npy`` (or .png;
-    per-frame heat maps, frames from 1), optional ``faces.npy`` (frames x K x 4 boxes x0, y0, x1,
-    y1 in pixels, NaN rows when absent) and ``speaking.npy`` (frames x K, 1 = speaking)."""
+MVVA_VIDEOS = "mvva_video"  # the authors' names (MinglangQiao/MVVA-Database, demo.py)
+MVVA_MAPS = "save_our_hmap"
+MVVA_FACE_TRACKING = "face_tracking"  # ours: the authors' code leaves these two paths open
+MVVA_FACE_TALKING = "face_talking"
+
+
+def _numbered_maps(folder: Path, suffix: str, first: int) -> list[Path]:
+    """Per-frame map files ``NNN<suffix>`` numbered from ``first`` without gaps, by number."""
+    numbered = sorted((int(p.stem), p) for p in folder.glob(f"*{suffix}") if p.stem.isdigit())
+    if not numbered:
+        raise PerceptcodecError(f"{folder}: no per-frame maps (*{suffix})")
+    for expected, (number, _path) in enumerate(numbered, start=first):
+        if number != expected:
+            raise PerceptcodecError(f"{folder}: map {expected:03d}{suffix} missing")
+    return [path for _number, path in numbered]
+
+
+def _mvva_faces(tracking: np.ndarray, faces: int) -> np.ndarray:
+    """The database's face tracks (per frame, a list of boxes x1, y1, x2, y2, ... in pixels,
+    list position = face ID - 1; ragged object arrays allowed) -> frames x K x 4 float, NaN
+    where a face is absent (no entry, or an all-zero box)."""
+    frames = len(tracking)
+    out = np.full((frames, faces, 4), np.nan)
+    for f in range(frames):
+        boxes = [np.asarray(b, np.float64).ravel()[:4] for b in np.atleast_1d(tracking[f])]
+        for k, box in enumerate(boxes[:faces]):
+            if box.size == 4 and np.any(box != 0):
+                out[f, k] = box
+    return out
+
+
+def read_mvva_release(root: Path) -> list[MapVideoGaze]:
+    """MVVA as released, read the way its authors' code reads it (Liu, Qiao, Xu, Li, Hu, Borji,
+    ECCV 2020; github.com/MinglangQiao/MVVA-Database, ``demo.py`` and ``demo_face_talking.py``):
+
+    - ``<root>/mvva_video/<name>.mp4``: the videos (``<name>`` a number, e.g. ``005`` or ``82``);
+    - ``<root>/save_our_hmap/video_NNN/NNN.jpg``: grey JPEG fixation heat maps, one per frame,
+      NNN = ``%03d`` of the video number and of the 0-based frame index;
+    - optional ``<root>/face_tracking/<name>.npy``: per frame, the face boxes (x1, y1, x2, y2,
+      pixels; position in the list = face ID - 1);
+    - optional ``<root>/face_talking/<name>.npy``: K x frames talking labels (1 = talking).
+
+    The authors' code leaves the folders of the two annotation files open (``xx/``); the names
+    here are their variables' (``face_tracking_path``, ``face_talking_path``). Faces and talking
+    labels are returned as :class:`MapVideoGaze` holds them: frames x K x 4 (NaN where a face
+    is absent) and frames x K. Frames without a map (the maps may stop before the video) get no
+    EWPSNR weight."""
+    videos = []
+    for video in sorted(_need(root / MVVA_VIDEOS).glob("*.mp4")):
+        if not video.stem.isdigit():
+            raise PerceptcodecError(f"{video}: MVVA video names are numbers")
+        maps = _numbered_maps(root / MVVA_MAPS / f"video_{int(video.stem):03d}", ".jpg", 0)
+        talking_file = root / MVVA_FACE_TALKING / f"{video.stem}.npy"
+        tracking_file = root / MVVA_FACE_TRACKING / f"{video.stem}.npy"
+        talking = np.load(talking_file) if talking_file.exists() else None
+        faces = None
+        if tracking_file.exists():
+            tracking = np.load(tracking_file, allow_pickle=True)
+            k = len(talking) if talking is not None else max(map(len, tracking), default=0)
+            faces = _mvva_faces(tracking, k)
+        speaking = np.asarray(talking).T if talking is not None else None
+        videos.append(MapVideoGaze(f"mvva_{video.stem}", video, maps, [], faces, speaking))
+    return videos
+
+
+def read_mvva_flat(root: Path) -> list[MapVideoGaze]:
+    """MVVA re-arranged the way this project first laid it out (not the database's layout:
+    :func:`read_mvva_release`): ``<root>/<id>/video.mp4``, ``<root>/<id>/maps/NNNN.npy`` (or
+    .png; per-frame heat maps, frames from 1), optional ``faces.npy`` (frames x K x 4 boxes x0,
+    y0, x1, y1 in pixels, NaN rows when absent) and ``speaking.npy`` (frames x K, 1 =
+    speaking)."""
     videos = []
     for folder in sorted(p for p in _need(root).iterdir() if p.is_dir()):
         video = _need(folder / "video.mp4")
@@ -235,9 +302,18 @@ def read_mvva(root: Path) -> list[MapVideoGaze]:
     return videos
 
 
+def read_mvva(root: Path) -> list[MapVideoGaze]:
+    """MVVA in either layout: as released (``mvva_video/`` + ``save_our_hmap/``:
+    :func:`read_mvva_release`) or as this project first laid it out (``<id>/maps/``:
+    :func:`read_mvva_flat`)."""
+    if (root / MVVA_VIDEOS).is_dir():
+        return read_mvva_release(root)
+    return read_mvva_flat(root)
+
+
 def gaze_videos(spec: str) -> list[PointVideoGaze | MapVideoGaze]:
     """Videos with gaze from a spec: ``dhf1k_0002`` (the shared clip), ``VIDEO:CSV`` (our
-    format), or a folder in the DHF1K (``annotation/``) or MVVA layout. A video without gaze is
+    format), or a folder in the DHF1K (``annotation/``) or an MVVA layout. A video without gaze is
     refused: RD evaluation never weights by predicted saliency."""
     if spec == "dhf1k_0002":
         return [read_dhf1k_0002()]
@@ -247,8 +323,10 @@ def gaze_videos(spec: str) -> list[PointVideoGaze | MapVideoGaze]:
     root = Path(spec)
     if (root / "annotation").is_dir():
         return read_dhf1k_layout(root)
+    if (root / MVVA_VIDEOS).is_dir():
+        return read_mvva_release(root)
     if root.is_dir() and any((p / "maps").is_dir() for p in root.iterdir() if p.is_dir()):
-        return read_mvva(root)
+        return read_mvva_flat(root)
     raise PerceptcodecError(
         f"{spec}: no gaze data found (give dhf1k_0002, VIDEO:CSV, or a DHF1K/MVVA folder)"
     )
