@@ -13,9 +13,9 @@ Settings:
 - ``visual``: no audio is given; the other tiles are real silent stretches of other clips
   (played forwards and backwards in a loop), the speaker's tile its whole clip.
 
-Frames are scored inside the speaker's speech span (first to last voiced 40 ms frame of its
-own audio, by an offline level threshold checked against GRID's word alignment); ``all``
-frames are reported too. Clips are split into a tuning set and a held-out set (same person in
+Frames are scored where the speaker's own audio is voiced (an offline level reference per
+40 ms, checked against GRID's word alignment); ``all`` frames are reported too.
+Clips are split into a tuning set and a held-out set (same person in
 one set only); parameters were tuned on the tuning set only.
 
     python eval/active_speaker.py            # writes eval/results/active_speaker.{json,md}
@@ -339,7 +339,7 @@ def markdown(results: dict) -> str:
         results["command"],
         "```",
         "",
-        "| split | setting | accuracy (speech span) | 2 tiles | 4 tiles | all frames |"
+        "| split | setting | accuracy (speaker voiced) | 2 tiles | 4 tiles | all frames |"
         " scored frames | composites | ms/frame (2 / 4 tiles) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
