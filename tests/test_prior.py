@@ -69,3 +69,48 @@ def test_prior_puts_mass_on_the_speaker(shared_data):
     inside = sal[y0:y1, x0:x1].sum()
     share = (x1 - x0) * (y1 - y0) / sal.size
     assert inside > 1.5 * share  # face box holds clearly more than its area's share
+
+
+class _FakeDetector:
+    """Two faces at fixed places: a big one on the right, a small one on the left (pixels of
+    a 320 x 180 frame), with a frontal landmark layout."""
+
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from perceptcodec.saliency.faces import box_landmarks
+
+        boxes = np.array([[30, 60, 50, 85, 0.9], [200, 40, 260, 115, 0.9]], np.float32)
+        return boxes, np.stack([box_landmarks(b) for b in boxes])
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return self.detect(rgb)[0]
+
+
+@pytest.mark.parametrize("attention", [0, 1])
+def test_prior_with_and_without_attention(attention):
+    from perceptcodec.saliency.options import PriorOptions
+    from perceptcodec.saliency.prior import PriorSaliency
+
+    model = PriorSaliency(PriorOptions(attention=attention, speaker=0), detector=_FakeDetector())
+    rgb = np.full((180, 320, 3), 100, np.uint8)
+    for i in range(3):
+        sal = model(rgb, i / 25)
+    assert sal.shape == (45, 80) and sal.sum() == pytest.approx(1.0, abs=1e-4)
+    big = sal[10:29, 50:65].sum()
+    small = sal[15:21, 7:13].sum()
+    assert big > small > 0
+    if attention:  # the big face is fixated far more than its sqrt(area) share of 3 : 1
+        assert big > 4 * small
+
+
+def test_prior_equal_option_is_the_old_map():
+    from perceptcodec.saliency.options import PriorOptions
+    from perceptcodec.saliency.prior import PriorSaliency
+
+    model = PriorSaliency(
+        PriorOptions(attention=0, motion_floor=0, temporal=0), detector=_FakeDetector()
+    )
+    sal = model(np.full((180, 320, 3), 100, np.uint8), 0.0)
+    tracks = model.tracker.tracks
+    faces = face_map(tracks, (180, 320), (45, 80))
+    expected = (0.6 * faces / faces.sum() + 0.15 * center_gaussian((45, 80))) / 0.75
+    np.testing.assert_allclose(sal, expected, atol=1e-6)

@@ -80,7 +80,11 @@ FACE_STRIDE_HELP = "frames between face detections, tracked in between (default 
 class PriorOptions(ModelOptions):
     """``prior``: width (pixels), face_stride (frames), the mix of the face, motion and centre
     maps (each normalised first; a missing component's weight goes to the others),
-    center_sigma (fraction of each side), temporal (EMA weight of the previous map)."""
+    center_sigma (fraction of each side), temporal (EMA weight of the previous map).
+    attention (0/1): learned face attention (:mod:`perceptcodec.saliency.attention`; the share
+    of the faces then comes from the model and face_weight is unused) or the old equal weights;
+    motion_floor (0/1): the motion noise floor; speaker (0/1): the active-speaker cue.
+    ``prior:0.7:att=0:mf=0`` in ``rd`` is the prior as it was before both."""
 
     face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
     width: int = option(320, flag="--saliency-width", key="w", help=WIDTH_HELP)
@@ -89,6 +93,32 @@ class PriorOptions(ModelOptions):
     center_weight: float = 0.15
     center_sigma: float = 0.25
     temporal: float = 0.3
+    attention: int = option(
+        1,
+        flag="--face-attention",
+        key="att",
+        help="1: learned attention over faces (which face, eyes vs mouth, face vs background "
+        "share; default); 0: the old equal weights, score x sqrt(area) per face with a fixed "
+        "face_weight share",
+    )
+    motion_floor: int = option(
+        1,
+        flag="--motion-floor",
+        key="mf",
+        help="1: motion above the frame's noise floor, two-frame consistent, weighted by its "
+        "confidence (default); 0: the old motion term",
+    )
+    speaker: int = option(
+        1,
+        key="spk",
+        help="1: use the active-speaker model when it is installed (default); 0: never",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("attention", "motion_floor", "speaker"):
+            if getattr(self, name) not in (0, 1):
+                raise PerceptcodecError(f"{name} {getattr(self, name)} must be 0 or 1")
 
 
 @dataclass(frozen=True)

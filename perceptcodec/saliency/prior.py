@@ -3,18 +3,43 @@
 Cheap enough to run beside x264 on 2 cores: faces are detected every ``face_stride`` frames
 (CenterFace, one thread) and tracked in between; motion is DIS optical flow on a 128-pixel-wide
 frame; everything is mixed on a grid a quarter of the working resolution.
+
+With ``attention=1`` (default) a small model (:mod:`perceptcodec.saliency.attention`, fitted on
+EyeCrowd's fixations) decides how much of the map each face gets (size, frontalness, position,
+detector score, the others' head turns, gestures, speaking) and how much goes to the
+background (motion + centre), and draws each face as eyes + nose-mouth + surroundings from its
+landmarks. With ``attention=0`` every face gets score x sqrt(area) of a fixed ``face_weight``.
 """
 
 from __future__ import annotations
 
+import importlib
+import math
+from typing import Any
+
 import cv2
 import numpy as np
 
+from perceptcodec.saliency.attention import AttentionWeights, FaceAttention, render_faces
 from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
-from perceptcodec.saliency.motion import MotionSaliency
+from perceptcodec.saliency.motion import MotionSaliency, motion_confidence
 from perceptcodec.saliency.options import PriorOptions
+
+# Blur (fraction of the frame width) of the viewers' fixation density the maps aim at: the
+# evaluation's EWPSNR weights and CC use sigma = 3.5 % of the width (about one degree).
+DENSITY_SIGMA_FRAC = 0.035
+
+
+def load_speaker() -> Any | None:
+    """An ``ActiveSpeaker`` from :mod:`perceptcodec.saliency.speaker` when that module exists
+    and can be built here; None otherwise (the speaking cue is then left out)."""
+    try:
+        module = importlib.import_module("perceptcodec.saliency.speaker")
+        return module.ActiveSpeaker()
+    except Exception:  # noqa: BLE001 - optional cue: any failure means "no speaker model"
+        return None
 
 
 def face_map(
@@ -43,8 +68,9 @@ class PriorSaliency:
     """Training-free saliency (``name = "prior"``), set by :class:`PriorOptions`.
 
     Frames arrive resized to ``size_for(W, H)`` (``options.width`` wide, aspect kept).
-    ``detector`` replaces CenterFace (tests). Output: (H/4) x (W/4) of the working size,
-    summing to 1.
+    ``detector`` replaces CenterFace, ``speaker`` the active-speaker model (tests; a callable
+    ``(rgb, tracks, flow, audio, t) -> {track id: probability}``). Output: (H/4) x (W/4) of
+    the working size, summing to 1.
     """
 
     name = "prior"
@@ -52,7 +78,10 @@ class PriorSaliency:
     audio_window_s = 0.0
 
     def __init__(
-        self, options: PriorOptions | None = None, detector: FaceDetector | None = None
+        self,
+        options: PriorOptions | None = None,
+        detector: FaceDetector | None = None,
+        speaker: Any | None = None,
     ) -> None:
         o = options or PriorOptions()
         self.options = o
@@ -62,7 +91,13 @@ class PriorSaliency:
         self.temporal = o.temporal
         detector = detector or FaceDetector(input_width=o.width)
         self.tracker = FaceTracker(detector, stride=o.face_stride)
-        self.motion = MotionSaliency()
+        self.motion = MotionSaliency(noise_floor=bool(o.motion_floor))
+        weights = AttentionWeights.load()
+        self.attention = FaceAttention(weights, equal=not o.attention)
+        self.speaker = speaker if speaker is not None else (load_speaker() if o.speaker else None)
+        if self.speaker is not None and o.attention:
+            self.audio_rate = int(getattr(self.speaker, "audio_rate", 0))
+            self.audio_window_s = float(getattr(self.speaker, "audio_window_s", 0.0))
         self._prev: np.ndarray | None = None
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
@@ -72,24 +107,78 @@ class PriorSaliency:
     def reset(self) -> None:
         self.tracker.reset()
         self.motion.reset()
+        self.attention.reset()
+        if self.speaker is not None and hasattr(self.speaker, "reset"):
+            self.speaker.reset()
         self._prev = None
 
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
+        """Saliency of an H x W x 3 uint8 frame at time ``t`` (s): (H/4) x (W/4) float32,
+        summing to 1. audio: mono window at ``audio_rate`` for the speaker cue, or None."""
         h, w = rgb.shape[:2]
         grid = (max(h // 4, 1), max(w // 4, 1))
-        motion = cv2.resize(self.motion(rgb), grid[::-1], interpolation=cv2.INTER_AREA)
-        parts = {
-            "face": face_map(self.tracker(rgb, self.motion.flow), (h, w), grid),
-            "motion": motion,
-            "center": center_gaussian(grid, self.center_sigma),
-        }
-        sal = np.zeros(grid, np.float32)
-        for name, part in parts.items():
-            total = float(part.sum())
-            if total > 0 and self.weights[name] > 0:
-                sal += self.weights[name] * part / total
-        sal = normalise_map(sal)
+        raw_motion = self.motion(rgb)
+        tracks = self.tracker(rgb, self.motion.flow)
+        motion = cv2.resize(raw_motion, grid[::-1], interpolation=cv2.INTER_AREA)
+        center = center_gaussian(grid, self.center_sigma)
+        if self.options.attention:
+            sal = self._attention_map(rgb, t, audio, tracks, raw_motion, motion, center, grid)
+        else:
+            sal = self._mix(face_map(tracks, (h, w), grid), motion, center, raw_motion)
         if self._prev is not None and self._prev.shape == sal.shape and self.temporal > 0:
             sal = self.temporal * self._prev + (1 - self.temporal) * sal
         self._prev = sal
         return sal
+
+    def _motion_weights(self, raw_motion: np.ndarray) -> tuple[float, float]:
+        """(motion, centre) weights: with the noise floor, the motion weight times its
+        confidence, the rest moved to the centre."""
+        mw, cw = self.weights["motion"], self.weights["center"]
+        if self.options.motion_floor:
+            c = motion_confidence(raw_motion)
+            mw, cw = mw * c, cw + mw * (1 - c)
+        return mw, cw
+
+    def _mix(
+        self, faces: np.ndarray, motion: np.ndarray, center: np.ndarray, raw_motion: np.ndarray
+    ) -> np.ndarray:
+        """The old mix: each part normalised, weighted, renormalised (a missing part's weight
+        goes to the others)."""
+        mw, cw = self._motion_weights(raw_motion)
+        weights = {"face": self.weights["face"], "motion": mw, "center": cw}
+        parts = {"face": faces, "motion": motion, "center": center}
+        sal = np.zeros(center.shape, np.float32)
+        for name, part in parts.items():
+            total = float(part.sum())
+            if total > 0 and weights[name] > 0:
+                sal += weights[name] * part / total
+        return normalise_map(sal)
+
+    def _attention_map(
+        self,
+        rgb: np.ndarray,
+        t: float,
+        audio: np.ndarray | None,
+        tracks: list[Track],
+        raw_motion: np.ndarray,
+        motion: np.ndarray,
+        center: np.ndarray,
+        grid: tuple[int, int],
+    ) -> np.ndarray:
+        """Faces drawn with their attention shares + the background share spread over the
+        motion and centre maps."""
+        h, w = rgb.shape[:2]
+        speaking = None
+        if self.speaker is not None and tracks:
+            speaking = self.speaker(rgb, tracks, self.motion.flow, audio, t)
+        shares, background = self.attention(tracks, (h, w), t, raw_motion, speaking)
+        wts = self.attention.weights
+        extra = w * math.hypot(wts.noise_sigma_frac, DENSITY_SIGMA_FRAC)
+        sal = render_faces(tracks, shares, (h, w), grid, wts.template, extra)
+        mw, cw = self._motion_weights(raw_motion)
+        total = float(motion.sum())
+        if total > 0 and mw > 0:
+            back = (mw * motion / total + cw * center) / (mw + cw)
+        else:
+            back = center
+        return normalise_map(sal + background * back)
