@@ -3,23 +3,61 @@
 Each subcommand has its own parser builder; ``encode`` and ``saliency`` share the saliency
 flags, which are built from the models' option dataclasses
 (:mod:`perceptcodec.saliency.options`).
+
+Signals: SIGINT, SIGTERM and SIGHUP all unwind the work (temporary files removed, no output
+written), print one line and exit with 128 + the signal number. Only light modules are
+imported at module level, so an interrupt during the heavy imports (PyAV, NumPy, the models)
+is handled as well.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import MISSING, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av.error
-
-from perceptcodec.encoder.x264 import PRESETS
 from perceptcodec.errors import PerceptcodecError
-from perceptcodec.saliency import DEFAULT_MODEL, MODELS, NONE, Runtime, available_models
-from perceptcodec.saliency.options import ModelOptions
+
+if TYPE_CHECKING:
+    from perceptcodec.saliency.options import ModelOptions
+
+HANDLED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread by SIGINT/SIGTERM/SIGHUP, so every ``finally`` and context
+    manager on the way out cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    # Further signals would interrupt the clean-up itself: ignore them from here on.
+    for name in HANDLED_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def _install_signal_handlers() -> None:
+    for name in HANDLED_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _on_signal)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    text = str(message).splitlines()[0] if str(message) else category.__name__
+    try:
+        print(f"perceptcodec: warning: {text}", file=sys.stderr)
+    except (OSError, ValueError):
+        pass
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,6 +69,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _model_flags() -> dict[str, tuple[str, type, str]]:
     """{flag: (field name, type, help)} over every registered model's options."""
+    from perceptcodec.saliency import MODELS
+
     flags: dict[str, tuple[str, type, str]] = {}
     for entry in MODELS.values():
         for f in fields(entry.options):
@@ -48,6 +88,8 @@ def _dest(flag: str) -> str:
 def model_options(args: argparse.Namespace) -> ModelOptions | None:
     """The chosen model's options from the flags given (None: all defaults). A flag the model
     does not declare is a one-line error."""
+    from perceptcodec.saliency import MODELS
+
     given = {flag: getattr(args, _dest(flag)) for flag in _model_flags()}
     given = {flag: value for flag, value in given.items() if value is not None}
     if args.saliency not in MODELS:  # none, or maps/gaze from a file
@@ -65,6 +107,7 @@ def model_options(args: argparse.Namespace) -> ModelOptions | None:
 
 def saliency_spec(args: argparse.Namespace):  # noqa: ANN201 (imported lazily)
     from perceptcodec.config import SaliencySpec
+    from perceptcodec.saliency import Runtime
 
     return SaliencySpec(
         args.saliency, model_options(args), Runtime.parse(args.runtime), args.saliency_stride
@@ -89,7 +132,14 @@ def _encode(args: argparse.Namespace) -> int:
     from perceptcodec.pipeline import encode
 
     config = encode_config(args)
-    summary = encode(args.input, args.output, config, force=args.force, progress=not args.quiet)
+    summary = encode(
+        args.input,
+        args.output,
+        config,
+        force=args.force,
+        progress=not args.quiet,
+        keep_going=args.keep_going,
+    )
     print(json.dumps(summary.as_dict()) if args.json else summary.text())
     return 0
 
@@ -104,6 +154,7 @@ def _saliency(args: argparse.Namespace) -> int:
         overlay=args.overlay,
         force=args.force,
         progress=not args.quiet,
+        keep_going=args.keep_going,
     )
     print(
         f"wrote {summary.npz}: {summary.frames} frames of {summary.map_shape[0]}x"
@@ -147,6 +198,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _saliency_choice(text: str) -> str:
     """A model name, ``none``, or a maps/gaze file name (checked when it is read)."""
+    from perceptcodec.saliency import MODELS, NONE, available_models
     from perceptcodec.saliency.external import is_external
 
     if text in (NONE, *MODELS) or is_external(text):
@@ -157,15 +209,30 @@ def _saliency_choice(text: str) -> str:
     )
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
-    return value
+def _ranged(kind: type, low: float, high: float):  # noqa: ANN202
+    """An argparse type: a ``kind`` number in low..high (NaN and inf refused), else a one-line
+    usage error naming the range."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {_KIND_NAMES[kind]}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} must lie in {low:g}..{high:g}")
+        return value
+
+    parse.__name__ = _KIND_NAMES[kind]  # argparse names the type in its messages
+    return parse
+
+
+_KIND_NAMES = {int: "an integer", float: "a number"}
 
 
 def _add_saliency_flags(parser: argparse.ArgumentParser) -> None:
     """--saliency, --runtime, --saliency-stride and every model option flag."""
+    from perceptcodec.saliency import DEFAULT_MODEL, NONE, Runtime, available_models
+
     models = [NONE, *available_models()]
     parser.add_argument(
         "--saliency",
@@ -183,7 +250,7 @@ def _add_saliency_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--saliency-stride",
-        type=_positive_int,
+        type=_ranged(int, 1, 1000),
         default=1,
         help="run the model on every k-th frame, interpolating maps in between (default 1)",
     )
@@ -192,6 +259,7 @@ def _add_saliency_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _encode_parser(sub: argparse._SubParsersAction) -> None:
+    from perceptcodec.encoder.x264 import MAX_KEYINT, MAX_THREADS, PRESETS
     from perceptcodec.roi import RoiSettings
 
     enc = sub.add_parser("encode", help="encode a video with saliency-guided QP offsets")
@@ -201,34 +269,55 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
     rate.add_argument(
         "--bitrate", default="300k", help="target rate, e.g. 300k, 1.5M (default 300k)"
     )
-    rate.add_argument("--crf", type=float, help="constant rate factor instead of a bitrate")
-    rate.add_argument("--qp", type=int, help="constant QP instead of a bitrate")
+    rate.add_argument(
+        "--crf", type=_ranged(float, 0, 51), help="constant rate factor 0-51 instead of a bitrate"
+    )
+    rate.add_argument(
+        "--qp",
+        type=_ranged(int, 0, 51),
+        help="constant QP 0-51 instead of a bitrate (with a model: QP + its offsets per block)",
+    )
     enc.add_argument("--two-pass", action="store_true", help="2-pass ABR (same maps in both)")
     enc.add_argument("--preset", default="medium", choices=PRESETS, help="x264 preset")
     enc.add_argument("--tune", help="x264 tune (e.g. film, psnr, ssim)")
-    enc.add_argument("--keyint", type=int, default=0, help="max GOP length in frames (0: x264's)")
-    enc.add_argument("--threads", type=int, default=0, help="x264 threads (0: auto)")
+    enc.add_argument(
+        "--keyint",
+        type=_ranged(int, 0, MAX_KEYINT),
+        default=0,
+        help="max GOP length in frames (0: x264's)",
+    )
+    enc.add_argument(
+        "--threads",
+        type=_ranged(int, 0, MAX_THREADS),
+        default=0,
+        help=f"x264 threads 0-{MAX_THREADS} (0: auto)",
+    )
     _add_saliency_flags(enc)
     defaults = RoiSettings()
     enc.add_argument(
         "--strength",
-        type=float,
+        type=_ranged(float, 0, 1),
         default=defaults.strength,
         help=f"0..1 share of saliency in block weights (default {defaults.strength})",
     )
     enc.add_argument(
         "--max-delta-qp",
-        type=float,
+        type=_ranged(float, 0, 51),
         default=defaults.max_delta_qp,
-        help=f"clip of the QP offsets, QP units (default {defaults.max_delta_qp})",
+        help=f"clip 0-51 of the QP offsets, QP units (default {defaults.max_delta_qp})",
     )
     enc.add_argument(
         "--smoothing",
-        type=float,
+        type=_ranged(float, 0, 0.99),
         default=defaults.smoothing,
-        help=f"temporal smoothing 0..1 of the offsets (default {defaults.smoothing})",
+        help=f"temporal smoothing 0..0.99 of the offsets (default {defaults.smoothing})",
     )
     enc.add_argument("--force", action="store_true", help="overwrite an existing output")
+    enc.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="encode what decodes from a damaged or truncated input (with a warning)",
+    )
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--json", action="store_true", help="print the summary as JSON")
     enc.set_defaults(run=_encode)
@@ -241,6 +330,11 @@ def _saliency_parser(sub: argparse._SubParsersAction) -> None:
     sal.add_argument("--overlay", help="also write a heat-map overlay video (.mp4)")
     _add_saliency_flags(sal)
     sal.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    sal.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="use what decodes from a damaged or truncated input (with a warning)",
+    )
     sal.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sal.set_defaults(run=_saliency)
 
@@ -254,6 +348,8 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _rd_parser(sub: argparse._SubParsersAction) -> None:
+    from perceptcodec.encoder.x264 import PRESETS
+    from perceptcodec.saliency import DEFAULT_MODEL, NONE
     from perceptcodec.units import PAPER_BITRATES_KBPS
 
     rd = sub.add_parser("rd", help="rate-distortion curves with EWPSNR on real gaze, BD table")
@@ -273,7 +369,7 @@ def _rd_parser(sub: argparse._SubParsersAction) -> None:
         default=",".join(map(str, PAPER_BITRATES_KBPS)),
         help="comma-separated kbit/s (default: the paper's)",
     )
-    rd.add_argument("-j", "--jobs", type=_positive_int, default=1, help="jobs at once")
+    rd.add_argument("-j", "--jobs", type=_ranged(int, 1, 64), default=1, help="jobs at once")
     rd.add_argument("--preset", default="medium", choices=PRESETS)
     rd.add_argument("--one-pass", action="store_true", help="1-pass ABR instead of 2-pass")
     rd.add_argument("--out", default="eval/results/rd", help="results folder")
@@ -291,7 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _run(argv: Sequence[str] | None) -> int:
+    import av.error
+
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
@@ -301,11 +399,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except av.error.FFmpegError as exc:  # a media problem the checks above did not name
         print(f"perceptcodec: error: FFmpeg: {exc}", file=sys.stderr)
         return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _install_signal_handlers()
+    warnings.showwarning = _show_warning
+    try:
+        return _run(argv)
+    except Terminated as exc:
+        name = signal.Signals(exc.signum).name
+        what = "interrupted" if exc.signum == signal.SIGINT else f"stopped by {name}"
+        _say(f"perceptcodec: {what}; no output written")
+        return 128 + exc.signum
     except KeyboardInterrupt:
-        print("perceptcodec: interrupted; no output written", file=sys.stderr)
+        _say("perceptcodec: interrupted; no output written")
         return 130
     except BrokenPipeError:
         return 1
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

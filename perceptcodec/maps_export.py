@@ -18,8 +18,16 @@ from perceptcodec.encoder.encoder import Encoder
 from perceptcodec.encoder.x264 import RateControl, RateMode, X264Options
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.audio import load_audio_mono
-from perceptcodec.io.sink import MediaSink, atomic_output, check_output, same_file
-from perceptcodec.io.source import check_frame_size, decode_video, probe
+from perceptcodec.io.sink import (
+    MediaSink,
+    atomic_output,
+    check_output,
+    disk_error,
+    remove_stale,
+    same_file,
+    work_dir,
+)
+from perceptcodec.io.source import Fingerprint, check_frame_size, decode_video, probe
 from perceptcodec.progress import Progress
 from perceptcodec.saliency import NONE
 from perceptcodec.saliency.stream import saliency_maps
@@ -72,11 +80,14 @@ def export_saliency(
     overlay: str | os.PathLike[str] | None = None,
     force: bool = False,
     progress: bool = True,
+    keep_going: bool = False,
 ) -> MapsSummary:
     """Run the saliency model ``saliency`` names (default: the default model) over ``src``;
     write ``npz`` with ``saliency`` (float16, frames x h x w, each frame summing to 1), ``fps``
     and ``size`` (source width, height), and optionally an overlay video (heat map over the
-    frames, H.264 CRF 23) for a person to look at."""
+    frames, H.264 CRF 23) for a person to look at. Outputs follow :func:`perceptcodec.encode`'s
+    rules: never the input, an existing file only with ``force``, written whole or not at all;
+    a damaged input is an error unless ``keep_going``."""
     src, npz = Path(src), Path(npz)
     if npz.suffix.lower() != ".npz":
         raise PerceptcodecError(f"{npz}: the maps file must end in .npz")
@@ -89,15 +100,17 @@ def export_saliency(
     if saliency.model == NONE:
         raise PerceptcodecError("--saliency none has no maps to write")
     info = probe(src)
+    fingerprint = Fingerprint.of(src)
     if overlay is not None:
         check_frame_size(info)  # only the overlay goes through x264
+    remove_stale(*(out.parent for out in outputs), Path(tempfile.gettempdir()))
     net = saliency.build()
     assert net is not None
     audio = load_audio_mono(src, net.audio_rate) if net.audio_rate and info.has_audio else None
     bar = Progress(info.frames, "saliency") if progress else None
     frames, shape = 0, (0, 0)
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="perceptcodec-")))
+        tmp = stack.enter_context(work_dir())
         npz_tmp = stack.enter_context(atomic_output(npz, overwrite=force, inputs=(src,)))
         sink = encoder = None
         if overlay is not None:
@@ -112,19 +125,34 @@ def export_saliency(
                 X264Options(preset="veryfast"),
                 time_base=info.time_base,
             )
+            stack.callback(encoder.close)
             sink = MediaSink(
-                overlay_tmp, info.width, info.height, info.time_base, info.fps, encoder.headers()
-            )
-            stack.callback(sink.close)
+                overlay_tmp, info.width, info.height, info.time_base, info.fps,
+                encoder.headers(), name=Path(overlay),
+            )  # fmt: skip
+            closing = sink
+
+            def close_sink(*exc: object) -> None:
+                if exc[0] is None:
+                    closing.close()  # only a complete overlay needs its trailer
+                else:
+                    with contextlib.suppress(PerceptcodecError):
+                        closing.close()
+
+            stack.push(close_sink)
         raw = tmp / "maps.f16"
         with open(raw, "wb") as store:
-            maps = saliency_maps(decode_video(src), net, info, audio, saliency.stride)
+            frames_in = decode_video(src, keep_going=keep_going)
+            maps = saliency_maps(frames_in, net, info, audio, saliency.stride)
             for frame, _t, sal in maps:
                 if frames == 0:
                     shape = sal.shape
                 elif sal.shape != shape:
                     raise RuntimeError(f"model changed its map shape {shape} -> {sal.shape}")
-                store.write(np.asarray(sal / sal.sum(), np.float16).tobytes())
+                try:
+                    store.write(np.asarray(sal / sal.sum(), np.float16).tobytes())
+                except OSError as exc:
+                    raise disk_error(exc, tmp) from exc
                 if encoder is not None and sink is not None:
                     rgb = heat_overlay(frame.to_ndarray(format="rgb24"), sal)
                     for packet in encoder.encode(rgb, pts=frame.pts):
@@ -136,9 +164,13 @@ def export_saliency(
             for packet in encoder.flush():
                 sink.write_video(packet)
             encoder.close()
-        _write_npz(npz_tmp, raw, frames, shape, info.fps, (info.width, info.height))
+        fingerprint.check(src)
+        try:
+            _write_npz(npz_tmp, raw, frames, shape, info.fps, (info.width, info.height))
+        except OSError as exc:
+            raise disk_error(exc, npz) from exc
     if bar:
-        bar.close()
+        bar.close(frames)
     return MapsSummary(
         str(npz), str(overlay) if overlay else None, getattr(net, "name", "custom"), frames, shape
     )

@@ -12,6 +12,7 @@ import queue
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,11 +23,26 @@ import numpy as np
 
 from perceptcodec.config import EncodeConfig
 from perceptcodec.encoder.encoder import Encoder
-from perceptcodec.encoder.x264 import Packet, Pass, RateControl, RateMode
+from perceptcodec.encoder.x264 import Packet, Pass, RateControl, RateMode, X264Error
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.audio import load_audio_mono
-from perceptcodec.io.sink import MediaSink, atomic_output, check_output, container_format
-from perceptcodec.io.source import VideoInfo, check_frame_size, decode_video, probe
+from perceptcodec.io.sink import (
+    MediaSink,
+    atomic_output,
+    check_output,
+    container_format,
+    disk_error,
+    remove_stale,
+    work_dir,
+)
+from perceptcodec.io.source import (
+    Fingerprint,
+    PerceptcodecWarning,
+    VideoInfo,
+    check_frame_size,
+    decode_video,
+    probe,
+)
 from perceptcodec.progress import Progress
 from perceptcodec.roi import QpOffsetMapper, mb_grid
 from perceptcodec.saliency import SaliencyModel
@@ -126,9 +142,17 @@ class _MapStore:
     def writer(self) -> BinaryIO:
         return open(self.path, "wb")
 
+    def write(self, store: BinaryIO, dqp16: np.ndarray) -> None:
+        try:
+            store.write(dqp16.tobytes())
+        except OSError as exc:
+            raise disk_error(exc, self.path.parent) from exc
+
     def read(self) -> Iterator[np.ndarray]:
         with open(self.path, "rb") as f:
             while chunk := f.read(self._count * 2):
+                if len(chunk) != self._count * 2:
+                    raise PerceptcodecError(f"{self.path}: pass-1 maps are cut short")
                 yield np.frombuffer(chunk, np.float16).reshape(self.mb_shape).astype(np.float32)
 
 
@@ -170,37 +194,53 @@ def encode(
     *,
     force: bool = False,
     progress: bool = True,
+    keep_going: bool = False,
 ) -> EncodeSummary:
     """Encode ``src`` to H.264 in MP4/MKV with saliency-guided per-macroblock QP offsets, as
     ``config`` says (default: :class:`EncodeConfig`'s defaults, 300 kbit/s 1-pass ABR with the
     default model). ``dst`` defaults to ``<stem>.<model>.<rate>.mp4`` beside the input. The
-    output appears only when complete; an existing output is refused unless ``force``."""
+    output appears only when complete; an existing output is refused unless ``force``.
+
+    A damaged or truncated input (decided from its container and decoder) is an error unless
+    ``keep_going``, which encodes what decodes and warns (:class:`PerceptcodecWarning`). The
+    input must stay the same file, unmodified, until the encode ends (checked between and
+    after the passes). Temporary files left by killed runs are removed first."""
     t0 = time.monotonic()
     config = config or EncodeConfig()
     src = Path(src)
     info = probe(src)
+    fingerprint = Fingerprint.of(src)
     check_frame_size(info)
     model_name = config.saliency.name
     dst = Path(dst) if dst is not None else default_output(src, model_name, config.rate)
     container_format(dst)
     check_output(dst, overwrite=force, inputs=(src,))
+    remove_stale(dst.parent, Path(tempfile.gettempdir()))
     model = config.saliency.build()
 
     passes = 2 if config.rate.two_pass else 1
     with (
-        tempfile.TemporaryDirectory(prefix="perceptcodec-") as tmp,
+        work_dir() as tmp,
         atomic_output(dst, overwrite=force, inputs=(src,)) as tmp_out,
     ):
         stats = os.path.join(tmp, "x264.stats")
-        maps = _MapStore(Path(tmp) / "dqp.f16", mb_grid((info.width, info.height)))
+        maps = _MapStore(tmp / "dqp.f16", mb_grid((info.width, info.height)))
         audio_samples = None
         if model is not None and model.audio_rate and info.has_audio:
             audio_samples = load_audio_mono(src, model.audio_rate)
-        job = _Job(info, config, model, audio_samples, stats, maps, progress)
+        job = _Job(info, config, model, audio_samples, stats, maps, progress, keep_going, dst)
         if passes == 2:
-            _run_pass(job, Pass.FIRST, None)
+            try:
+                _run_pass(job, Pass.FIRST, None)
+            except X264Error as exc:
+                raise PerceptcodecError(
+                    f"{tmp}: pass 1 failed writing its statistics (disk full?); "
+                    "set TMPDIR to a folder with space"
+                ) from exc
+            fingerprint.check(src)
         last = Pass.SECOND if passes == 2 else Pass.SINGLE
         frames, video_bytes, audio_mode, duration = _run_pass(job, last, tmp_out)
+        fingerprint.check(src)
         total_bytes = tmp_out.stat().st_size
     wall = time.monotonic() - t0
     used = getattr(model, "runtime", None)
@@ -232,20 +272,33 @@ class _Job:
     stats: str
     maps: _MapStore
     progress: bool
+    keep_going: bool = False
+    dst: Path | None = None
 
 
 def _map_items(job: _Job, pass_: Pass) -> Iterator[tuple[av.VideoFrame, np.ndarray | None]]:
     """(frame, dqp_mb or None) per frame. In a 2-pass encode the maps are rounded to float16
     as computed, so pass 1 (which stores them) and pass 2 (which reads them back) apply the
     same offsets."""
-    frames = decode_video(job.info.path)
+    frames = decode_video(job.info.path, keep_going=job.keep_going)
     if job.model is None:
         for frame in frames:
             yield frame, None
         return
     if pass_ is Pass.SECOND:
-        yield from zip(frames, job.maps.read(), strict=True)
-        return
+        stored = job.maps.read()
+        for frame in frames:
+            dqp = next(stored, None)
+            if dqp is None:
+                break
+            yield frame, dqp
+        else:
+            if next(stored, None) is None:
+                return
+        raise PerceptcodecError(
+            f"{job.info.path}: pass 2 decoded a different number of frames than pass 1 "
+            "(the input changed between the passes?)"
+        )
     mapper = QpOffsetMapper((job.info.width, job.info.height), job.config.roi)
     maps = saliency_maps(frames, job.model, job.info, job.audio, job.config.saliency.stride)
     if pass_ is Pass.SINGLE:
@@ -255,7 +308,7 @@ def _map_items(job: _Job, pass_: Pass) -> Iterator[tuple[av.VideoFrame, np.ndarr
     with job.maps.writer() as store:
         for frame, _t, sal in maps:
             dqp16 = mapper(sal).astype(np.float16)
-            store.write(dqp16.tobytes())
+            job.maps.write(store, dqp16)
             yield frame, dqp16.astype(np.float32)
 
 
@@ -276,57 +329,97 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
     )
     pump = _AudioPump(info.path) if out is not None and info.has_audio else None
     sink = None
-    if out is not None:
-        sink = MediaSink(
-            out, info.width, info.height, info.time_base, info.fps, encoder.headers(),
-            sar=info.sar, audio_from=pump.stream if pump else None,
-        )  # fmt: skip
+    ok = False
+    try:
+        if out is not None:
+            sink = MediaSink(
+                out, info.width, info.height, info.time_base, info.fps, encoder.headers(),
+                sar=info.sar, audio_from=pump.stream if pump else None, name=job.dst,
+            )  # fmt: skip
+    except BaseException:
+        encoder.close()
+        if pump is not None:
+            pump.close()
+        raise
     label = {Pass.SINGLE: "encode", Pass.FIRST: "pass 1/2", Pass.SECOND: "pass 2/2"}[pass_]
     bar = Progress(info.frames, label) if job.progress else None
     frames = video_bytes = 0
+    durations = _Durations(info)
     try:
         for frame, dqp in _Producer(_map_items(job, pass_)):
-            for packet in encoder.encode(frame, dqp, frame.pts):
-                video_bytes += _write(sink, packet)
+            previous = encoder.last_pts if frames else None
+            packets = encoder.encode(frame, dqp, frame.pts)
+            durations.add(previous, encoder.last_pts, frame)
+            for packet in packets:
+                video_bytes += _write(sink, packet, durations.pop(packet.pts))
             frames += 1
             if pump is not None and sink is not None:
                 pump.pump(sink, float(encoder.last_pts * info.time_base))
             if bar:
                 bar.update(frames)
         for packet in encoder.flush():
-            video_bytes += _write(sink, packet)
+            video_bytes += _write(sink, packet, durations.pop(packet.pts))
         _check_complete(info, frames)
         if pump is not None and sink is not None:
             pump.pump(sink, float("inf"))
+        ok = True
     finally:
         encoder.close()
         if bar:
-            bar.update(frames, force=True)
-            bar.close()
+            bar.close(frames)
         if pump is not None:
             pump.close()
         if sink is not None:
-            sink.close()
-    frame_s = 1 / float(info.fps) if info.fps else 0.0
+            try:
+                sink.close()
+            except PerceptcodecError:
+                if ok:
+                    raise  # otherwise the error already on its way is the one to report
     span = encoder.last_pts - encoder.first_pts if frames else 0
-    duration = float(span * info.time_base) + frame_s if frames else 0.0
+    duration = float((span + durations.last) * info.time_base) if frames else 0.0
     audio_mode = "none"
     if sink is not None and sink.audio is not None:
         audio_mode = f"copied ({info.audio_codec})" if sink.audio_copy else "re-encoded to AAC"
     return frames, video_bytes, audio_mode, duration
 
 
-def _write(sink: MediaSink | None, packet: Packet) -> int:
+class _Durations:
+    """How long each frame shows (time-base ticks), by pts: the gap to the next frame, and for
+    the last one its own duration from the input (else the previous gap, else 1/fps). The
+    container needs the last one: an MP4 track ends where its last sample ends."""
+
+    def __init__(self, info: VideoInfo) -> None:
+        nominal = 1 / (info.fps * info.time_base) if info.fps else 1
+        self.last = max(1, round(nominal))
+        self._by_pts: dict[int, int] = {}
+
+    def add(self, previous: int | None, pts: int, frame: object) -> None:
+        if previous is not None and pts > previous:
+            self.last = pts - previous
+            self._by_pts[previous] = self.last
+        own = getattr(frame, "duration", None)
+        if isinstance(own, int) and own > 0:
+            self.last = own
+        self._by_pts[pts] = self.last
+
+    def pop(self, pts: int) -> int:
+        return self._by_pts.pop(pts, self.last)
+
+
+def _write(sink: MediaSink | None, packet: Packet, duration: int | None = None) -> int:
     if sink is not None:
-        sink.write_video(packet)
+        sink.write_video(packet, duration)
     return len(packet.data)
 
 
 def _check_complete(info: VideoInfo, frames: int) -> None:
-    """A container that declares its frame count but yields clearly fewer is truncated."""
-    if info.frames_declared and frames < info.frames * 0.98 - 1:
-        raise PerceptcodecError(
-            f"{info.path}: truncated: decoded {frames} of the {info.frames} frames it declares"
+    """A declared frame count that differs from the frames decoded is only a warning: headers
+    are often wrong (damage is decided by the demuxer and decoder, see decode_video)."""
+    if info.frames_declared and abs(frames - info.frames) > max(1, 0.02 * info.frames):
+        warnings.warn(
+            f"{info.path}: the container declares {info.frames} frames, {frames} decoded",
+            PerceptcodecWarning,
+            stacklevel=2,
         )
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
@@ -58,6 +61,74 @@ def check_output(dst: Path, overwrite: bool = False, inputs: tuple[Path, ...] = 
     return parent
 
 
+# Temporary files carry the writing process's id, so a later run can tell the leftovers of a
+# killed process (SIGKILL, power loss) from those of a run still going: ``.<stem>.pcx<pid>.
+# <random><suffix>`` beside an output, ``perceptcodec-<pid>-<random>`` in $TMPDIR.
+_STALE_FILE = re.compile(r"^\..*\.pcx(\d+)\.[A-Za-z0-9_]{8}\.[A-Za-z0-9]+$")
+_STALE_DIR = re.compile(r"^perceptcodec-(\d+)-[A-Za-z0-9_]{8}$")
+
+
+def _dead(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, another user's
+        return False
+    return False
+
+
+def remove_stale(*folders: Path) -> list[Path]:
+    """Remove our temporary files and folders in ``folders`` left by processes that no longer
+    exist (only ours: same user, our naming). Returns what was removed."""
+    removed: list[Path] = []
+    uid = os.getuid()
+    for folder in dict.fromkeys(Path(f) for f in folders):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            pattern = _STALE_DIR if entry.name.startswith("perceptcodec-") else _STALE_FILE
+            match = pattern.match(entry.name)
+            if not match or not _dead(int(match.group(1))):
+                continue
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+            removed.append(Path(entry.path))
+    return removed
+
+
+@contextlib.contextmanager
+def work_dir() -> Iterator[Path]:
+    """A private temporary folder in $TMPDIR (pass-1 statistics, maps), removed on exit."""
+    try:
+        tmp = tempfile.TemporaryDirectory(prefix=f"perceptcodec-{os.getpid()}-")
+    except OSError as exc:
+        raise PerceptcodecError(
+            f"cannot create a temporary folder in {tempfile.gettempdir()} ({exc.strerror}); "
+            "set TMPDIR to a writable folder"
+        ) from exc
+    with tmp as name:
+        yield Path(name)
+
+
+def disk_error(exc: OSError, path: Path) -> PerceptcodecError:
+    """A one-line error for a failed write to ``path`` (the user's name for the file)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return PerceptcodecError(f"{path}: no space left on the device")
+    return PerceptcodecError(f"{path}: write failed ({exc.strerror or exc})")
+
+
 @contextlib.contextmanager
 def atomic_output(
     dst: Path, overwrite: bool = False, inputs: tuple[Path, ...] = ()
@@ -70,7 +141,8 @@ def atomic_output(
     dst = Path(dst)
     parent = check_output(dst, overwrite, inputs)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=parent)
+        prefix = f".{dst.stem}.pcx{os.getpid()}."
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=dst.suffix, dir=parent)
     except OSError as exc:
         raise PerceptcodecError(f"{dst}: cannot write there ({exc.strerror})") from exc
     os.close(fd)
@@ -104,12 +176,14 @@ class MediaSink:
         headers: bytes,
         sar: Fraction = Fraction(1),
         audio_from: av.audio.stream.AudioStream | None = None,
+        name: Path | None = None,
     ) -> None:
         self._time_base = time_base
+        self.name = Path(name or path)  # the user's name for the file, for messages
         try:
-            self._out = av.open(str(path), "w", format=container_format(path))
-        except av.error.FFmpegError as exc:
-            raise PerceptcodecError(f"{path}: cannot write ({exc})") from exc
+            self._out = av.open(str(path), "w", format=container_format(self.name))
+        except (av.error.FFmpegError, OSError) as exc:
+            raise self._failed(exc) from exc
         self.video = self._out.add_mux_stream("h264", rate=fps, width=width, height=height)
         self.video.time_base = time_base
         # PyAV cannot set a mux stream's extradata: the SPS/PPS ``headers`` go in-band before
@@ -135,15 +209,31 @@ class MediaSink:
             self.audio.codec_context.layout = {1: "mono", 6: "5.1"}.get(channels, "stereo")
             self._resampler = av.AudioResampler(format="fltp", layout=self.audio.layout, rate=rate)
 
-    def write_video(self, packet: Packet) -> None:
-        """Mux one encoded frame."""
+    def _failed(self, exc: Exception) -> PerceptcodecError:
+        """A one-line error naming the user's path (not the hidden temporary file)."""
+        code = getattr(exc, "errno", None)
+        if code in (errno.ENOSPC, errno.EDQUOT):
+            return PerceptcodecError(f"{self.name}: no space left on the device")
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        return PerceptcodecError(f"{self.name}: cannot write ({reason})")
+
+    def _mux(self, packet: av.Packet) -> None:
+        try:
+            self._out.mux(packet)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    def write_video(self, packet: Packet, duration: int | None = None) -> None:
+        """Mux one encoded frame; ``duration`` (time-base ticks) is how long it shows."""
         pkt = av.Packet(self._headers + packet.data if self._headers else packet.data)
         self._headers = b""
         pkt.pts, pkt.dts = packet.pts, packet.dts
+        if duration:
+            pkt.duration = duration
         pkt.time_base = self._time_base
         pkt.is_keyframe = packet.keyframe
         pkt.stream = self.video
-        self._out.mux(pkt)
+        self._mux(pkt)
 
     def write_audio_packet(self, packet: av.Packet) -> None:
         """Mux a demuxed audio packet (copy mode) or decode and re-encode it (AAC mode)."""
@@ -151,7 +241,7 @@ class MediaSink:
             return
         if self.audio_copy:
             packet.stream = self.audio
-            self._out.mux(packet)
+            self._mux(packet)
             return
         for frame in packet.decode():
             self._encode_audio(frame)
@@ -162,10 +252,16 @@ class MediaSink:
         for f in frames:
             if f is not None:
                 f.pts = None
-            self._out.mux(self.audio.encode(f))
+            for packet in self.audio.encode(f):
+                self._mux(packet)
 
     def close(self) -> None:
         """Flush the audio encoder (AAC mode) and write the trailer."""
-        if self.audio is not None and not self.audio_copy:
-            self._encode_audio(None)
-        self._out.close()
+        try:
+            if self.audio is not None and not self.audio_copy:
+                self._encode_audio(None)
+        finally:
+            try:
+                self._out.close()
+            except (av.error.FFmpegError, OSError) as exc:
+                raise self._failed(exc) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -12,6 +13,42 @@ import av
 import av.error
 
 from perceptcodec.errors import PerceptcodecError
+from perceptcodec.io.integrity import structure_damage
+
+
+class PerceptcodecWarning(UserWarning):
+    """Something worth a line on stderr that does not stop the work (the CLI prints
+    ``perceptcodec: warning: ...``)."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(message, PerceptcodecWarning, stacklevel=3)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What identifies an input file's content between two reads (2-pass encodes)."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> Fingerprint:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise PerceptcodecError(f"{path}: no longer readable ({exc.strerror})") from exc
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def check(self, path: Path) -> None:
+        """Raise unless ``path`` still holds the same file, unmodified."""
+        if Fingerprint.of(path) != self:
+            raise PerceptcodecError(
+                f"{path}: the input changed while it was being read (still being written, or "
+                "replaced); nothing written"
+            )
 
 
 @dataclass(frozen=True)
@@ -94,29 +131,62 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         )
 
 
-def decode_video(path: str | os.PathLike[str], threads: int = 0) -> Iterator[av.VideoFrame]:
+def decode_video(
+    path: str | os.PathLike[str], threads: int = 0, keep_going: bool = False
+) -> Iterator[av.VideoFrame]:
     """Decoded frames of the first video stream in presentation order, streamed one at a time.
 
-    Raises PerceptcodecError if the file is damaged beyond what the decoder can skip over, or
-    holds no decodable frame.
+    Damage is decided from the container and the decoder, not from a declared frame count: a
+    container structure cut short (:func:`structure_damage`), a packet cut by the end of the
+    file, a demuxer or decoder error. Damage raises PerceptcodecError, unless ``keep_going``:
+    then it is a warning and the frames that decode are yielded. A file without any decodable
+    frame is always an error.
     """
     path = Path(path)
     count = 0
+    damaged = False
+
+    def damage(what: str) -> None:
+        nonlocal damaged
+        text = f"{path}: damaged or truncated ({what})"
+        if not keep_going:
+            raise PerceptcodecError(f"{text}; --keep-going encodes what decodes")
+        if not damaged:
+            warn(f"{text}; going on with what decodes")
+        damaged = True
+
+    cut = structure_damage(path)
     with _open(path) as container:
+        if cut is not None:
+            damage(cut)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         if threads:
             stream.codec_context.thread_count = threads
-        try:
-            for frame in container.decode(stream):
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as exc:
+                if count == 0 and not keep_going:
+                    raise PerceptcodecError(f"{path}: cannot read video ({_reason(exc)})") from exc
+                damage(f"demuxer error after frame {count}: {_reason(exc)}")
+                break
+            if packet.is_corrupt and packet.size:
+                damage(f"packet after frame {count} is cut short or marked corrupt")
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as exc:
+                if count == 0 and not keep_going:
+                    reason = _reason(exc)
+                    raise PerceptcodecError(f"{path}: cannot decode video ({reason})") from exc
+                damage(f"decode error after frame {count}: {_reason(exc)}")
+                continue
+            for frame in frames:
                 count += 1
                 yield frame
-        except av.error.FFmpegError as exc:
-            if count == 0:
-                raise PerceptcodecError(f"{path}: cannot decode video ({_reason(exc)})") from exc
-            raise PerceptcodecError(
-                f"{path}: damaged or truncated after frame {count} ({_reason(exc)})"
-            ) from exc
     if count == 0:
         raise PerceptcodecError(f"{path}: the video stream holds no decodable frame")
 
