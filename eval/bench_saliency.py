@@ -25,6 +25,7 @@ import numpy as np
 
 from perceptcodec.datasets import IMAGE_SETS, ImageGaze, read_dhf1k_0002
 from perceptcodec.datasets.gaze import DEFAULT_SIGMA_FRAC, points_to_map
+from perceptcodec.evaluation.report import markdown_table
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.metrics import auc_judd, cc, gaussian_fixation_map, kl, nss, sauc, sim
 from perceptcodec.saliency import get_model
@@ -160,16 +161,17 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results},
                                                         indent=1))  # fmt: skip
-    lines = [f"Command: `{meta['command']}`; density sigma {meta['sigma']}; "
-             f"limit {args.limit or 'none'} per set.", "",
-             "| set | model | n | NSS | CC | KL | AUC-J | sAUC | SIM |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    rows = []
     for name, by_model in results.items():
         for m, r in by_model.items():
-            cells = " | ".join(f"{r[k]:.3f}" if k in r else "n/a" for k in METRICS)
             seen = IN_TRAINING.get(m, {}).get(name)
             label = f"{m} (in-sample: {seen} of the set was training data)" if seen else m
-            lines.append(f"| {name} | {label} | {r['count']} | {cells} |")
+            rows.append([name, label, r["count"],
+                         *(f"{r[k]:.3f}" if k in r else "n/a" for k in METRICS)])  # fmt: skip
+    header = ["set", "model", "n", "NSS", "CC", "KL", "AUC-J", "sAUC", "SIM"]
+    lines = [f"Command: `{meta['command']}`; density sigma {meta['sigma']}; "
+             f"limit {args.limit or 'none'} per set.", "",
+             markdown_table(header, rows).rstrip("\n")]  # fmt: skip
     if any(m in IN_TRAINING for m in args.models):
         lines += ["", "Held-out numbers for trained models: eval/results/vamnet_validation.md."]
     table = "\n".join(lines) + "\n"

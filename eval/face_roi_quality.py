@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from perceptcodec.evaluation import RdConfig, RdSettings, coded_luma
+from perceptcodec.evaluation.scoring import LUMA
 from perceptcodec.io.source import decode_video
 from perceptcodec.pipeline import encode
-from perceptcodec.rd import RdConfig, RdSettings
 from perceptcodec.saliency.faces import FaceDetector
 from perceptcodec.units import parse_bitrate
 from perceptcodec.versions import tool_versions
@@ -43,11 +44,12 @@ def face_masks(clip: Path, detector: FaceDetector) -> list[np.ndarray]:
 
 
 def region_psnr(clip: Path, encoded: Path, masks: list[np.ndarray]) -> dict[str, float]:
-    """PSNR-Y (dB) from the summed squared error inside and outside the masks over all frames."""
+    """PSNR-Y (dB) from the summed squared error inside and outside the masks over all frames,
+    on the coded Y plane (8-bit, no range conversion: :func:`coded_luma`)."""
     err = {"inside": [0.0, 0], "outside": [0.0, 0]}
     pairs = zip(decode_video(clip), decode_video(encoded), masks, strict=True)
     for ref, dec, mask in pairs:
-        diff = ref.to_ndarray(format="gray").astype(np.float64) - dec.to_ndarray(format="gray")
+        diff = coded_luma(ref).astype(np.float64) - coded_luma(dec)
         for name, region in (("inside", mask), ("outside", ~mask)):
             err[name][0] += float((diff[region] ** 2).sum())
             err[name][1] += int(region.sum())
@@ -83,7 +85,7 @@ def main() -> None:
                 f"{row['psnr_y_inside_db']:.2f} dB, elsewhere {row['psnr_y_outside_db']:.2f} dB"
             )
     result = {"clip": args.clip.name, "bitrate": args.bitrate, "preset": args.preset,
-              "two_pass": True, "face_area_share": share, "rows": rows,
+              "two_pass": True, "luma": LUMA, "face_area_share": share, "rows": rows,
               "command": " ".join(["python", "eval/face_roi_quality.py", *sys.argv[1:]]),
               "versions": tool_versions()}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,14 @@
 
     python eval/plot_rd.py eval/results/rd/dhf1k_0002
 
-One PNG per video and one for the mean over videos (like the paper's figure), beside the JSON.
+One PNG per video and one for the mean over videos (like the paper's figure), beside the JSON;
+with results of several runs (x264 preset, passes) in the folder, one set per run.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import matplotlib
@@ -15,15 +17,22 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from perceptcodec.rd import load_results, mean_curve  # noqa: E402
+from perceptcodec.evaluation.report import (  # noqa: E402
+    curve,
+    load_results,
+    mean_curve,
+    names,
+    run_name,
+    run_of,
+)
 
 
 def plot(curves: dict[str, dict[str, list[float]]], title: str, out: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric, name in ((axes[0], "ewpsnr_y", "EWPSNR-Y"), (axes[1], "psnr_y", "PSNR-Y")):
-        for label, curve in sorted(curves.items()):
+        for label, points in sorted(curves.items()):
             style = "k--o" if label == "none" else "-o"
-            ax.plot(curve["actual_kbps"], curve[metric], style, ms=3,
+            ax.plot(points["actual_kbps"], points[metric], style, ms=3,
                     label="x264 (none)" if label == "none" else label)  # fmt: skip
         ax.set_xlabel("bitrate (kbit/s)")
         ax.set_ylabel(f"{name} (dB)")
@@ -42,17 +51,21 @@ def main() -> None:
     results = load_results(sorted(args.results.glob("*__*.json")))
     if not results:
         raise SystemExit(f"plot_rd: no RD results in {args.results}")
-    labels = sorted({r["config"]["label"] for r in results})
-    for video in sorted({r["video"] for r in results}):
-        curves = {
-            r["config"]["label"]: {k: [p[k] for p in r["points"]] for k in r["points"][0]}
-            for r in results
-            if r["video"] == video
-        }
-        plot(curves, video, args.results / f"{video}.png")
-    plot({label: mean_curve(results, label) for label in labels},
-         f"mean over {len({r['video'] for r in results})} video(s)",
-         args.results / "mean.png")  # fmt: skip
+    runs: dict[tuple, list[dict]] = {}
+    for r in results:
+        runs.setdefault(run_of(r), []).append(r)
+    for run, group in runs.items():
+        suffix = "" if len(runs) == 1 else "__" + re.sub(r"\W+", "_", run_name(run)).strip("_")
+        labels = names(group)
+        for video in sorted({r["video"] for r in group}):
+            curves = {
+                n: curve(r) for r, n in zip(group, labels, strict=True) if r["video"] == video
+            }
+            plot(curves, f"{video} ({run_name(run)})", args.results / f"{video}{suffix}.png")
+        n_videos = len({r["video"] for r in group})
+        plot({label: mean_curve(group, label) for label in sorted(set(labels))},
+             f"mean over {n_videos} video(s) ({run_name(run)})",
+             args.results / f"mean{suffix}.png")  # fmt: skip
     print(f"plots written to {args.results}")
 
 
