@@ -399,6 +399,13 @@ def _run(argv: Sequence[str] | None) -> int:
     except av.error.FFmpegError as exc:  # a media problem the checks above did not name
         print(f"perceptcodec: error: FFmpeg: {exc}", file=sys.stderr)
         return 1
+    except UnicodeDecodeError as exc:  # a text input (CSV, JSON) that is not text
+        print(
+            f"perceptcodec: error: a file read as text is not UTF-8 text (byte {exc.start}: "
+            f"{exc.reason})",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

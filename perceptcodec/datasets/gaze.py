@@ -88,6 +88,43 @@ def points_to_map(points_xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def usable_fixations(
+    name: str, fixations: np.ndarray, size: tuple[int, int], frames: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """The rows of ``fixations`` (N x 4: x, y, frame, subject) that can weigh a frame: finite,
+    on a frame of the video (0 <= frame < ``frames``; not checked when ``frames`` is 0) and
+    inside the picture (the pixel they round to), with the count dropped for each reason. The
+    drops are reported as one warning; no usable row at all is an error, raised before any
+    encode starts."""
+    from perceptcodec.io.source import warn
+
+    fix = np.asarray(fixations, np.float64).reshape(-1, 4)
+    width, height = size
+    total = len(fix)
+    reasons: dict[str, int] = {}
+    finite = np.isfinite(fix[:, :3]).all(axis=1)
+    reasons["not finite (NaN/inf)"] = int((~finite).sum())
+    fix = fix[finite]
+    frame_ok = (fix[:, 2] >= 0) & (fix[:, 2] == np.floor(fix[:, 2]))
+    if frames > 0:
+        frame_ok &= fix[:, 2] < frames
+    reasons[f"not on a frame of the video (0..{max(frames - 1, 0)})"] = int((~frame_ok).sum())
+    fix = fix[frame_ok]
+    xi, yi = np.round(fix[:, 0]), np.round(fix[:, 1])
+    inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
+    reasons[f"outside the {width}x{height} picture"] = int((~inside).sum())
+    fix = fix[inside]
+    dropped = {reason: n for reason, n in reasons.items() if n}
+    detail = ", ".join(f"{n} {reason}" for reason, n in dropped.items())
+    if len(fix) == 0:
+        raise PerceptcodecError(
+            f"{name}: no usable gaze ({total} fixation rows" + (f": {detail})" if detail else ")")
+        )
+    if dropped:
+        warn(f"{name}: {total - len(fix)} of {total} fixation rows dropped ({detail})")
+    return fix, dropped
+
+
 @dataclass
 class PointVideoGaze:
     """A video with gaze as fixation points: N x 4 float (x, y, frame, subject), frame 0-based.
@@ -102,9 +139,14 @@ class PointVideoGaze:
     fixations: np.ndarray = field(repr=False)
     sigma_px: float = 0.0
 
+    dropped: dict[str, int] = field(default_factory=dict, repr=False)
+
     def __post_init__(self) -> None:
         if not self.sigma_px:
             self.sigma_px = DEFAULT_SIGMA_FRAC * self.size[0]
+        self.fixations, self.dropped = usable_fixations(
+            self.name, self.fixations, self.size, self.frames
+        )
         order = np.argsort(self.fixations[:, 2], kind="stable")
         self.fixations = self.fixations[order]
         self._starts = np.searchsorted(self.fixations[:, 2], np.arange(self.frames + 1))
