@@ -65,6 +65,55 @@ class BuildX264(build_ext):
         super().run()
 
 
+# --- x265 (HEVC) wrapper, native/pcx265.c -> perceptcodec/encoder/libpcx265.so --------------
+# Optional: built only when x265.h compiles (Debian: libx265-dev); without it the package still
+# installs and X265Encoder says to install libx265-dev.
+NATIVE_X265 = "perceptcodec.encoder.libpcx265"
+
+
+def x265_extensions() -> list[Extension]:
+    """The pcx265 extension when libx265's header is found, else none."""
+    cflags: list[str] = []
+    if shutil.which("pkg-config"):
+        run = subprocess.run(["pkg-config", "--cflags", "x265"], capture_output=True, text=True)
+        cflags = run.stdout.split() if run.returncode == 0 else []
+    include = [f[2:] for f in cflags if f.startswith("-I")]
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = os.path.join(tmp, "probe.c")
+        with open(probe, "w") as f:
+            f.write("#include <stdint.h>\n#include <x265.h>\nint main(void){return X265_BUILD;}\n")
+        args = [os.environ.get("CC", "cc"), "-c", probe, "-o", os.path.join(tmp, "probe.o")]
+        if subprocess.run(args + [f"-I{d}" for d in include], capture_output=True).returncode:
+            print("libx265 headers not found: building without the HEVC encoder", file=sys.stderr)
+            return []
+    return [
+        Extension(
+            NATIVE_X265,
+            sources=["native/pcx265.c"],
+            include_dirs=include,
+            libraries=["x265", "pthread"],
+            extra_compile_args=["-O2", "-std=c99", "-Wall"],
+        )
+    ]
+
+
+class BuildNative(BuildX264):
+    """BuildX264, naming libpcx265 plainly too (a ctypes library, no ``PyInit_`` symbol)."""
+
+    def get_ext_filename(self, fullname: str) -> str:
+        filename = super().get_ext_filename(fullname)
+        suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+        if NATIVE_X265.endswith(fullname) and filename.endswith(suffix):
+            return filename[: -len(suffix)] + ".so"
+        return filename
+
+    def get_export_symbols(self, ext: Extension) -> list[str]:
+        return [] if ext.name == NATIVE_X265 else super().get_export_symbols(ext)
+
+
+# --- end of the x265 region ------------------------------------------------------------------
+
+
 include_dirs, library_dirs = x264_flags()
 setup(
     ext_modules=[
@@ -76,6 +125,7 @@ setup(
             libraries=["x264"],
             extra_compile_args=["-O2", "-std=c99", "-Wall"],
         )
-    ],
-    cmdclass={"build_ext": BuildX264},
+    ]
+    + x265_extensions(),
+    cmdclass={"build_ext": BuildNative},
 )
