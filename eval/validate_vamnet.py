@@ -19,12 +19,11 @@ import cv2
 import numpy as np
 
 from perceptcodec.datasets import read_eyecrowd, read_mit1003, read_osie
-from perceptcodec.metrics import auc_judd, cc, kl, nss, sim
 from perceptcodec.saliency import get_model
+from perceptcodec.training.scores import METRICS, score_maps
 from perceptcodec.versions import tool_versions
 
 HERE = Path(__file__).resolve().parent
-METRICS = ("nss", "cc", "kl", "auc_j", "sim")
 
 
 def main() -> None:
@@ -40,24 +39,22 @@ def main() -> None:
               for r in reader()}  # fmt: skip
     first = {int(g): i for i, g in reversed(list(enumerate(z["group"])))}
     models = {m: get_model(m) for m in args.models}
-    scores: dict[str, list[list[float]]] = {m: [] for m in models}
+    preds: dict[str, list[np.ndarray]] = {m: [] for m in models}
+    densities: list[np.ndarray] = []
+    fixations: list[np.ndarray] = []
     for gid, info in enumerate(groups):
         row = first[gid]
         if info["kind"] != "image" or z["split"][row] != 1:
             continue
         rgb = cv2.cvtColor(cv2.imread(str(images[info["name"]])), cv2.COLOR_BGR2RGB)
-        dens, fix = z["density"][row].astype(np.float32), z["fixations"][row]
+        densities.append(z["density"][row].astype(np.float32))
+        fixations.append(z["fixations"][row])
         for name, model in models.items():
             model.reset()
             size = model.size_for(rgb.shape[1], rgb.shape[0])
-            pred = model(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), 0.0)
-            values = [cc(pred, dens), kl(pred, dens), sim(pred, dens)]
-            values += [nss(pred, fix), auc_judd(pred, fix)] if fix.any() else [np.nan] * 2
-            scores[name].append(values)
-    result = {m: dict(zip(("cc", "kl", "sim", "nss", "auc_j"),
-                          np.nanmean(np.array(v), axis=0).tolist(), strict=True))
-              for m, v in scores.items()}  # fmt: skip
-    count = len(next(iter(scores.values())))
+            preds[name].append(model(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), 0.0))
+    result = {m: score_maps(p, densities, fixations) for m, p in preds.items()}
+    count = len(densities)
     command = " ".join(["python", "eval/validate_vamnet.py", *sys.argv[1:]])
     args.out.with_suffix(".json").write_text(json.dumps(
         {"images": count, "grid": "32x32", "results": result, "command": command,

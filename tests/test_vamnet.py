@@ -1,4 +1,5 @@
-"""VAM-Net: network, losses, a training run on a tiny cache, the shipped weights."""
+"""VAM-Net: network, losses, the checkpoint format, the shipped weights (training runs:
+test_training.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
 
-from perceptcodec.saliency.vamnet_net import VamNet, VamNetConfig, face_gaussians  # noqa: E402
+from perceptcodec.saliency.vamnet.net import VamNet, face_gaussians  # noqa: E402
+from perceptcodec.saliency.vamnet.spec import (  # noqa: E402
+    AUDIO_SAMPLES,
+    StepSpec,
+    VamNetConfig,
+    load_checkpoint,
+    save_checkpoint,
+)
 from perceptcodec.training.losses import cc_loss, kl_loss, nss_loss  # noqa: E402
 
 SMALL = VamNetConfig(node_dim=32, graph_layers=1, heads=2)
@@ -20,7 +28,7 @@ def _inputs(b=2, t=3, k=2, size=64, audio=True):
     mask = torch.ones(b, t, k, dtype=torch.bool)
     mask[:, :, -1] = False  # second face slot empty
     return dict(frames=frames, partners=frames.roll(1, 1),
-                audio=torch.randn(b, t, 14112) if audio else None, boxes=boxes,
+                audio=torch.randn(b, t, AUDIO_SAMPLES) if audio else None, boxes=boxes,
                 face_mask=mask, crops=torch.rand(b, t, k, 3, 48, 48))  # fmt: skip
 
 
@@ -46,7 +54,7 @@ def test_no_faces_and_no_audio_work_and_gradients_reach_every_branch():
 
 
 def test_vgg16_backbone_is_selectable_and_loads_torchvision_names():
-    from perceptcodec.saliency.vamnet_net import vgg16_features
+    from perceptcodec.saliency.vamnet.net import vgg16_features
 
     net = VamNet(VamNetConfig(node_dim=16, graph_layers=1, heads=2, backbone="vgg16"))
     state = vgg16_features().state_dict()  # the key layout of torchvision's vgg16().features
@@ -73,61 +81,28 @@ def test_losses_on_known_cases():
     assert nss_loss(perfect, target) < -3.0  # -NSS of a perfect one-pixel prediction
 
 
-def test_training_runs_resumes_and_ships_weights(tmp_path):
-    from perceptcodec.training.cache import Store
-    from perceptcodec.training.trainer import train
+def test_lstm_sizes_come_from_the_config_and_survive_a_checkpoint(tmp_path):
+    config = VamNetConfig(node_dim=16, graph_layers=1, heads=2, motion_interval=3,
+                          lstm_hidden=(8, 4))  # fmt: skip
+    net = VamNet(config)
+    x = torch.rand(1, 2, 3, 64, 64)
+    (h1, c1), (h2, c2) = net(x, x)["state"]
+    assert h1.shape == c1.shape == (1, 8, 8, 8) and h2.shape == c2.shape == (1, 4, 8, 8)
+    save_checkpoint(tmp_path / "w.pt", net, steps=7, train_config={})
+    loaded = load_checkpoint(tmp_path / "w.pt")
+    assert loaded.config == config and not loaded.training
+    spec = StepSpec.from_config(loaded.config)
+    assert spec.motion_interval == 3 and [s.shape for s in spec.zero_state()] == [
+        (1, 8, 16, 16), (1, 8, 16, 16), (1, 4, 16, 16), (1, 4, 16, 16)]  # fmt: skip
+    for key, value in net.state_dict().items():  # saved in fp16, loaded as float32
+        assert torch.allclose(loaded.state_dict()[key].float(), value.float().half().float())
 
-    rng = np.random.default_rng(0)
-    store, audio = Store(), {}
-    for g, kind in enumerate(["image", "image", "video", "composite", "image", "composite"]):
-        split = int(g >= 4)
-        store.groups.append({"kind": kind, "name": f"g{g}"})
-        for i in range(1 if kind == "image" else 6):
-            dens = rng.random((16, 16)).astype(np.float32)
-            faces = np.array([[0.1, 0.3, 0.4, 0.7], [0.6, 0.3, 0.9, 0.7]], np.float32)
-            store.add_frame(rng.integers(0, 255, (128, 128, 3), np.uint8), g, split, i / 25,
-                            None if kind == "composite" else dens, rng.random((5, 2)), faces,
-                            np.array([1.0, 0.0]), np.array([3.0, 1.0]))  # fmt: skip
-        if kind != "image":
-            audio[g] = rng.standard_normal(22050).astype(np.float32)
-    store.save(tmp_path / "cache.npz", audio)
-    config = tmp_path / "tiny.toml"
-    config.write_text(f"""
-[data]
-cache = "{tmp_path / "cache.npz"}"
-clip_len = 3
-image_batch = 2
-video_batch = 1
-[model]
-node_dim = 16
-graph_layers = 1
-heads = 2
-motion_interval = 2
-[train]
-device = "cpu"
-steps = 3
-lr = 1e-3
-backbone_lr = 1e-4
-weight_decay = 0.0
-grad_clip = 1.0
-seed = 0
-log_every = 1
-val_every = 3
-run_dir = "{tmp_path / "run"}"
-""")
-    net = VamNet(VamNetConfig(node_dim=16, graph_layers=1, heads=2))
-    init = {"rgb": net.rgb.state_dict(), "audio": net.audio.features.state_dict()}
-    torch.save(init, tmp_path / "init.pt")
-    run = train(config, tmp_path / "init.pt")
-    shipped = torch.load(run / "vamnet.pt", weights_only=False)
-    assert shipped["steps"] == 3 and shipped["config"]["node_dim"] == 16
-    assert (run / "metrics.json").exists() and "speaking_accuracy" in (
-        run / "metrics.json"
-    ).read_text()
-    run = train(config, tmp_path / "init.pt", steps=5)  # resumes from step 3
-    assert torch.load(run / "vamnet.pt", weights_only=False)["steps"] == 5
-    assert "resumed" not in (run / "log.jsonl").read_text()  # the log holds JSON lines only
-    assert len((run / "log.jsonl").read_text().splitlines()) == 3 + 1 + 2 + 1
+
+def test_checkpoint_config_with_an_unknown_key_is_refused(tmp_path):
+    from perceptcodec.errors import PerceptcodecError
+
+    with pytest.raises(PerceptcodecError, match="unknown key 'hiden'"):
+        VamNetConfig.from_dict({"hiden": 3})
 
 
 def test_shipped_weights_give_a_normalised_map():
@@ -139,7 +114,7 @@ def test_shipped_weights_give_a_normalised_map():
     assert model.size_for(1280, 720) == (320, 180)
     rgb = np.random.default_rng(0).integers(0, 255, (180, 320, 3), np.uint8)
     for i in range(3):
-        sal = model(rgb, i / 25, np.zeros(14112, np.float32) if i else None)
+        sal = model(rgb, i / 25, np.zeros(AUDIO_SAMPLES, np.float32) if i else None)
     assert sal.shape == (45, 80) and sal.min() >= 0
     assert sal.sum() == pytest.approx(1.0, abs=1e-4)
 

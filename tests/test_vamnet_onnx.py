@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 
@@ -13,9 +14,11 @@ from media import make_video
 import perceptcodec
 from perceptcodec.config import EncodeConfig, SaliencySpec
 from perceptcodec.errors import PerceptcodecError
+from perceptcodec.saliency.options import Runtime, VamNetOptions
 from perceptcodec.saliency.vamnet import VamNetSaliency, nvidia_gpu_present, pick_runtime
-from perceptcodec.saliency.vamnet_onnx import onnx_paths
-from perceptcodec.saliency.vamnet_trt import engine_key
+from perceptcodec.saliency.vamnet.runtime_onnx import onnx_paths
+from perceptcodec.saliency.vamnet.runtime_trt import engine_key
+from perceptcodec.saliency.vamnet.spec import AUDIO_SAMPLES, STEP_SPEC_NAME, default_weights
 
 pytestmark = pytest.mark.skipif(
     not all(p.exists() for p in onnx_paths().values()), reason="no exported VAM-Net graphs"
@@ -32,7 +35,7 @@ def test_onnx_runtime_needs_no_torch_and_streams():
     model = VamNetSaliency(runtime="onnx")
     assert model.runtime == "onnx"
     for i, frame in enumerate(_frames()):
-        sal = model(frame, i / 25, np.zeros(14112, np.float32) if i % 2 else None)
+        sal = model(frame, i / 25, np.zeros(AUDIO_SAMPLES, np.float32) if i % 2 else None)
     assert sal.shape == (45, 80) and sal.sum() == pytest.approx(1.0, abs=1e-4)
     code = ("import sys, numpy as np; from perceptcodec.saliency.vamnet import VamNetSaliency; "
             "m = VamNetSaliency(runtime='onnx'); m(np.zeros((180, 320, 3), np.uint8), 0.0); "
@@ -47,7 +50,7 @@ def test_onnx_matches_pytorch_within_1e_5_relative():
     maps = {}
     for runtime in ("onnx", "torch"):
         model = VamNetSaliency(runtime=runtime)
-        maps[runtime] = np.stack([model(f, i / 25, np.full(14112, 0.01, np.float32))
+        maps[runtime] = np.stack([model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
                                   for i, f in enumerate(_frames())])  # fmt: skip
     scale = maps["torch"].max()
     assert np.abs(maps["onnx"] - maps["torch"]).max() <= 1e-5 * scale
@@ -70,13 +73,76 @@ def test_encode_with_vamnet_says_which_runtime(tmp_path):
     assert summary.saliency == "vamnet (onnx)" and summary.frames == 6
 
 
-def test_auto_runtime_picks_the_fastest_present():
-    assert pick_runtime(have_onnx=True, gpu=False) == "onnx"
-    assert pick_runtime(have_onnx=False, gpu=False) == "torch"
-    on_gpu = "tensorrt" if importlib.util.find_spec("tensorrt") else "torch"
-    assert pick_runtime(have_onnx=True, gpu=True) == on_gpu
-    if not nvidia_gpu_present():
-        assert VamNetSaliency().runtime == "onnx"
+@pytest.mark.parametrize(
+    ("present", "have_onnx", "gpu", "expected"),
+    [
+        ({"tensorrt", "onnxruntime"}, True, True, Runtime.TENSORRT),
+        ({"onnxruntime"}, True, True, Runtime.TORCH),  # GPU without TensorRT: torch CUDA
+        ({"tensorrt", "onnxruntime"}, True, False, Runtime.ONNX),  # CPU: never TensorRT
+        ({"tensorrt", "onnxruntime"}, False, False, Runtime.TORCH),  # no exported graphs
+        ({"tensorrt"}, True, False, Runtime.TORCH),  # graphs, but no ONNX Runtime
+    ],
+)
+def test_auto_runtime_picks_the_fastest_present(monkeypatch, present, have_onnx, gpu, expected):
+    real = importlib.util.find_spec
+    faked = {"tensorrt", "onnxruntime"}
+
+    def find_spec(name, *args, **kwargs):
+        if name in faked:
+            return real("json") if name in present else None  # any spec stands for "present"
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    assert pick_runtime(have_onnx=have_onnx, gpu=gpu) is expected
+
+
+def test_auto_runtime_here_is_onnx_on_a_cpu_machine():
+    if nvidia_gpu_present():
+        pytest.skip("this machine has an NVIDIA GPU")
+    assert VamNetSaliency().runtime == "onnx"
+
+
+def test_graphs_without_their_json_are_not_used(tmp_path):
+    for path in onnx_paths().values():
+        shutil.copy(path, tmp_path / path.name)
+    weights = str(tmp_path / "vamnet.pt")
+    with pytest.raises(PerceptcodecError, match="no exported VAM-Net graphs"):
+        VamNetSaliency(VamNetOptions(weights=weights), runtime="onnx")
+    shutil.copy(default_weights().parent / STEP_SPEC_NAME, tmp_path / STEP_SPEC_NAME)
+    model = VamNetSaliency(VamNetOptions(weights=weights), runtime="onnx")
+    assert model.spec.motion_interval == 5 and model.spec.hidden == (64, 32)
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:Converting a tensor to a Python boolean")  # export's tracer
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the legacy (TorchScript) exporter
+def test_a_checkpoint_with_other_shapes_runs_on_onnx_and_torch_alike(tmp_path):
+    """Motion interval 2 and ConvLSTM (8, 4) from the checkpoint's config, not the defaults:
+    exported, then streamed through both runtimes; the partner is the frame 2 earlier."""
+    torch = pytest.importorskip("torch")
+    from perceptcodec.saliency.vamnet.export import export
+    from perceptcodec.saliency.vamnet.net import VamNet
+    from perceptcodec.saliency.vamnet.spec import VamNetConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    config = VamNetConfig(node_dim=16, graph_layers=1, heads=2, motion_interval=2,
+                          lstm_hidden=(8, 4))  # fmt: skip
+    weights = save_checkpoint(tmp_path / "vamnet.pt", VamNet(config).eval(), 1, {})
+    written = export(weights)
+    assert {p.name for p in written} == {"vamnet_step.onnx", "vamnet_step_noaudio.onnx",
+                                         STEP_SPEC_NAME}  # fmt: skip
+    frames, maps = _frames(5), {}
+    for runtime in ("onnx", "torch"):
+        model = VamNetSaliency(VamNetOptions(weights=str(weights)), runtime=runtime)
+        assert model.spec.motion_interval == 2 and model.spec.hidden == (8, 4)
+        assert [s.shape[1] for s in model._state] == [8, 8, 4, 4]
+        feeds, step = [], model._step
+        model._step = lambda feed, step=step, seen=feeds: seen.append(feed) or step(feed)
+        maps[runtime] = np.stack([model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
+                                  for i, f in enumerate(frames)])  # fmt: skip
+        assert np.array_equal(feeds[4]["partner"], feeds[2]["frame"])  # 2 frames earlier
+        assert np.array_equal(feeds[1]["partner"], feeds[0]["frame"])  # clamped at the start
+    assert np.abs(maps["onnx"] - maps["torch"]).max() <= 1e-5 * maps["torch"].max()
 
 
 def test_tensorrt_engine_key_changes_with_graph_gpu_and_version(tmp_path):
@@ -101,7 +167,7 @@ def test_gpu_runtimes_match_onnx_within_fp16_tolerance(runtime):
     maps = {}
     for name in ("onnx", runtime):
         model = VamNetSaliency(runtime=name)
-        maps[name] = np.stack([model(f, i / 25, np.full(14112, 0.01, np.float32))
+        maps[name] = np.stack([model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
                                for i, f in enumerate(_frames())])  # fmt: skip
     assert "fp16" in model.runtime
     assert np.abs(maps[runtime] - maps["onnx"]).max() <= 2e-2 * maps["onnx"].max()

@@ -30,9 +30,19 @@ def load_audio_mono(path: str | os.PathLike[str], rate: int) -> np.ndarray | Non
     return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
 
 
+def window_samples(rate: int, window_s: float) -> int:
+    """Samples in a window of ``window_s`` seconds at ``rate`` Hz (rounded, at least 1)."""
+    return max(1, int(round(window_s * rate)))
+
+
 def audio_window(samples: np.ndarray, rate: int, t: float, window_s: float) -> np.ndarray:
-    """``window_s`` seconds of mono audio centred on time ``t`` (s), zero-padded at the ends."""
-    n = max(1, int(round(window_s * rate)))
+    """``window_s`` seconds of mono audio centred on time ``t`` (s), zero-padded at the ends.
+
+    samples: (S,) float at ``rate`` Hz, the whole track. Returns (window_samples(rate,
+    window_s),) float32; its middle sample is ``round(t * rate)``. The one definition used by
+    streaming inference (:mod:`perceptcodec.saliency.stream`) and by VAM-Net training
+    (:mod:`perceptcodec.training.data`), so both cut the same samples."""
+    n = window_samples(rate, window_s)
     start = int(round(t * rate)) - n // 2
     out = np.zeros(n, np.float32)
     lo, hi = max(start, 0), min(start + n, len(samples))

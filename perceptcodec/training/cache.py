@@ -32,11 +32,10 @@ from perceptcodec.io.audio import load_audio_mono
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.paths import shared_data_dir
 from perceptcodec.saliency.faces import FaceDetector
+from perceptcodec.saliency.vamnet.spec import AUDIO_RATE, INPUT_SIZE, MAX_FACES
 
-SIZE = 128  # frame side, pixels
+SIZE = INPUT_SIZE  # frame side, pixels
 GRID = 32  # density side
-MAX_FACES = 6
-AUDIO_RATE = 22050
 COMPOSITE_FRAMES = 50
 
 

@@ -1,6 +1,9 @@
 """Batches from the training cache (see cache.py): images (T = 1, visual path, face attention
 targets), DHF1K clips (temporal path, gaze, audio) and talking-face composites (speaking
-labels, audio). Needs numpy, OpenCV and torch only (no PyAV), so it runs on a GPU machine."""
+labels, audio). Decodes nothing with PyAV (numpy, OpenCV and torch), so it runs on a GPU
+machine with the cache alone. Frame size, face crops and audio windows come from
+:mod:`perceptcodec.saliency.vamnet.spec` and :func:`perceptcodec.io.audio.audio_window`, the
+same definitions inference uses."""
 
 from __future__ import annotations
 
@@ -11,20 +14,8 @@ import cv2
 import numpy as np
 import torch
 
-from perceptcodec.saliency.vamnet import face_crops
-from perceptcodec.saliency.vamnet_net import AUDIO_RATE
-
-AUDIO_WINDOW_S = 0.64
-
-
-def audio_window(wave: np.ndarray, t: float) -> np.ndarray:
-    n = int(AUDIO_WINDOW_S * AUDIO_RATE)
-    start = int(t * AUDIO_RATE) - n // 2
-    out = np.zeros(n, np.float32)
-    lo, hi = max(start, 0), min(start + n, len(wave))
-    if hi > lo:
-        out[lo - start : hi - start] = wave[lo:hi]
-    return out
+from perceptcodec.io.audio import audio_window
+from perceptcodec.saliency.vamnet.spec import AUDIO_RATE, AUDIO_WINDOW_S, face_crops
 
 
 class CacheData:
@@ -55,7 +46,10 @@ class CacheData:
                 and self.split[self.members[g][0]] == split]  # fmt: skip
 
     def batch(self, rows: np.ndarray, partners: np.ndarray, with_audio: bool) -> dict:
-        """Tensors for frame indices ``rows`` (n x T) with motion partners (n x T)."""
+        """Tensors for frame indices ``rows`` (n, T) with motion partners (n, T): frames and
+        partners (n, T, 3, S, S) float in [0, 1], boxes (n, T, K, 4), crops (n, T, K, 3,
+        FACE_CROP, FACE_CROP), densities / fixations (n, T, 32, 32), labels and masks, and with
+        ``with_audio`` audio (n, T, AUDIO_SAMPLES) float32 at AUDIO_RATE."""
         n, t = rows.shape
         flat = rows.reshape(-1)
 
@@ -84,7 +78,8 @@ class CacheData:
             "attention_mask": tensor(self.attention[rows].sum(-1) > 0),
         }
         if with_audio:
-            waves = [audio_window(self.audio[self.group[i]], float(self.t[i])) for i in flat]
+            waves = [audio_window(self.audio[self.group[i]], AUDIO_RATE, float(self.t[i]),
+                                  AUDIO_WINDOW_S) for i in flat]  # fmt: skip
             out["audio"] = tensor(np.stack(waves)).view(n, t, -1)
         return out
 

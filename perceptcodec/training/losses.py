@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
+
+from perceptcodec.training.config import LossWeights
 
 EPS = 1e-8
 
@@ -55,17 +55,6 @@ def attention_loss(attention: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     t = target[mask] / target[mask].sum(-1, keepdim=True).clamp(min=EPS)
     a = attention[mask]
     return (t * (torch.log(t + EPS) - torch.log(a + EPS))).sum(-1).mean()
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of eq. 18 (and of KL / CC / NSS inside the saliency term, eq. 14-17)."""
-
-    kl: float = 1.0
-    cc: float = 0.5
-    nss: float = 0.1
-    speaking: float = 0.5
-    attention: float = 0.5
 
 
 def total_loss(out: dict, batch: dict, w: LossWeights) -> tuple[Tensor, dict[str, float]]:

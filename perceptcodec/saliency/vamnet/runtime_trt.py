@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
-from perceptcodec.saliency.vamnet_onnx import OUTPUTS, onnx_paths
+from perceptcodec.saliency.vamnet.runtime_onnx import OUTPUTS, onnx_paths
+from perceptcodec.saliency.vamnet.spec import StepSpec, read_step_spec
 
 WORKSPACE_BYTES = 1 << 30
 
@@ -114,7 +115,8 @@ class _Engine:
 
 class TensorRtStep:
     """Both VAM-Net step graphs (with / without audio) as TensorRT engines, called like
-    :class:`perceptcodec.saliency.vamnet_onnx.OnnxStep`."""
+    :class:`perceptcodec.saliency.vamnet.runtime_onnx.OnnxStep`; ``spec`` from the engines'
+    input shapes and vamnet_step.json."""
 
     def __init__(self, folder: Path | None = None) -> None:
         trt, torch = _import_tensorrt()
@@ -132,6 +134,8 @@ class TensorRtStep:
                 tmp.write_bytes(blob)
                 tmp.replace(path)
             self.engines[has_audio] = _Engine(trt, torch, path.read_bytes())
+        shapes = {name: tuple(b.shape) for name, b in self.engines[True].inputs.items()}
+        self.spec: StepSpec = read_step_spec(onnx_paths(folder)[True].parent, shapes)
 
     def __call__(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.engines["audio" in feed](feed)

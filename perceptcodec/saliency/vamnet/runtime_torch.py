@@ -1,0 +1,62 @@
+"""VAM-Net's per-frame step in PyTorch (CPU, or a CUDA GPU with FP16 autocast)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.saliency.vamnet.spec import StepSpec, load_checkpoint
+
+
+def nvidia_gpu_present() -> bool:
+    """Whether an NVIDIA driver exposes a GPU here (checked without importing torch)."""
+    return Path("/dev/nvidiactl").exists() and Path("/dev/nvidia0").exists()
+
+
+def cuda_usable() -> bool:
+    """Whether PyTorch can run on an NVIDIA GPU here (torch is imported only where one is)."""
+    if not nvidia_gpu_present() or importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+class TorchStep:
+    """The per-frame step of checkpoint ``weights``, fed and answering like
+    :class:`~perceptcodec.saliency.vamnet.runtime_onnx.OnnxStep`; shapes (``spec``) from the
+    checkpoint's config. On CUDA with FP16 autocast (``half``); ``threads`` CPU threads."""
+
+    def __init__(self, weights: Path, device: str = "cpu", threads: int = 1,
+                 half: bool = True) -> None:  # fmt: skip
+        try:
+            import torch
+        except ImportError as exc:
+            raise PerceptcodecError(
+                "vamnet --runtime torch needs PyTorch: pip install torch==2.13.0"
+            ) from exc
+        if device == "cuda" and not torch.cuda.is_available():
+            raise PerceptcodecError("device cuda asked for, but PyTorch sees no CUDA GPU")
+        if device == "cpu" and threads:
+            torch.set_num_threads(threads)
+        self.net = load_checkpoint(weights, device)
+        self.spec = StepSpec.from_config(self.net.config)
+        self.torch, self.device = torch, torch.device(device)
+        self.half = half and device == "cuda"
+
+    def __call__(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        torch = self.torch
+        t = {k: torch.from_numpy(v).to(self.device) for k, v in feed.items()}
+        with (
+            torch.inference_mode(),
+            torch.autocast(self.device.type, torch.float16, enabled=self.half),
+        ):
+            out = self.net(t["frame"][:, None], t["partner"][:, None],
+                           t["audio"][:, None] if "audio" in t else None, t["boxes"][:, None],
+                           t["face_mask"][:, None], t["crops"][:, None],
+                           state=[(t["h1"], t["c1"]), (t["h2"], t["c2"])])  # fmt: skip
+        (h1, c1), (h2, c2) = out["state"]
+        return [x.float().cpu().numpy() for x in (out["log_saliency"][:, 0], h1, c1, h2, c2)]

@@ -1,0 +1,193 @@
+"""VAM-Net's fixed sizes, its configuration, the checkpoint format and the per-frame step's
+shapes: the one place training, export and every runtime take them from.
+
+Torch-free at import (``load_checkpoint`` / ``save_checkpoint`` import it when called), so the
+ONNX runtime can use it on a machine without PyTorch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.io.audio import window_samples
+from perceptcodec.paths import models_dir
+
+if TYPE_CHECKING:
+    from perceptcodec.saliency.vamnet.net import VamNet
+
+INPUT_SIZE = 128  # side (pixels) of the square frames the network sees, training and inference
+OUTPUT_STRIDE = 8  # input pixels per output cell: 128 x 128 frames -> 16 x 16 maps
+FACE_CROP = 48  # side (pixels) of the face crops of the face branch
+MAX_FACES = 6  # face slots per frame (padded, with a mask)
+AUDIO_RATE = 22050  # Hz, SoundNet's rate
+AUDIO_WINDOW_S = 0.64  # seconds of audio centred on each frame
+AUDIO_SAMPLES = window_samples(AUDIO_RATE, AUDIO_WINDOW_S)  # 14112 samples per window
+STEP_SPEC_NAME = "vamnet_step.json"  # written by export beside the ONNX graphs
+
+
+@dataclass(frozen=True)
+class VamNetConfig:
+    """The network's hyper-parameters, saved in every checkpoint (``config``) and read back
+    from it. node_dim: graph node width; graph_layers: (spatial, temporal, multi-modal) GAT
+    triples; heads: attention heads; motion_interval: frames between a frame and its motion
+    partner (causal, paper: 5); lstm_hidden: channels of the two ConvLSTM layers (their state
+    is (1, c, grid, grid) each); use_audio / use_faces: graph nodes; backbone: mobilenet_v2 or
+    vgg16."""
+
+    node_dim: int = 128
+    graph_layers: int = 2
+    heads: int = 4
+    motion_interval: int = 5
+    lstm_hidden: tuple[int, int] = (64, 32)
+    use_audio: bool = True
+    use_faces: bool = True
+    backbone: str = "mobilenet_v2"  # or "vgg16" (weights from the user, see pretrained.py)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], where: str = "config") -> VamNetConfig:
+        """From a checkpoint's ``config`` or a TOML [model] table; a one-line error names an
+        unknown key. Missing keys take the defaults (checkpoints older than a field)."""
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                raise PerceptcodecError(f"{where}: unknown key {key!r} (known: {sorted(known)})")
+        given = dict(values)
+        if "lstm_hidden" in given:
+            given["lstm_hidden"] = tuple(int(c) for c in given["lstm_hidden"])
+        config = cls(**given)
+        if config.motion_interval < 1 or len(config.lstm_hidden) != 2:
+            raise PerceptcodecError(f"{where}: motion_interval >= 1 and two lstm_hidden sizes")
+        return config
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """Shapes of the per-frame step every runtime runs (batch 1):
+
+    frame, partner (1, 3, input_size, input_size) float32 in [0, 1] (partner: the frame
+    ``motion_interval`` frames earlier); boxes (1, max_faces, 4) in [0, 1]; face_mask
+    (1, max_faces) bool; crops (1, max_faces, 3, face_crop, face_crop) float32 in [0, 1];
+    audio (1, audio_samples) float32 at AUDIO_RATE (absent in the no-audio graph); state
+    h1, c1 (1, hidden[0], grid, grid) and h2, c2 (1, hidden[1], grid, grid) float32.
+    Out: log_saliency (1, grid, grid) and the new state."""
+
+    motion_interval: int
+    hidden: tuple[int, int]
+    input_size: int = INPUT_SIZE
+    grid: int = INPUT_SIZE // OUTPUT_STRIDE
+    max_faces: int = MAX_FACES
+    face_crop: int = FACE_CROP
+    audio_samples: int = AUDIO_SAMPLES
+
+    @classmethod
+    def from_config(cls, config: VamNetConfig) -> StepSpec:
+        return cls(motion_interval=config.motion_interval, hidden=tuple(config.lstm_hidden))
+
+    def zero_state(self) -> list[np.ndarray]:
+        """ConvLSTM (h1, c1, h2, c2) at rest, float32 (1, c, grid, grid)."""
+        h1, h2 = self.hidden
+        return [np.zeros((1, c, self.grid, self.grid), np.float32) for c in (h1, h1, h2, h2)]
+
+
+def default_weights() -> Path:
+    """The shipped checkpoint, models/vamnet/vamnet.pt."""
+    return models_dir() / "vamnet" / "vamnet.pt"
+
+
+def load_checkpoint(path: str | os.PathLike[str], device: str = "cpu") -> VamNet:
+    """The network of a checkpoint (``{"state_dict": fp16/fp32 tensors, "config": dict}``),
+    float32, in eval mode, on ``device``; built from the checkpoint's own config."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise PerceptcodecError(
+            "loading VAM-Net weights needs PyTorch: pip install torch==2.13.0"
+        ) from exc
+    from perceptcodec.saliency.vamnet.net import VamNet
+
+    if not Path(path).exists():
+        raise PerceptcodecError(f"{path}: VAM-Net weights missing (see models/vamnet)")
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    net = VamNet(VamNetConfig.from_dict(ck["config"], where=f"{path} config"))
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v
+                         for k, v in ck["state_dict"].items()})  # fmt: skip
+    return net.eval().to(device)
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str], net: VamNet, steps: int, train_config: Mapping[str, Any]
+) -> Path:
+    """Write the shipped format (fp16 state dict + config + the training config + steps)
+    atomically (a temporary file renamed), so a failure never leaves half a file."""
+    import torch
+
+    path = Path(path)
+    half = {k: (v.half() if v.is_floating_point() else v).cpu()
+            for k, v in net.state_dict().items()}  # fmt: skip
+    tmp = path.with_suffix(f".{os.getpid()}.part")
+    torch.save({"state_dict": half, "config": asdict(net.config),
+                "train_config": dict(train_config), "steps": steps}, tmp)  # fmt: skip
+    tmp.replace(path)
+    return path
+
+
+def write_step_spec(folder: Path, config: VamNetConfig, weights: Path) -> Path:
+    """``vamnet_step.json`` beside the exported graphs: the checkpoint config (for what the
+    graphs' shapes do not tell, the motion interval) and the weights' SHA-256 (provenance)."""
+    path = folder / STEP_SPEC_NAME
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+    info = {"config": asdict(config), "weights": Path(weights).name, "weights_sha256": digest}
+    path.write_text(json.dumps(info, indent=1) + "\n")
+    return path
+
+
+def read_step_spec(folder: Path, shapes: Mapping[str, tuple[int, ...]]) -> StepSpec:
+    """The step's spec from exported graphs: shapes from their inputs (``shapes``: input name
+    -> shape, e.g. from an ONNX Runtime session), the motion interval from vamnet_step.json.
+    A one-line error when the file is missing or disagrees with the graphs."""
+    path = folder / STEP_SPEC_NAME
+    if not path.exists():
+        raise PerceptcodecError(f"{path} missing: re-run `perceptcodec export onnx`")
+    config = VamNetConfig.from_dict(json.loads(path.read_text())["config"], where=str(path))
+    spec = StepSpec(
+        motion_interval=config.motion_interval,
+        hidden=(int(shapes["h1"][1]), int(shapes["h2"][1])),
+        input_size=int(shapes["frame"][-1]),
+        grid=int(shapes["h1"][-1]),
+        max_faces=int(shapes["boxes"][1]),
+        face_crop=int(shapes["crops"][-1]),
+        audio_samples=int(shapes["audio"][-1]) if "audio" in shapes else AUDIO_SAMPLES,
+    )
+    if spec.hidden != tuple(config.lstm_hidden):
+        raise PerceptcodecError(
+            f"{path} says ConvLSTM {config.lstm_hidden}, the graphs {spec.hidden}: re-export"
+        )
+    return spec
+
+
+def face_crops(
+    frame: np.ndarray, boxes: np.ndarray, mask: np.ndarray, side: int = FACE_CROP
+) -> np.ndarray:
+    """(K, side, side, 3) uint8 crops of ``frame`` (H, W, 3) uint8 at the boxes (K, 4)
+    (x0, y0, x1, y1 in [0, 1] of the frame); zeros where ``mask`` (K,) is off."""
+    h, w = frame.shape[:2]
+    out = np.zeros((len(boxes), side, side, 3), np.uint8)
+    for k, (box, ok) in enumerate(zip(boxes, mask, strict=True)):
+        if not ok:
+            continue
+        x0, x1 = int(box[0] * w), max(int(np.ceil(box[2] * w)), int(box[0] * w) + 1)
+        y0, y1 = int(box[1] * h), max(int(np.ceil(box[3] * h)), int(box[1] * h) + 1)
+        patch = frame[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+        if patch.size:
+            out[k] = cv2.resize(patch, (side, side), interpolation=cv2.INTER_LINEAR)
+    return out
