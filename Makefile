@@ -10,9 +10,9 @@ PYTEST_ARGS ?=
 .PHONY: install demo test lint clean train-vamnet
 
 $(VENV)/.system-deps:
-	@dpkg -s libx264-dev pkg-config python3-venv >/dev/null 2>&1 || \
+	@dpkg -s libx264-dev libx265-dev pkg-config python3-venv >/dev/null 2>&1 || \
 	  ($(SUDO) apt-get update -qq && \
-	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libx264-dev pkg-config python3-venv)
+	   DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libx264-dev libx265-dev pkg-config python3-venv)
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	@touch $@
 
