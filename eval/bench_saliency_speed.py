@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from perceptcodec.saliency.vamnet_net import VamNet, VamNetConfig
+from perceptcodec.saliency.vamnet.net import VamNet, VamNetConfig
+from perceptcodec.saliency.vamnet.spec import AUDIO_SAMPLES
 
 
 def inputs(batch: int, clip: int, device: torch.device) -> dict:
@@ -26,7 +27,7 @@ def inputs(batch: int, clip: int, device: torch.device) -> dict:
     return {
         "frames": frames,
         "partners": frames.roll(1, 1),
-        "audio": torch.randn(batch, clip, 14112, device=device),
+        "audio": torch.randn(batch, clip, AUDIO_SAMPLES, device=device),
         "boxes": boxes.repeat(batch, clip, 1, 1),
         "face_mask": torch.ones(batch, clip, 2, dtype=torch.bool, device=device),
         "crops": torch.rand(batch, clip, 2, 3, 48, 48, device=device),

@@ -182,7 +182,7 @@ def _rd(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from perceptcodec.saliency.vamnet import default_weights
-    from perceptcodec.saliency.vamnet_onnx import export
+    from perceptcodec.saliency.vamnet.export import export
 
     weights = Path(args.weights) if args.weights else default_weights()
     if not weights.exists():
