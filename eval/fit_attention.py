@@ -11,7 +11,8 @@ viewers' fixations). Outputs: ``perceptcodec/saliency/attention_weights.json`` (
 
 What is fitted:
 - static shares: a conditional logit over "face i" (utility = beta . (log size, frontalness,
-  centre distance, detector score)) and "no face" (utility ``background``), maximum likelihood
+  centre distance, detector score, social gaze = the others' head turns toward it, see
+  ``attention.social_gaze``)) and "no face" (utility ``background``), maximum likelihood
   on the fixation counts per face (a fixation counts for the nearest detected face whose box,
   grown by max(0.3 box width, 16 px), contains it; otherwise for the background);
 - the template: eye / nose-mouth / around mixture weights, sigmas (box widths) and the
@@ -44,13 +45,15 @@ from perceptcodec.saliency.attention import (  # noqa: E402
     AttentionWeights,
     Template,
     face_template,
+    head_pose,
+    social_gaze,
     static_features,
 )
 from perceptcodec.saliency.center import center_gaussian  # noqa: E402
 from perceptcodec.saliency.prior import face_map  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "attention"
-FEATURES = ("size", "frontal", "center", "score")
+FEATURES = ("size", "frontal", "center", "score", "social")
 
 
 def load(path: Path) -> dict[str, dict[str, np.ndarray]]:
@@ -83,17 +86,24 @@ def assign(boxes: np.ndarray, fix: np.ndarray) -> np.ndarray:
 
 
 def image_table(img: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(features N x 4, counts N + 1 with the background last) of one image."""
+    """(features N x 5: the static cues and social gaze, counts N + 1 with the background
+    last) of one image."""
     w, h = (int(v) for v in img["size"])
     boxes, marks = img["boxes"], img["landmarks"]
     feats = static_features(boxes[:, :4], marks, boxes[:, 4], (h, w))
+    social = np.zeros(len(boxes))
+    if len(boxes) > 1:
+        poses = np.array([head_pose(m) for m in marks])
+        centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+        social = social_gaze(centres, poses[:, 0], poses[:, 1])
+    feats = np.concatenate([feats, social[:, None]], axis=1)
     who = assign(boxes, img["fixations"])
     counts = np.bincount(who + 1, minlength=len(boxes) + 1).astype(np.float64)
     return feats, np.concatenate([counts[1:], counts[:1]])
 
 
 def neg_loglik(params: np.ndarray, tables: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    beta, bg = params[:4], params[4]
+    beta, bg = params[:5], params[5]
     total = 0.0
     for feats, counts in tables:
         u = np.concatenate([feats @ beta, [bg]])
@@ -104,7 +114,7 @@ def neg_loglik(params: np.ndarray, tables: list[tuple[np.ndarray, np.ndarray]]) 
 
 
 def shares(params: np.ndarray, feats: np.ndarray) -> np.ndarray:
-    u = np.concatenate([feats @ params[:4], [params[4]]])
+    u = np.concatenate([feats @ params[:5], [params[5]]])
     e = np.exp(u - u.max())
     return e / e.sum()
 
@@ -261,9 +271,7 @@ def full_map_cc(images: dict, names: list[str], params: np.ndarray, tmpl: Templa
         old = face_map(tracks, (h, w), grid)
         old_map = 0.8 * old / old.sum() + 0.2 * centre if old.sum() > 0 else centre
         if tracks:
-            feats = static_features(img["boxes"][:, :4], img["landmarks"], img["boxes"][:, 4],
-                                    (h, w))  # fmt: skip
-            p = shares(params, feats)
+            p = shares(params, image_table(img)[0])
             extra = math.hypot(noise * w, DEFAULT_SIGMA_FRAC * w)
             new = np.zeros(grid, np.float32)
             for tr, share in zip(tracks, p[:-1], strict=True):
@@ -288,7 +296,7 @@ def main() -> None:
 
     fit_tables = [image_table(images[n]) for n in fit_names]
     test_tables = [image_table(images[n]) for n in test_names]
-    x0 = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+    x0 = np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     res = minimize(neg_loglik, x0, args=(fit_tables,), method="L-BFGS-B")
     params = res.x
     n_fix_test = sum(c.sum() for _, c in test_tables)
@@ -303,7 +311,7 @@ def main() -> None:
         "new": rank_eval([shares(params, f) for f, _ in test_tables], test_tables),
         "equal_weight": rank_eval([equal_shares(images[n]) for n in test_names], test_tables),
         "size_only": rank_eval(
-            [shares(np.array([params[0], 0, 0, 0, params[4]]), f) for f, _ in test_tables],
+            [shares(np.array([params[0], 0, 0, 0, 0, params[5]]), f) for f, _ in test_tables],
             test_tables,
         ),
     }

@@ -11,7 +11,8 @@ the others turn to) and, inside it, mostly at the eyes. Per track and frame we c
 - onset (a face that has just appeared draws the eye; decays with time on screen);
 - social gaze: head yaw / pitch from the landmarks; a face the others turn toward gains;
 - gesture: camera-compensated motion under and beside the face (body, hands), relative to the
-  frame's mean motion;
+  frame's mean motion, times the motion map's confidence (:func:`motion_confidence`: noise is
+  no gesture);
 - speaking: a probability per track from an active-speaker model (``speaker.ActiveSpeaker``),
   made sticky with a Schmitt trigger and a hold time (viewers keep watching a speaker ~0.5-1 s
   after they stop).
@@ -36,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from perceptcodec.saliency.faces import Track
+from perceptcodec.saliency.motion import motion_confidence
 
 WEIGHTS_PATH = Path(__file__).with_name("attention_weights.json")
 
@@ -268,11 +270,11 @@ class FaceAttention:
         poses = np.array([head_pose(m) for m in marks])
         centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
         social = social_gaze(centres, poses[:, 0], poses[:, 1]) if n > 1 else np.zeros(n)
-        gesture = (
-            np.log1p(gesture_motion(boxes, motion, frame_shape))
-            if motion is not None
-            else np.zeros(n)
-        )
+        gesture = np.zeros(n)
+        if motion is not None:
+            confidence = motion_confidence(motion)  # no gestures in noise
+            if confidence > 0:
+                gesture = confidence * np.log1p(gesture_motion(boxes, motion, frame_shape))
         for i, tr in enumerate(tracks):
             st = self._state.get(tr.id)
             dyn = wts.gesture * gesture[i] + wts.social * social[i]
