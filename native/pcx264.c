@@ -94,7 +94,7 @@ pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
     q->b_vfr_input = p->vfr;
     q->b_annexb = 1;
     q->b_repeat_headers = 0;
-    q->i_log_level = X264_LOG_ERROR;
+    q->i_log_level = X264_LOG_NONE; /* errors are reported by the caller, in one line */
     q->i_threads = p->threads > 0 ? p->threads : X264_THREADS_AUTO;
     if (p->keyint > 0) q->i_keyint_max = p->keyint;
     switch (p->rc_mode) {

@@ -140,7 +140,10 @@ class _MapStore:
         self._count = int(np.prod(mb_shape))
 
     def writer(self) -> BinaryIO:
-        return open(self.path, "wb")
+        try:
+            return open(self.path, "wb", buffering=0)  # unbuffered: errors surface in write()
+        except OSError as exc:
+            raise disk_error(exc, self.path.parent) from exc
 
     def write(self, store: BinaryIO, dqp16: np.ndarray) -> None:
         try:
@@ -344,21 +347,23 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
     label = {Pass.SINGLE: "encode", Pass.FIRST: "pass 1/2", Pass.SECOND: "pass 2/2"}[pass_]
     bar = Progress(info.frames, label) if job.progress else None
     frames = video_bytes = 0
-    durations = _Durations(info)
+    video = _VideoOut(sink, _Durations(info))
     try:
         for frame, dqp in _Producer(_map_items(job, pass_)):
             previous = encoder.last_pts if frames else None
             packets = encoder.encode(frame, dqp, frame.pts)
-            durations.add(previous, encoder.last_pts, frame)
+            video.durations.add(previous, encoder.last_pts, frame)
             for packet in packets:
-                video_bytes += _write(sink, packet, durations.pop(packet.pts))
+                video.write(packet)
             frames += 1
             if pump is not None and sink is not None:
                 pump.pump(sink, float(encoder.last_pts * info.time_base))
             if bar:
                 bar.update(frames)
         for packet in encoder.flush():
-            video_bytes += _write(sink, packet, durations.pop(packet.pts))
+            video.write(packet)
+        video.finish()
+        video_bytes = video.bytes
         _check_complete(info, frames)
         if pump is not None and sink is not None:
             pump.pump(sink, float("inf"))
@@ -375,8 +380,8 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
             except PerceptcodecError:
                 if ok:
                     raise  # otherwise the error already on its way is the one to report
-    span = encoder.last_pts - encoder.first_pts if frames else 0
-    duration = float((span + durations.last) * info.time_base) if frames else 0.0
+    start = encoder.first_pts if encoder.first_pts is not None else 0
+    duration = float((video.end_pts - start) * info.time_base) if frames else 0.0
     audio_mode = "none"
     if sink is not None and sink.audio is not None:
         audio_mode = f"copied ({info.audio_codec})" if sink.audio_copy else "re-encoded to AAC"
@@ -406,10 +411,45 @@ class _Durations:
         return self._by_pts.pop(pts, self.last)
 
 
-def _write(sink: MediaSink | None, packet: Packet, duration: int | None = None) -> int:
-    if sink is not None:
-        sink.write_video(packet, duration)
-    return len(packet.data)
+class _VideoOut:
+    """Writes packets (decode order) one behind, each with its frame's duration, so that the
+    last one can be given what makes the track as long as the frames shown: an MP4 track's
+    length is the last sample's dts + its duration (since the first dts), while the frames
+    shown end at the last frame's pts + duration. x264's dts trail the pts by the reorder
+    delay, which under a variable frame rate differs between the start and the end."""
+
+    def __init__(self, sink: MediaSink | None, durations: _Durations) -> None:
+        self.sink, self.durations = sink, durations
+        self.bytes = 0
+        self.start_pts: int | None = None
+        self.end_pts = 0  # where the last frame shown ends (time-base ticks)
+        self._first_dts: int | None = None
+        self._pending: tuple[Packet, int] | None = None
+
+    def write(self, packet: Packet) -> None:
+        own = self.durations.pop(packet.pts)
+        self.end_pts = max(self.end_pts, packet.pts + own)
+        if self.start_pts is None or packet.pts < self.start_pts:
+            self.start_pts = packet.pts
+        if self._first_dts is None:
+            self._first_dts = packet.dts
+        if self._pending is not None:
+            self._emit(*self._pending)
+        self._pending = (packet, own)
+
+    def finish(self) -> None:
+        if self._pending is None:
+            return
+        packet, _own = self._pending
+        assert self.start_pts is not None and self._first_dts is not None
+        shown = self.end_pts - self.start_pts
+        self._emit(packet, shown - (packet.dts - self._first_dts))
+        self._pending = None
+
+    def _emit(self, packet: Packet, duration: int) -> None:
+        if self.sink is not None:
+            self.sink.write_video(packet, max(duration, 1))
+        self.bytes += len(packet.data)
 
 
 def _check_complete(info: VideoInfo, frames: int) -> None:
