@@ -28,9 +28,9 @@ from perceptcodec.io.sink import (
     work_dir,
 )
 from perceptcodec.io.source import Fingerprint, check_frame_size, decode_video, probe
+from perceptcodec.pipeline import upright_saliency_maps
 from perceptcodec.progress import Progress
 from perceptcodec.saliency import NONE
-from perceptcodec.saliency.stream import saliency_maps
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def export_saliency(
             stack.callback(encoder.close)
             sink = MediaSink(
                 overlay_tmp, info.width, info.height, info.time_base, info.fps,
-                encoder.headers(), name=Path(overlay),
+                encoder.headers(), name=Path(overlay), rotation=info.rotation,
             )  # fmt: skip
             closing = sink
 
@@ -143,7 +143,7 @@ def export_saliency(
         raw = tmp / "maps.f16"
         with open(raw, "wb") as store:
             frames_in = decode_video(src, keep_going=keep_going)
-            maps = saliency_maps(frames_in, net, info, audio, saliency.stride)
+            maps = upright_saliency_maps(frames_in, net, info, audio, saliency.stride)
             for frame, _t, sal in maps:
                 if frames == 0:
                     shape = sal.shape

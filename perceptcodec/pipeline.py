@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from perceptcodec.config import EncodeConfig
 from perceptcodec.encoder.encoder import Encoder
+from perceptcodec.encoder.frames import i420_planes
 from perceptcodec.encoder.x264 import Packet, Pass, RateControl, RateMode, X264Error
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.audio import load_audio_mono
@@ -279,6 +280,44 @@ class _Job:
     dst: Path | None = None
 
 
+def _turned(frame: av.VideoFrame, turns: int) -> av.VideoFrame:
+    """``frame`` turned by ``turns`` quarter turns counter-clockwise (as np.rot90), yuv420p."""
+    (y, u, v), _owner = i420_planes(frame)
+    planes = [np.rot90(p, turns) for p in (y, u, v)]
+    height, width = planes[0].shape
+    packed = np.concatenate([p.reshape(-1) for p in planes]).reshape(height * 3 // 2, width)
+    out = av.VideoFrame.from_ndarray(packed, format="yuv420p")
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
+
+
+def upright_saliency_maps(
+    frames: Iterator[av.VideoFrame],
+    model: SaliencyModel,
+    info: VideoInfo,
+    audio: np.ndarray | None = None,
+    stride: int = 1,
+) -> Iterator[tuple[av.VideoFrame, float, np.ndarray]]:
+    """:func:`saliency_maps` for a video with a display rotation: the model sees the frames
+    upright (a face detector needs upright faces); frames and maps come back as coded."""
+    turns = info.quarter_turns
+    if not turns:
+        yield from saliency_maps(frames, model, info, audio, stride)
+        return
+    coded: dict[int, av.VideoFrame] = {}
+
+    def turned() -> Iterator[av.VideoFrame]:
+        for frame in frames:
+            up = _turned(frame, turns)
+            coded[id(up)] = frame
+            yield up
+
+    size = (info.height, info.width) if turns % 2 else (info.width, info.height)
+    upright = replace(info, width=size[0], height=size[1], rotation=0)
+    for up, t, sal in saliency_maps(turned(), model, upright, audio, stride):
+        yield coded.pop(id(up)), t, np.ascontiguousarray(np.rot90(sal, -turns))
+
+
 def _map_items(job: _Job, pass_: Pass) -> Iterator[tuple[av.VideoFrame, np.ndarray | None]]:
     """(frame, dqp_mb or None) per frame. In a 2-pass encode the maps are rounded to float16
     as computed, so pass 1 (which stores them) and pass 2 (which reads them back) apply the
@@ -303,7 +342,7 @@ def _map_items(job: _Job, pass_: Pass) -> Iterator[tuple[av.VideoFrame, np.ndarr
             "(the input changed between the passes?)"
         )
     mapper = QpOffsetMapper((job.info.width, job.info.height), job.config.roi)
-    maps = saliency_maps(frames, job.model, job.info, job.audio, job.config.saliency.stride)
+    maps = upright_saliency_maps(frames, job.model, job.info, job.audio, job.config.saliency.stride)
     if pass_ is Pass.SINGLE:
         for frame, _t, sal in maps:
             yield frame, mapper(sal)
@@ -338,6 +377,7 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
             sink = MediaSink(
                 out, info.width, info.height, info.time_base, info.fps, encoder.headers(),
                 sar=info.sar, audio_from=pump.stream if pump else None, name=job.dst,
+                rotation=info.rotation,
             )  # fmt: skip
     except BaseException:
         encoder.close()

@@ -540,3 +540,52 @@ def test_last_frame_duration_is_kept(tmp_path):
 def test_x264_encoder_constructor_failure_has_no_handle():
     with pytest.raises(PerceptcodecError):
         X264Encoder(16, 16, Fraction(25), Fraction(1, 25), RateControl(), pass_=2)
+
+
+# --- 5. rotation: the display matrix is kept, the model sees upright frames ------------------
+
+
+def _rotated_clip(path: Path, rotation: int) -> Path:
+    """96x64 coded frames, a white block in the coded top-left corner, display matrix set."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.set_display_rotation(rotation)
+        for i in range(6):
+            rgb = np.full((64, 96, 3), 30, np.uint8)
+            rgb[:16, :24] = 255
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+class _Recorder(BoxSaliency):
+    def __init__(self) -> None:
+        super().__init__((0.0, 0.0, 0.5, 0.5))
+        self.seen: list[np.ndarray] = []
+
+    def size_for(self, width: int, height: int) -> tuple[int, int]:
+        return width, height
+
+    def __call__(self, rgb, t, audio=None):
+        self.seen.append(rgb.copy())
+        return super().__call__(rgb, t, audio)
+
+
+def test_rotation_is_kept_and_the_model_sees_upright_frames(tmp_path):
+    src = _rotated_clip(tmp_path / "phone.mp4", 90)
+    model = _Recorder()
+    out = tmp_path / "o.mp4"
+    perceptcodec.encode(src, out, config(model, crf=25, bitrate=None), progress=False)
+    with av.open(str(out)) as c:
+        first = next(c.decode(video=0))
+        assert first.rotation == 90 and (first.width, first.height) == (96, 64)
+    seen = model.seen[0][..., 0].astype(int)
+    assert seen.shape == (96, 64)  # upright: taller than wide
+    # FFmpeg's rotation 90 shows the coded top-left corner at the bottom-left
+    assert seen[-24:, :16].mean() > 200 and seen[:24, :16].mean() < 100
+    assert len(luma := list(decoded_mb_qps(out))) == 6 and luma[0].shape == (4, 6)

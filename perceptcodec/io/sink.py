@@ -7,10 +7,12 @@ import errno
 import os
 import re
 import shutil
+import struct
 import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.error
@@ -158,6 +160,50 @@ def atomic_output(
             tmp.unlink()
 
 
+def _display_matrix(degrees: int) -> bytes:
+    """The 3 x 3 display matrix (MP4 tkhd layout, big-endian 16.16 / 2.30) that FFmpeg reads
+    back as a counter-clockwise rotation of ``degrees``."""
+    import math
+
+    rad = math.radians(degrees)
+    c, s = round(math.cos(rad) * 65536), round(math.sin(rad) * 65536)
+    return struct.pack(">9i", c, -s, 0, s, c, 0, 0, 0, 1 << 30)
+
+
+def set_mp4_rotation(path: Path, degrees: int) -> None:
+    """Write the display rotation into the first track header (tkhd) of an MP4/MOV file: the
+    video track, which MediaSink adds first. PyAV cannot attach a display matrix to a stream it
+    does not encode itself."""
+    with open(path, "r+b") as f:
+        at = _find_box(f, b"moov", 0, os.fstat(f.fileno()).st_size)
+        at = at and _find_box(f, b"trak", at[0] + 8, at[1])
+        at = at and _find_box(f, b"tkhd", at[0] + 8, at[1])
+        if not at:
+            raise PerceptcodecError(f"{path}: no track header to carry the rotation")
+        f.seek(at[0] + 8)
+        version = f.read(1)[0]
+        f.seek(at[0] + 12 + (32 if version == 1 else 20) + 16)  # the matrix
+        f.write(_display_matrix(degrees))
+
+
+def _find_box(f: BinaryIO, kind: bytes, start: int, end: int) -> tuple[int, int] | None:
+    """(offset, end) of the first ``kind`` box among the boxes in start..end."""
+    at = start
+    while at + 8 <= end:
+        f.seek(at)
+        size, name = struct.unpack(">I4s", f.read(8))
+        if size == 1:
+            size = struct.unpack(">Q", f.read(8))[0]
+        elif size == 0:
+            size = end - at
+        if size < 8:
+            return None
+        if name == kind:
+            return at, min(at + size, end)
+        at += size
+    return None
+
+
 class MediaSink:
     """An output container with one H.264 video stream and, optionally, the input's audio.
 
@@ -177,6 +223,7 @@ class MediaSink:
         sar: Fraction = Fraction(1),
         audio_from: av.audio.stream.AudioStream | None = None,
         name: Path | None = None,
+        rotation: int = 0,
     ) -> None:
         self._time_base = time_base
         self.name = Path(name or path)  # the user's name for the file, for messages
@@ -191,6 +238,7 @@ class MediaSink:
         self._headers = headers
         if sar != 1:
             self.video.sample_aspect_ratio = sar
+        self._path, self._rotation = Path(path), rotation % 360
         self.audio_copy = False
         self.audio: av.stream.Stream | None = None
         self._resampler: av.AudioResampler | None = None
@@ -264,4 +312,9 @@ class MediaSink:
             try:
                 self._out.close()
             except (av.error.FFmpegError, OSError) as exc:
+                raise self._failed(exc) from exc
+        if self._rotation and container_format(self.name) in ("mp4", "mov"):
+            try:
+                set_mp4_rotation(self._path, self._rotation)  # the input's display matrix, kept
+            except OSError as exc:
                 raise self._failed(exc) from exc

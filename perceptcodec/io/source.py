@@ -73,6 +73,12 @@ class VideoInfo:
     duration_s: float
     has_audio: bool
     audio_codec: str | None
+    rotation: int = 0  # display matrix: degrees counter-clockwise (FFmpeg's sign), 0/90/180/270
+
+    @property
+    def quarter_turns(self) -> int:
+        """np.rot90 turns that make a coded picture upright."""
+        return (self.rotation // 90) % 4
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -88,6 +94,17 @@ def _open(path: Path) -> av.container.InputContainer:
         return av.open(str(path), metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise PerceptcodecError(f"{path}: not a readable media file ({_reason(exc)})") from exc
+
+
+def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    """The display rotation of the first frame, rounded to quarter turns (0 when none)."""
+    try:
+        for frame in container.decode(stream):
+            angle = float(getattr(frame, "rotation", 0) or 0)
+            return int(round(angle / 90)) * 90 % 360
+    except (av.error.FFmpegError, ValueError, OverflowError):
+        pass
+    return 0
 
 
 def _reason(exc: Exception) -> str:
@@ -125,6 +142,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             time_base=Fraction(time_base),
             frames=frames,
             frames_declared=bool(stream.frames),
+            rotation=_rotation(container, stream),
             duration_s=duration_s,
             has_audio=audio is not None,
             audio_codec=audio.codec_context.name if audio is not None else None,
