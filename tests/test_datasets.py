@@ -81,6 +81,7 @@ def test_sigma_from_degrees():
     assert sigma_from_degrees(1.0, 57.3, 50.0, 2000) == pytest.approx(40.0, rel=1e-3)
 
 
+@pytest.mark.slow  # ~30-60 s: reads every image of four sets for its size
 @pytest.mark.data
 def test_every_shared_image_set_loads(shared_data):
     osie, crowd = read_osie(), read_eyecrowd()
