@@ -124,3 +124,16 @@ def test_cc_kl_sim_on_identical_and_disjoint_maps():
     assert sim(a, a) == pytest.approx(1.0) and sim(a, b) == pytest.approx(0.0)
     assert kl(a, a) == pytest.approx(0.0, abs=1e-9) and kl(b, a) > 10
     assert sim(np.ones((2, 2)), np.ones((4, 4))) == pytest.approx(1.0)  # resized prediction
+
+
+def test_mse_ewmse_and_db_by_hand():
+    from perceptcodec.metrics import db_from_mse, ewmse, mse
+
+    ref = np.array([[10, 20], [30, 40]], np.uint8)
+    dist = np.array([[12, 20], [30, 36]], np.uint8)  # errors 2, 0, 0, -4
+    assert mse(ref, dist) == pytest.approx((4 + 16) / 4)
+    weight = np.array([[3.0, 1.0], [0.0, 1.0]])
+    assert ewmse(ref, dist, weight) == pytest.approx((3 * 4 + 1 * 16) / 5)
+    assert db_from_mse(5.0) == pytest.approx(10 * np.log10(255**2 / 5.0))
+    assert db_from_mse(0.0) == float("inf")
+    assert psnr(ref, dist) == db_from_mse(mse(ref, dist))
