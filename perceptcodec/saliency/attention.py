@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from perceptcodec.saliency.faces import Track
@@ -112,30 +113,45 @@ class AttentionWeights:
 # Cues
 
 
-def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
-    """(yaw, pitch, frontal) of a face from its 5 x 2 landmarks (x, y pixels: left eye, right
-    eye, nose, left / right mouth corner, "left" = the image's left).
+def head_poses(landmarks: np.ndarray) -> np.ndarray:
+    """N x 3 (yaw, pitch, frontal) of N faces from their N x 5 x 2 landmarks (x, y pixels:
+    left eye, right eye, nose, left / right mouth corner, "left" = the image's left).
 
     yaw in -1..1: the nose's horizontal place between the eyes, (a - b) / (|a| + |b|) with a, b
     the nose's distances from the left and right eye; + = the head turns toward the image's
     right. pitch in -1..1: + = down (the nose nears the mouth line; level ~0.55 of the
     eye-to-mouth distance). frontal = 1 - |yaw| (1 = facing the camera, 0 = profile)."""
-    le, re, nose, lm, rm = np.asarray(landmarks, np.float64)
-    a, b = nose[0] - le[0], re[0] - nose[0]
-    yaw = float(np.clip((a - b) / max(abs(a) + abs(b), 1e-6), -1.0, 1.0))
-    eye_y, mouth_y = (le[1] + re[1]) / 2, (lm[1] + rm[1]) / 2
-    ratio = (nose[1] - eye_y) / max(mouth_y - eye_y, 1e-6)
-    pitch = float(np.clip((ratio - 0.55) * 4.0, -1.0, 1.0))
-    return yaw, pitch, 1.0 - abs(yaw)
+    lm = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
+    a = lm[:, 2, 0] - lm[:, 0, 0]
+    b = lm[:, 1, 0] - lm[:, 2, 0]
+    yaw = np.minimum(np.maximum((a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-6), -1.0), 1.0)
+    eye_y = (lm[:, 0, 1] + lm[:, 1, 1]) / 2
+    mouth_y = (lm[:, 3, 1] + lm[:, 4, 1]) / 2
+    ratio = (lm[:, 2, 1] - eye_y) / np.maximum(mouth_y - eye_y, 1e-6)
+    pitch = np.minimum(np.maximum((ratio - 0.55) * 4.0, -1.0), 1.0)
+    out = np.empty((len(lm), 3))
+    out[:, 0], out[:, 1], out[:, 2] = yaw, pitch, 1.0 - np.abs(yaw)
+    return out
+
+
+def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, frontal) of one face's 5 x 2 landmarks: see :func:`head_poses`."""
+    yaw, pitch, frontal = head_poses(landmarks)[0]
+    return float(yaw), float(pitch), float(frontal)
 
 
 def static_features(
-    boxes: np.ndarray, landmarks: np.ndarray, scores: np.ndarray, frame_shape: tuple[int, int]
+    boxes: np.ndarray,
+    landmarks: np.ndarray,
+    scores: np.ndarray,
+    frame_shape: tuple[int, int],
+    poses: np.ndarray | None = None,
 ) -> np.ndarray:
     """N x 4 static cues (log size, frontal, centre distance, score) for N faces: boxes N x 4
     (x0, y0, x1, y1 pixels), landmarks N x 5 x 2 pixels, scores N, frame (H, W) pixels.
     Size is log(sqrt(area) / W); centre distance is |box centre - frame centre| over half the
-    frame diagonal (0 .. 1)."""
+    frame diagonal (0 .. 1). ``poses``: :func:`head_poses` of the landmarks when already
+    computed."""
     h, w = frame_shape
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     out = np.zeros((len(boxes), 4))
@@ -144,7 +160,7 @@ def static_features(
     bw = np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)
     bh = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
     out[:, 0] = np.log(np.sqrt(bw * bh) / w)
-    out[:, 1] = [head_pose(lm)[2] for lm in landmarks]
+    out[:, 1] = (head_poses(landmarks) if poses is None else poses)[:, 2]
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     out[:, 2] = np.hypot(cx - w / 2, cy - h / 2) / (0.5 * math.hypot(w, h))
     out[:, 3] = np.asarray(scores, np.float64).reshape(-1)
@@ -156,28 +172,31 @@ def social_gaze(
 ) -> np.ndarray:
     """How much the others turn toward each of N faces (N, >= 0).
 
-    centres: N x 2 face centres (pixels); yaw, pitch: N head poses (see :func:`head_pose`). A
+    centres: N x 2 face centres (pixels); yaw, pitch: N head poses (see :func:`head_poses`). A
     face turned by |yaw| >= ``min_turn`` looks along (yaw, 0.5 pitch) in the image; it hands
-    |yaw| to the faces in that direction in proportion to cos(angle)^4 (only within 90
-    degrees; nearer faces first among equal angles). A face nobody turns to gets 0."""
-    centres = np.asarray(centres, np.float64).reshape(-1, 2)
-    n = len(centres)
-    out = np.zeros(n)
-    for j in range(n):
-        if abs(yaw[j]) < min_turn:
-            continue
-        d = np.array([yaw[j], 0.5 * pitch[j]])
-        d /= np.linalg.norm(d)
-        v = centres - centres[j]
-        dist = np.linalg.norm(v, axis=1)
-        dist[j] = np.inf
-        cos = (v @ d) / np.maximum(dist, 1e-6)
-        ok = (cos > 0) & np.isfinite(dist)
-        if not ok.any():
-            continue
-        reach = np.where(ok, np.clip(cos, 0, 1) ** 4 / (1 + dist / dist[ok].min()), 0.0)
-        out += abs(yaw[j]) * reach / reach.sum()
-    return out
+    |yaw| to the faces in that direction in proportion to cos(angle)^4 / (1 + distance /
+    nearest such distance) (only within 90 degrees). A face nobody turns to gets 0."""
+    c = np.asarray(centres, np.float64).reshape(-1, 2)
+    n = len(c)
+    yaw = np.asarray(yaw, np.float64).reshape(-1)
+    pitch = np.asarray(pitch, np.float64).reshape(-1)
+    turned = np.abs(yaw) >= min_turn
+    if n < 2 or not turned.any():
+        return np.zeros(n)
+    d = np.empty((n, 2))
+    d[:, 0], d[:, 1] = yaw, 0.5 * pitch
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
+    v = c[None, :, :] - c[:, None, :]  # v[j, i]: from looker j to face i
+    dist = np.sqrt((v**2).sum(axis=2))
+    np.fill_diagonal(dist, np.inf)
+    cos = np.einsum("jik,jk->ji", v, d) / np.maximum(dist, 1e-6)  # 0 on the diagonal
+    ok = (cos > 0) & np.isfinite(dist) & turned[:, None]
+    nearest = np.where(ok, dist, np.inf).min(axis=1, keepdims=True)
+    finite = np.where(ok, dist, 0.0) / np.where(np.isfinite(nearest), nearest, 1.0).clip(1e-6)
+    reach = np.where(ok, np.minimum(cos, 1.0) ** 4 / (1 + finite), 0.0)
+    total = reach.sum(axis=1, keepdims=True)
+    share = np.where(total > 0, reach / np.maximum(total, 1e-12), 0.0)
+    return (np.abs(yaw)[:, None] * share).sum(axis=0)
 
 
 def gesture_motion(
@@ -188,26 +207,29 @@ def gesture_motion(
 
     boxes: N x 4 pixels of an H x W frame (``frame_shape``); motion: h x w non-negative motion
     magnitude covering the same frame (any resolution, e.g. :class:`MotionSaliency`'s output).
-    The body region spans 0.75 box widths either side of the face and from the chin down to 2
-    box heights below the box, the face itself left out."""
+    The body region spans 0.75 box widths either side of the face and from 0.8 of the box
+    height (the chin) down to 2 box heights below the box. Region means from an integral
+    image: the cost does not grow with the region size."""
     motion = np.asarray(motion, np.float32)
     mh, mw = motion.shape
     h, w = frame_shape
-    sx, sy = mw / w, mh / h
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
     mean = float(motion.mean())
-    out = np.zeros(len(boxes))
-    if mean <= 0:
-        return out
-    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, np.float64).reshape(-1, 4)):
+    if mean <= 0 or not len(b):
+        return np.zeros(len(b))
+    ii = cv2.integral(motion, sdepth=cv2.CV_64F)
+    sx, sy = mw / w, mh / h
+    out = np.zeros(len(b))
+    for i, (x0, y0, x1, y1) in enumerate(b.tolist()):  # scalars: cheaper than arrays for few
         bw, bh = x1 - x0, y1 - y0
-        rx0 = int(max((x0 - 0.75 * bw) * sx, 0))
-        rx1 = int(min(math.ceil((x1 + 0.75 * bw) * sx), mw))
-        ry0 = int(max((y0 + 0.8 * bh) * sy, 0))
-        ry1 = int(min(math.ceil((y1 + 2.0 * bh) * sy), mh))
-        if rx1 <= rx0 or ry1 <= ry0:
-            continue
-        region = motion[ry0:ry1, rx0:rx1]
-        out[i] = float(region.mean()) / mean
+        rx0 = min(max(int((x0 - 0.75 * bw) * sx), 0), mw)
+        rx1 = min(max(math.ceil((x1 + 0.75 * bw) * sx), 0), mw)
+        ry0 = min(max(int((y0 + 0.8 * bh) * sy), 0), mh)
+        ry1 = min(max(math.ceil((y1 + 2.0 * bh) * sy), 0), mh)
+        area = (rx1 - rx0) * (ry1 - ry0)
+        if area > 0:
+            total = ii[ry1, rx1] - ii[ry0, rx1] - ii[ry1, rx0] + ii[ry0, rx0]
+            out[i] = total / area / mean
     return out
 
 
@@ -262,13 +284,13 @@ class FaceAttention:
         n = len(tracks)
         if n == 0:
             return np.zeros(0)
-        boxes = np.stack([np.asarray(tr.box, np.float64)[:4] for tr in tracks])
-        marks = np.stack([np.asarray(tr.landmarks, np.float64) for tr in tracks])
+        boxes = np.array([tr.box[:4] for tr in tracks], np.float64)
+        marks = np.array([tr.landmarks for tr in tracks], np.float64)
         scores = np.array([tr.score for tr in tracks])
-        feats = static_features(boxes, marks, scores, frame_shape)
+        poses = head_poses(marks)
+        feats = static_features(boxes, marks, scores, frame_shape, poses)
         u = feats @ np.array([wts.size, wts.frontal, wts.center, wts.score])
-        poses = np.array([head_pose(m) for m in marks])
-        centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         social = social_gaze(centres, poses[:, 0], poses[:, 1]) if n > 1 else np.zeros(n)
         gesture = np.zeros(n)
         if motion is not None:
@@ -347,8 +369,56 @@ class FaceAttention:
 # Rendering
 
 
-def _gauss_1d(centre: float, sigma: float, coords: np.ndarray) -> np.ndarray:
-    return np.exp(-((coords - centre) ** 2) / (2 * max(sigma, 1e-6) ** 2))
+def _components(
+    boxes: np.ndarray, landmarks: np.ndarray, template: Template
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(weights K, cx K, cy K, sigma in box widths K) of the 4 template blobs of N faces
+    (K = 4N, face-major): left eye, right eye, nose-mouth, around."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    lm = np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
+    n = len(b)
+    centres = np.empty((n, 4, 2))
+    centres[:, :2] = lm[:, :2]
+    centres[:, 2] = (lm[:, 2] + (lm[:, 3] + lm[:, 4]) / 2) / 2
+    centres[:, 3] = (b[:, :2] + b[:, 2:]) / 2
+    centres[:, 3, 1] += template.around_dy * np.maximum(b[:, 3] - b[:, 1], 1.0)
+    per = np.empty((n, 4))
+    per[:] = (template.eyes / 2, template.eyes / 2, template.mouth, template.around)
+    sig = np.empty((n, 4))
+    sig[:] = (template.eye_sigma, template.eye_sigma, template.mouth_sigma, template.around_sigma)
+    return per.ravel(), centres[..., 0].ravel(), centres[..., 1].ravel(), sig.ravel()
+
+
+def render_blobs(
+    boxes: np.ndarray,
+    landmarks: np.ndarray,
+    face_weights: np.ndarray,
+    frame_shape: tuple[int, int],
+    grid: tuple[int, int],
+    template: Template,
+    extra_sigma_px: float = 0.0,
+) -> np.ndarray:
+    """h x w map (float32) of N faces drawn with ``template``, face i summing to
+    ``face_weights[i]`` (blobs cut by the frame edge are renormalised over the frame). boxes
+    N x 4, landmarks N x 5 x 2, pixels of a frame of ``frame_shape`` (H, W); each sigma (pixels)
+    is sqrt((template sigma x box width)^2 + extra_sigma_px^2). One matrix product for all
+    blobs: cost barely grows with N."""
+    gh, gw = grid
+    fh, fw = frame_shape
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if not len(b):
+        return np.zeros(grid, np.float32)
+    per, cx, cy, sig = _components(b, landmarks, template)
+    bw = np.repeat(np.maximum(b[:, 2] - b[:, 0], 1.0), 4)
+    s = np.maximum(np.hypot(sig * bw, extra_sigma_px), 1e-3)
+    weight = per * np.repeat(np.asarray(face_weights, np.float64), 4)
+    ys = (np.arange(gh) + 0.5) * fh / gh
+    xs = (np.arange(gw) + 0.5) * fw / gw
+    gy = np.exp(-((ys[None, :] - cy[:, None]) ** 2) / (2 * s[:, None] ** 2))  # K x h
+    gx = np.exp(-((xs[None, :] - cx[:, None]) ** 2) / (2 * s[:, None] ** 2))  # K x w
+    mass = gy.sum(axis=1) * gx.sum(axis=1)
+    scale = np.where(mass > 0, weight / np.maximum(mass, 1e-300), 0.0)
+    return ((gy * scale[:, None]).T @ gx).astype(np.float32)
 
 
 def face_template(
@@ -364,30 +434,10 @@ def face_template(
     ``landmarks`` and the box (x0, y0, x1, y1 pixels). Each sigma (pixels) is
     sqrt((template sigma x box width)^2 + extra_sigma_px^2): ``extra_sigma_px`` adds the blur of
     eye-tracker noise and of the ground-truth density."""
-    gh, gw = grid
-    fh, fw = frame_shape
-    ys = (np.arange(gh) + 0.5) * fh / gh
-    xs = (np.arange(gw) + 0.5) * fw / gw
-    x0, y0, x1, y1 = (float(v) for v in box[:4])
-    bw, bh = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
-    lm = np.asarray(landmarks, np.float64)
-    mouth = (lm[2] + (lm[3] + lm[4]) / 2) / 2
-    parts = [
-        (template.eyes / 2, lm[0], template.eye_sigma),
-        (template.eyes / 2, lm[1], template.eye_sigma),
-        (template.mouth, mouth, template.mouth_sigma),
-        (template.around, ((x0 + x1) / 2, (y0 + y1) / 2 + template.around_dy * bh),
-         template.around_sigma),
-    ]  # fmt: skip
-    out = np.zeros(grid, np.float32)
-    for weight, (cx, cy), sigma in parts:
-        if weight <= 0:
-            continue
-        s = math.hypot(sigma * bw, extra_sigma_px)
-        g = np.outer(_gauss_1d(cy, s, ys), _gauss_1d(cx, s, xs)).astype(np.float32)
-        total = float(g.sum())
-        if total > 0:
-            out += weight * g / total
+    out = render_blobs(
+        np.asarray(box)[None, :4], landmarks, np.ones(1), frame_shape, grid, template,
+        extra_sigma_px,
+    )  # fmt: skip
     total = float(out.sum())
     return out / total if total > 0 else out
 
@@ -403,10 +453,10 @@ def render_faces(
     """h x w map of all faces: each track's :func:`face_template` times its share (so the map
     sums to the total face share). ``extra_sigma_px``: see :func:`face_template`; at least
     half a grid cell is used."""
+    if not tracks:
+        return np.zeros(grid, np.float32)
     extra = max(extra_sigma_px, 0.5 * frame_shape[1] / grid[1])
-    out = np.zeros(grid, np.float32)
-    for tr in tracks:
-        share = shares.get(tr.id, 0.0)
-        if share > 0:
-            out += share * face_template(tr.box, tr.landmarks, frame_shape, grid, template, extra)
-    return out
+    boxes = np.array([tr.box[:4] for tr in tracks], np.float64)
+    marks = np.array([tr.landmarks for tr in tracks], np.float64)
+    weights = np.array([shares.get(tr.id, 0.0) for tr in tracks])
+    return render_blobs(boxes, marks, weights, frame_shape, grid, template, extra)
