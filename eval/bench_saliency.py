@@ -32,8 +32,8 @@ from perceptcodec.saliency import get_model
 from perceptcodec.versions import tool_versions
 
 HERE = Path(__file__).resolve().parent
-# What a trained model saw in training (models/vamnet/MODEL_CARD.md): rows on these sets are
-# mostly in-sample, so they are flagged in the table.
+# What a trained model saw in training (perceptcodec/models/vamnet/MODEL_CARD.md): rows on
+# these sets are mostly in-sample, so they are flagged in the table.
 IN_TRAINING = {"vamnet": {"osie": "90 %", "eyecrowd": "90 %", "mit1003": "90 %",
                           "dhf1k_0002": "all"}}  # fmt: skip
 METRICS = ("nss", "cc", "kl", "auc_j", "sauc", "sim")

@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--clip", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--weights", default="models/vamnet/vamnet.pt")
+    parser.add_argument("--weights", default="perceptcodec/models/vamnet/vamnet.pt")
     args = parser.parse_args()
     device = torch.device(args.device)
     ck = torch.load(args.weights, map_location="cpu", weights_only=False)

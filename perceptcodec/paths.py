@@ -1,8 +1,10 @@
-"""Where shared data lives (never shipped with the package)."""
+"""Where shipped models live (inside the package) and where shared data lives (never
+shipped)."""
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -15,6 +17,7 @@ def shared_data_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """Shipped weights and model cards (``models/`` in the repo)."""
+    """Shipped weights and model cards: ``perceptcodec/models/`` (package data, so a wheel
+    carries them), or ``$PERCEPTCODEC_MODELS``."""
     env = os.environ.get("PERCEPTCODEC_MODELS")
-    return Path(env) if env else REPO_ROOT / "models"
+    return Path(env) if env else Path(str(resources.files("perceptcodec") / "models"))

@@ -16,7 +16,7 @@ from perceptcodec.training.cache import Store
 from perceptcodec.training.config import load_config
 from perceptcodec.training.scores import score_maps
 
-CONFIGS = Path(__file__).resolve().parent.parent / "models" / "vamnet" / "configs"
+CONFIGS = Path(__file__).resolve().parent.parent / "perceptcodec" / "models" / "vamnet" / "configs"
 
 TINY = """
 [data]

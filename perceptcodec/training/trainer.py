@@ -3,7 +3,8 @@
 validation and ``last.pt``), :func:`ship` (``vamnet.pt``: fp16 state dict + config, and
 ``metrics.json``); :func:`train` runs the four.
 
-    python -m perceptcodec.training --config models/vamnet/configs/gpu.toml [--init INIT.pt]
+    python -m perceptcodec.training \\
+        --config perceptcodec/models/vamnet/configs/gpu.toml [--init INIT.pt]
 """
 
 from __future__ import annotations

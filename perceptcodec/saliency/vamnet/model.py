@@ -80,7 +80,8 @@ def make_step(runtime: Runtime, weights: Path, device: str, threads: int) -> tup
 
 
 class VamNetSaliency:
-    """Trained VAM-Net (``name = "vamnet"``); weights and exported graphs in models/vamnet/
+    """Trained VAM-Net (``name = "vamnet"``); weights and exported graphs in
+    perceptcodec/models/vamnet/
     (or ``options.weights`` and the graphs beside it)."""
 
     name = "vamnet"

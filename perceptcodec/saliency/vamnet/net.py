@@ -1,8 +1,8 @@
 """VAM-Net (PyTorch): visual (RGB + motion, ConvLSTM), audio (SoundNet-8 layers) and face
 branches joined by the spatio-temporal multi-modal graph (STMG), after the paper's sections
-5.1-5.5. Deviations (also in models/vamnet/MODEL_CARD.md): MobileNetV2 (ImageNet) replaces
-VGG-16 by default (``backbone="vgg16"`` for users who hold its weights); SoundNet conv1-conv5
-only; face crops 48 x 48; output 1/8 of the input resolution.
+5.1-5.5. Deviations (also in perceptcodec/models/vamnet/MODEL_CARD.md): MobileNetV2
+(ImageNet) replaces VGG-16 by default (``backbone="vgg16"`` for users who hold its weights);
+SoundNet conv1-conv5 only; face crops 48 x 48; output 1/8 of the input resolution.
 
 Shapes: frames (B, T, 3, H, W) float in [0, 1]; motion partner frames the same; audio
 (B, T, S) raw mono at ``spec.AUDIO_RATE`` (22,050 Hz) or None; face boxes (B, T, K, 4) in

@@ -21,7 +21,8 @@ OUTPUTS = ("log_saliency", "h1_out", "c1_out", "h2_out", "c2_out")
 
 
 def onnx_paths(folder: Path | None = None) -> dict[bool, Path]:
-    """{has_audio: path} of the two exported graphs in ``folder`` (default models/vamnet)."""
+    """{has_audio: path} of the two exported graphs in ``folder`` (default: the shipped
+    perceptcodec/models/vamnet)."""
     folder = folder or models_dir() / "vamnet"
     return {True: folder / "vamnet_step.onnx", False: folder / "vamnet_step_noaudio.onnx"}
 

@@ -100,7 +100,7 @@ class StepSpec:
 
 
 def default_weights() -> Path:
-    """The shipped checkpoint, models/vamnet/vamnet.pt."""
+    """The shipped checkpoint, perceptcodec/models/vamnet/vamnet.pt."""
     return models_dir() / "vamnet" / "vamnet.pt"
 
 
@@ -116,7 +116,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str = "cpu") -> VamNet
     from perceptcodec.saliency.vamnet.net import VamNet
 
     if not Path(path).exists():
-        raise PerceptcodecError(f"{path}: VAM-Net weights missing (see models/vamnet)")
+        raise PerceptcodecError(f"{path}: VAM-Net weights missing (see perceptcodec/models/vamnet)")
     ck = torch.load(path, map_location="cpu", weights_only=False)
     net = VamNet(VamNetConfig.from_dict(ck["config"], where=f"{path} config"))
     net.load_state_dict({k: v.float() if v.is_floating_point() else v
