@@ -137,7 +137,7 @@ def _runs(mask: np.ndarray, fill: bool, max_len: int) -> np.ndarray:
     return out
 
 
-def load_clip(root: Path, name: str) -> Clip:
+def load_clip(root: Path, name: str, tile: int = TILE) -> Clip:
     frames, times = [], []
     with av.open(str(root / name)) as c:
         stream = c.streams.video[0]
@@ -146,7 +146,7 @@ def load_clip(root: Path, name: str) -> Clip:
             h, w = img.shape[:2]
             s = min(h, w)
             img = img[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-            frames.append(cv2.resize(img, (TILE, TILE), interpolation=cv2.INTER_AREA))
+            frames.append(cv2.resize(img, (tile, tile), interpolation=cv2.INTER_AREA))
             times.append(float(f.time) if f.time is not None else len(times) / FPS)
     audio = load_audio_mono(root / name, RATE)
     times_arr = np.asarray(times) - times[0]
@@ -206,16 +206,24 @@ def tile_frame(clips: dict[str, Clip], spec: dict, t: float) -> np.ndarray:
     )
 
 
-def tile_of(box: np.ndarray, n_tiles: int) -> int:
+def tile_of(box: np.ndarray, n_tiles: int, tile: int = TILE) -> int:
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    col = int(cx // TILE)
-    return col if n_tiles == 2 else int(cy // TILE) * 2 + col
+    col = int(cx // tile)
+    return col if n_tiles == 2 else int(cy // tile) * 2 + col
 
 
 def run_composite(
-    clips: dict[str, Clip], spec: dict, setting: str, detector: FaceDetector, params: dict
+    clips: dict[str, Clip],
+    spec: dict,
+    setting: str,
+    detector: FaceDetector,
+    params: dict,
+    collect: list | None = None,
 ) -> dict:
+    """Runs the cue over one composite. ``collect``: a list to which each frame's
+    (features n x F, is-speaker-tile n, speaker voiced) is appended (for fitting)."""
     speaker_clip = clips[spec["speaker"]]
+    tile = speaker_clip.frames.shape[1]
     truth = spec["tiles"].index(spec["speaker"])
     tracker = FaceTracker(detector, stride=10)
     motion = MotionSaliency()
@@ -238,7 +246,17 @@ def run_composite(
         hit = False
         if probs:
             best = max(tracks, key=lambda tr: probs[tr.id])
-            hit = tile_of(best.box, len(spec["tiles"])) == truth
+            hit = tile_of(best.box, len(spec["tiles"]), tile) == truth
+            if collect is not None:
+                collect.append(
+                    (
+                        np.stack([asd.features[tr.id] for tr in tracks]),
+                        np.array(
+                            [tile_of(tr.box, len(spec["tiles"]), tile) == truth for tr in tracks]
+                        ),
+                        speaker_clip.speaking(t),
+                    )
+                )
         hits_all.append(hit)
         if speaker_clip.speaking(t):
             hits.append(hit)
@@ -286,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=2, help="composites per speaker and tile count")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--params", default="{}", help="ActiveSpeaker keyword arguments, JSON")
+    ap.add_argument(
+        "--widths",
+        nargs="+",
+        type=int,
+        default=[320],
+        help="composite widths (working width of the prior; tiles are width / 2 square)",
+    )
     ap.add_argument("--out", type=Path, default=Path("eval/results/active_speaker"))
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
@@ -293,8 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     params = json.loads(args.params)
     split_names = {"tuning": TUNING, "held_out": HELD_OUT}
     needed = sorted({n for s in args.splits for n in split_names[s]})
-    clips = {n: load_clip(args.data, n) for n in needed}
-    detector = FaceDetector(input_width=320)
+    clips = {n: load_clip(args.data, n, args.widths[0] // 2) for n in needed}
     results: dict = {
         "command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
         "splits": {"tuning": TUNING, "held_out": HELD_OUT},
@@ -308,22 +332,26 @@ def main(argv: list[str] | None = None) -> int:
             for n, c in clips.items()
         },
     }
-    for split in args.splits:
-        for setting in args.settings:
-            t0 = time.perf_counter()
-            res = evaluate(
-                clips, split_names[split], setting, detector, params, args.draws, args.seed
-            )
-            key = f"{split}/{setting}"
-            results[key] = res
-            print(
-                f"{key}: accuracy {res['accuracy']:.3f} (2 tiles {res['accuracy_2_tiles']:.3f},"
-                f" 4 tiles {res['accuracy_4_tiles']:.3f}; all frames"
-                f" {res['accuracy_all_frames']:.3f}) over {res['scored_frames']} frames of"
-                f" {res['composites']} composites; {res['ms_per_frame_4_tiles']:.3f} ms/frame"
-                f" (4 tiles) [{time.perf_counter() - t0:.0f} s]",
-                flush=True,
-            )
+    for width in args.widths:
+        if width != args.widths[0]:
+            clips = {n: load_clip(args.data, n, width // 2) for n in needed}
+        detector = FaceDetector(input_width=width)
+        for split in args.splits:
+            for setting in args.settings:
+                t0 = time.perf_counter()
+                res = evaluate(
+                    clips, split_names[split], setting, detector, params, args.draws, args.seed
+                )
+                key = f"{split}/{setting}/{width}"
+                results[key] = res
+                print(
+                    f"{key}: accuracy {res['accuracy']:.3f} (2 tiles {res['accuracy_2_tiles']:.3f},"
+                    f" 4 tiles {res['accuracy_4_tiles']:.3f}; all frames"
+                    f" {res['accuracy_all_frames']:.3f}) over {res['scored_frames']} frames of"
+                    f" {res['composites']} composites; {res['ms_per_frame_4_tiles']:.3f} ms/frame"
+                    f" (4 tiles) [{time.perf_counter() - t0:.0f} s]",
+                    flush=True,
+                )
     if not args.no_write:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
@@ -339,16 +367,16 @@ def markdown(results: dict) -> str:
         results["command"],
         "```",
         "",
-        "| split | setting | accuracy (speaker voiced) | 2 tiles | 4 tiles | all frames |"
+        "| split | setting | width | accuracy (speaker voiced) | 2 tiles | 4 tiles | all frames |"
         " scored frames | composites | ms/frame (2 / 4 tiles) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, r in results.items():
         if "/" not in key:
             continue
-        split, setting = key.split("/")
+        split, setting, width = key.split("/")
         lines.append(
-            f"| {split} | {setting} | {r['accuracy']:.3f} | {r['accuracy_2_tiles']:.3f} |"
+            f"| {split} | {setting} | {width} | {r['accuracy']:.3f} | {r['accuracy_2_tiles']:.3f} |"
             f" {r['accuracy_4_tiles']:.3f} | {r['accuracy_all_frames']:.3f} |"
             f" {r['scored_frames']} | {r['composites']} |"
             f" {r['ms_per_frame_2_tiles']:.3f} / {r['ms_per_frame_4_tiles']:.3f} |"
