@@ -3,33 +3,62 @@ the frame's own noise floor and consistent over two frames."""
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
 
-def camera_motion(flow: np.ndarray, step: int = 4) -> np.ndarray:
-    """The camera's h x w x 2 flow (pixels) from an h x w x 2 ``flow``: an affine fit
-    (pan, zoom, rotation, shear) on every ``step``-th vector, starting from the median pan and
-    fitted twice on the vectors whose residual is at most twice the median residual (the
-    moving objects are left out)."""
-    h, w = flow.shape[:2]
+@functools.lru_cache(maxsize=8)
+def _grids(h: int, w: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(design matrix of the sampled vectors K x 3, x and y coordinate rows 1 x w and h x 1),
+    coordinates as fractions of the frame centred on 0."""
+    gx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
+    gy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None]
     ys, xs = np.mgrid[0:h:step, 0:w:step]
     a = np.stack([xs.ravel() / w - 0.5, ys.ravel() / h - 0.5, np.ones(xs.size)], axis=1)
+    return a, gx, gy
+
+
+def _median(x: np.ndarray) -> np.ndarray:
+    """Upper median along axis 0 (np.partition: cheaper than np.median on small arrays)."""
+    k = len(x) // 2
+    return np.partition(x, k, axis=0)[k]
+
+
+def camera_motion(flow: np.ndarray, step: int = 4) -> np.ndarray:
+    """The camera's affine motion (pan, zoom, rotation, shear) in an h x w x 2 ``flow``
+    (pixels): 3 x 2 coefficients of (x, y, 1) -> (dx, dy), x and y as fractions of the frame
+    centred on 0. Fitted on every ``step``-th vector, starting from the median pan, twice on
+    the vectors whose residual is at most twice the median residual (moving objects are left
+    out)."""
+    h, w = flow.shape[:2]
+    a, _, _ = _grids(h, w, step)
     b = flow[::step, ::step].reshape(-1, 2).astype(np.float64)
     coef = np.zeros((3, 2))
-    coef[2] = np.median(b, axis=0)  # start from the median pan: moving objects are outliers
+    coef[2] = _median(b)  # start from the median pan: moving objects are outliers
     for _ in range(2):
         err = np.abs(b - a @ coef).sum(axis=1)
-        keep = err <= 2 * np.median(err) + 1e-3
+        keep = err <= 2 * _median(err) + 1e-3
         if keep.sum() < 6:
             break
-        coef = np.linalg.lstsq(a[keep], b[keep], rcond=None)[0]
-    gx = np.arange(w, dtype=np.float32) / w - 0.5
-    gy = np.arange(h, dtype=np.float32) / h - 0.5
-    cam = np.empty((h, w, 2), np.float32)
-    for k in range(2):
-        cam[..., k] = coef[0, k] * gx[None, :] + coef[1, k] * gy[:, None] + coef[2, k]
-    return cam
+        ak = a[keep]
+        try:
+            coef = np.linalg.solve(ak.T @ ak + 1e-9 * np.eye(3), ak.T @ b[keep])
+        except np.linalg.LinAlgError:
+            break
+    return coef
+
+
+def residual_flow(flow: np.ndarray, step: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """(dx, dy) of an h x w x 2 ``flow`` minus the camera's affine motion
+    (:func:`camera_motion`): two h x w float32 arrays, pixels."""
+    h, w = flow.shape[:2]
+    coef = camera_motion(flow, step).astype(np.float32)
+    _, gx, gy = _grids(h, w, step)
+    dx = flow[..., 0] - (coef[0, 0] * gx + coef[1, 0] * gy + coef[2, 0])
+    dy = flow[..., 1] - (coef[0, 1] * gx + coef[1, 1] * gy + coef[2, 1])
+    return dx, dy
 
 
 def motion_confidence(motion: np.ndarray, low: float = 0.3, high: float = 0.8) -> float:
@@ -50,7 +79,7 @@ class MotionSaliency:
 
     Steps: the frame's brightness is matched to the previous one (mean and spread: lighting or
     exposure flicker is not motion); the camera's affine motion is removed
-    (:func:`camera_motion`); from the residual magnitude (pixels of the small frame) a noise
+    (:func:`residual_flow`); from the residual magnitude (pixels of the small frame) a noise
     floor is subtracted, max(``floor_px``, ``noise_factor`` x the frame's median residual);
     the result is blurred (``blur_sigma`` px) and, with ``temporal``, replaced by the geometric
     mean with the previous frame's (noise flickers from place to place, objects persist).
@@ -108,9 +137,9 @@ class MotionSaliency:
         else:
             matched = grey
         self.flow = self._flow.calc(prev, matched, None)
-        flow = self.flow - camera_motion(self.flow)
-        magnitude = cv2.magnitude(flow[..., 0], flow[..., 1])
-        floor = max(self.floor_px, self.noise_factor * float(np.median(magnitude[::2, ::2])))
+        dx, dy = residual_flow(self.flow)
+        magnitude = cv2.magnitude(dx, dy)
+        floor = max(self.floor_px, self.noise_factor * float(_median(magnitude[::2, ::2].ravel())))
         magnitude = np.maximum(magnitude - floor, 0.0)
         blurred = cv2.GaussianBlur(magnitude, (0, 0), self.blur_sigma)
         out = blurred

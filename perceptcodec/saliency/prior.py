@@ -99,6 +99,7 @@ class PriorSaliency:
             self.audio_rate = int(getattr(self.speaker, "audio_rate", 0))
             self.audio_window_s = float(getattr(self.speaker, "audio_window_s", 0.0))
         self._prev: np.ndarray | None = None
+        self._center: np.ndarray | None = None
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """Working (width, height) for a source frame: ``self.width`` wide, aspect kept, even."""
@@ -120,7 +121,9 @@ class PriorSaliency:
         raw_motion = self.motion(rgb)
         tracks = self.tracker(rgb, self.motion.flow)
         motion = cv2.resize(raw_motion, grid[::-1], interpolation=cv2.INTER_AREA)
-        center = center_gaussian(grid, self.center_sigma)
+        if self._center is None or self._center.shape != grid:
+            self._center = center_gaussian(grid, self.center_sigma)
+        center = self._center
         if self.options.attention:
             sal = self._attention_map(rgb, t, audio, tracks, raw_motion, motion, center, grid)
         else:
