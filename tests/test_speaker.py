@@ -11,7 +11,7 @@ import pytest
 from perceptcodec.io.audio import audio_window, load_audio_mono
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
 from perceptcodec.saliency.motion import MotionSaliency
-from perceptcodec.saliency.speaker import FEATURES, ActiveSpeaker, EnergyVad
+from perceptcodec.saliency.speaker import FEATURES, ActiveSpeaker, EnergyVad, _TrackState
 
 FPS = 25.0
 RATE = ActiveSpeaker.audio_rate
@@ -136,10 +136,13 @@ def test_opening_speed_is_positive_while_the_mouth_opens():
     track = tile_track(0, 0)
     asd._grey_prev = cv2.cvtColor(face_tile(0.1, seed=0), cv2.COLOR_RGB2GRAY)
     grey = cv2.cvtColor(face_tile(0.6, seed=0), cv2.COLOR_RGB2GRAY)
-    mouth, upper, opening = asd._activity(grey, track, None)
+    state = _TrackState(*(np.full(ActiveSpeaker.ring, np.nan, np.float32) for _ in range(3)))
+    mouth, upper, opening = asd._activity(grey, track, None, state)
     assert opening > 0.01 and mouth > 0.05 and upper < 0.01  # the eyes did not change
     asd._grey_prev, grey = grey, asd._grey_prev
-    assert asd._activity(grey, track, None)[2] < -0.01  # closing
+    assert asd._activity(grey, track, None, state)[2] < -0.01  # closing (kept patches)
+    fresh = _TrackState(*(np.full(ActiveSpeaker.ring, np.nan, np.float32) for _ in range(3)))
+    assert asd._activity(grey, track, None, fresh)[2] < -0.01  # closing (cropped again)
 
 
 def test_features_and_coefficients():

@@ -10,9 +10,14 @@ of these features per track:
   contrast; the same for an eyes/forehead patch of the same face (its non-mouth change: head
   turns, blur, detection jitter, lighting) -- log means over a short (``visual_window_s``) and
   a long (``long_window_s``) window and the spread of the mouth's log change;
-- audio-visual synchrony (when audio is given): Pearson correlation of each mouth's activity
-  with the speech-band (300-3000 Hz) audio envelope and with the voice-activity probability
-  (``EnergyVad``) over ``sync_window_s``, best over audio-video offsets within ``max_lag_s``;
+- mouth opening speed: vertical shift of the lower half of the mouth patch's row profile
+  minus the upper half's (1-D Lucas-Kanade between the compensated patches), its RMS over
+  ``long_window_s``;
+- audio-visual synchrony (when audio is given): Pearson correlation, over ``sync_window_s``
+  and best over audio-video offsets within ``max_lag_s``, of the mouth's change with the
+  speech-band (300-3000 Hz) envelope (dB over its floor, from ``EnergyVad``) and with the
+  envelope's absolute change, and of the opening speed with the envelope's signed change (a
+  mouth opens as the voice rises);
 - every feature also relative to the other faces of the frame (minus their mean), since one
   face among several is the talker.
 
@@ -56,12 +61,41 @@ VISUAL_FEATURES = tuple(n for n in FEATURES if "sync" not in n)
 
 # Logistic coefficients (feature name -> weight, "bias"), fitted by eval/fit_speaker.py.
 COEF_AUDIO: dict[str, float] = {
-    "bias": -1.0,
-    "rel_mouth_l": 3.0,
-    "rel_sync_denv": 4.0,
-    "rel_sync_open": 4.0,
+    "bias": 4.4167,
+    "mouth_s": 0.8107,
+    "mouth_l": -1.3782,
+    "upper_s": -0.8844,
+    "upper_l": 2.3245,
+    "mouth_sd": -3.824,
+    "open_sd": 0.4811,
+    "sync_env": 2.146,
+    "sync_denv": 1.7651,
+    "sync_open": -4.2399,
+    "rel_mouth_s": -0.8549,
+    "rel_mouth_l": -1.246,
+    "rel_upper_s": 1.5063,
+    "rel_upper_l": 0.2429,
+    "rel_mouth_sd": 3.0505,
+    "rel_open_sd": 1.0403,
+    "rel_sync_env": 0.2332,
+    "rel_sync_denv": 5.2503,
+    "rel_sync_open": 12.9788,
 }
-COEF_VISUAL: dict[str, float] = {"bias": -1.0, "rel_mouth_l": 6.0, "rel_upper_l": -1.0}
+COEF_VISUAL: dict[str, float] = {
+    "bias": -9.8076,
+    "mouth_s": 0.945,
+    "mouth_l": -2.8268,
+    "upper_s": 0.4681,
+    "upper_l": -2.0864,
+    "mouth_sd": 1.8989,
+    "open_sd": 0.7264,
+    "rel_mouth_s": 0.7247,
+    "rel_mouth_l": 2.328,
+    "rel_upper_s": -1.5998,
+    "rel_upper_l": 5.1387,
+    "rel_mouth_sd": -8.8622,
+    "rel_open_sd": 3.7233,
+}
 
 
 def _sigmoid(x):  # noqa: ANN001, ANN202 - float or array
@@ -142,11 +176,14 @@ class EnergyVad:
 @dataclass
 class _TrackState:
     """Per-track ring buffers (aligned with the speaker's frame ring; NaN where the track was
-    absent) of the log mouth and eyes/forehead changes, and the held probability."""
+    absent) of the log mouth and eyes/forehead changes and the mouth's opening speed; the last
+    frame's box and patches; the held probability."""
 
     mouth: np.ndarray
     upper: np.ndarray
     opening: np.ndarray
+    box: np.ndarray | None = None
+    patches: tuple[np.ndarray | None, np.ndarray | None] | None = None
     held: float = 0.0
     held_t: float = -1e9
     last_t: float = -1e9
@@ -267,55 +304,68 @@ class ActiveSpeaker:
             return None
         return cv2.resize(grey[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA).astype(np.float32)
 
-    def _change(
-        self,
-        grey: np.ndarray,
-        rect: tuple[float, float, float, float],
-        head: tuple[float, float],
-        size: tuple[int, int],
-    ) -> tuple[float, float]:
-        """(change, opening) of a patch: mean absolute grey change against the previous
-        frame's patch at the head-motion-compensated position, over the patch's contrast; and
-        the opening speed: vertical shift (patch heights per frame) of the lower half's row
-        profile minus the upper half's (1-D Lucas-Kanade); NaN when off-frame."""
-        dx, dy = head
-        now = self._crop(grey, rect, size)
-        before = self._crop(
-            self._grey_prev, (rect[0] - dx, rect[1] - dy, rect[2] - dx, rect[3] - dy), size
-        )
+    @staticmethod
+    def _change(now: np.ndarray | None, before: np.ndarray | None) -> tuple[float, float]:
+        """(change, opening) between two patches: mean absolute grey change over the patch's
+        contrast; and the opening speed: vertical shift (patch heights per frame) of the lower
+        half's row profile minus the upper half's (1-D Lucas-Kanade); NaN when off-frame."""
         if now is None or before is None:
             return float("nan"), float("nan")
-        sd = float(now.std()) + 8.0
+        sd = float(cv2.meanStdDev(now)[1][0, 0]) + 8.0
+        change = float(cv2.norm(now, before, cv2.NORM_L1)) / now.size / sd
         p0, p1 = before.mean(axis=1), now.mean(axis=1)
-        g = np.gradient(0.5 * (p0 + p1))
+        q = p0 + p1
+        g = np.empty_like(q)  # gradient of the mean profile (as np.gradient)
+        g[1:-1] = 0.25 * (q[2:] - q[:-2])
+        g[0], g[-1] = 0.5 * (q[1] - q[0]), 0.5 * (q[-1] - q[-2])
         gd = g * (p1 - p0)
         gg = g * g
         h = len(g) // 2
         shift_up = -gd[:h].sum() / (gg[:h].sum() + 1.0)
         shift_low = -gd[h:].sum() / (gg[h:].sum() + 1.0)
-        opening = float(shift_low - shift_up) / len(g)
-        return float(np.abs(now - before).mean() / sd), opening
+        return change, float(shift_low - shift_up) / len(g)
 
     def _activity(
-        self, grey: np.ndarray, track: Track, flow: np.ndarray | None
+        self, grey: np.ndarray, track: Track, flow: np.ndarray | None, state: _TrackState
     ) -> tuple[float, float, float]:
-        """(mouth change, eyes/forehead change, mouth opening) of one track (NaN on a first
-        frame)."""
+        """(mouth change, eyes/forehead change, mouth opening speed) of one track against the
+        previous frame at the head-motion-compensated position (NaN on a first frame).
+
+        Between detections the tracker moves box and landmarks by the same shift (the median
+        flow over the box): the box keeps its size, and the previous frame's patches at the
+        previous rectangles are the compensated ones (kept, not cropped again). Otherwise the
+        head's motion is the median flow over the box and the previous frame is cropped."""
+        mouth_rect, upper_rect = self.mouth_rect(track), self.upper_rect(track)
+        now = (
+            self._crop(grey, mouth_rect, _MOUTH),
+            self._crop(grey, upper_rect, _UPPER),
+        )
+        box = np.asarray(track.box[:4], np.float64)
+        prev_box, before, state.box, state.patches = state.box, state.patches, box, now
         if self._grey_prev is None or self._grey_prev.shape != grey.shape:
             return float("nan"), float("nan"), float("nan")
-        head = (0.0, 0.0)
-        if flow is not None:
-            fh, fw = flow.shape[:2]
-            scale = grey.shape[1] / fw
-            x0, y0, x1, y1 = (int(round(v / scale)) for v in track.box[:4])
-            face = flow[
-                max(y0, 0) : min(max(y1, y0 + 1), fh), max(x0, 0) : min(max(x1, x0 + 1), fw)
-            ]
-            if face.size:
-                med = np.median(face.reshape(-1, 2), axis=0) * scale
-                head = (float(med[0]), float(med[1]))
-        mouth, opening = self._change(grey, self.mouth_rect(track), head, _MOUTH)
-        upper, _ = self._change(grey, self.upper_rect(track), head, _UPPER)
+        size = box[2:] - box[:2]
+        if (
+            prev_box is None
+            or before is None
+            or np.abs(size - (prev_box[2:] - prev_box[:2])).max() > 1e-3
+        ):
+            dx = dy = 0.0
+            if flow is not None:
+                fh, fw = flow.shape[:2]
+                scale = grey.shape[1] / fw
+                x0, y0, x1, y1 = (int(round(v / scale)) for v in box)
+                face = flow[
+                    max(y0, 0) : min(max(y1, y0 + 1), fh), max(x0, 0) : min(max(x1, x0 + 1), fw)
+                ]
+                if face.size:
+                    dx, dy = (float(v) for v in np.median(face.reshape(-1, 2), axis=0) * scale)
+            before = tuple(
+                self._crop(self._grey_prev, (r[0] - dx, r[1] - dy, r[2] - dx, r[3] - dy), size)
+                for r, size in ((mouth_rect, _MOUTH), (upper_rect, _UPPER))
+            )
+        mouth, opening = self._change(now[0], before[0])
+        upper, _ = self._change(now[1], before[1])
         return mouth, upper, opening
 
     # -- the cue --------------------------------------------------------------------------
@@ -354,7 +404,7 @@ class ActiveSpeaker:
             if state is None:
                 empty = np.full(self.ring, np.nan, np.float32)
                 state = self._tracks[track.id] = _TrackState(empty, empty.copy(), empty.copy())
-            mouth, upper, opening = self._activity(grey, track, flow)
+            mouth, upper, opening = self._activity(grey, track, flow, state)
             state.mouth[slot] = np.log(mouth + _EPS)
             state.upper[slot] = np.log(upper + _EPS)
             state.opening[slot] = opening
