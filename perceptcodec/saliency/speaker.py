@@ -156,8 +156,12 @@ class EnergyVad:
         self._levels.append((t, level, band_level))
         while self._levels and self._levels[0][0] < t - self.floor_s:
             self._levels.popleft()
-        history = np.array([(v, b) for _, v, b in self._levels])
-        floor, band_floor = np.percentile(history, self.floor_percentile, axis=0)
+        # the floor_percentile-th percentile of each column (as np.percentile, linear)
+        history = np.sort(np.array(self._levels)[:, 1:], axis=0)
+        pos = self.floor_percentile / 100.0 * (len(history) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(history) - 1)
+        floor, band_floor = history[lo] + (history[hi] - history[lo]) * (pos - lo)
         self.above_db = level - float(floor)
         self.band_above_db = band_level - float(band_floor)
         if level < self.silence_db:
