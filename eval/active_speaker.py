@@ -348,9 +348,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=Path("eval/results/active_speaker"))
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument(
+        "--cost-only",
+        action="store_true",
+        help="only the cost bench (tuning clips); writes --out (default ..._cost).json",
+    )
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
     params = json.loads(args.params)
+    if args.cost_only:
+        costs = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])}
+        for width in args.widths:
+            clips = {n: load_clip(args.data, n, width // 2) for n in TUNING}
+            for n_faces in (2, 4):
+                costs[f"cost/{n_faces}/{width}"] = cost = bench_cost(clips, n_faces, width)
+                print(f"cost {n_faces} tiles at width {width}: {cost}", flush=True)
+        if not args.no_write:
+            out = args.out if args.out.name != "active_speaker" else Path(f"{args.out}_cost")
+            out.with_suffix(".json").write_text(json.dumps(costs, indent=1))
+        return 0
     split_names = {"tuning": TUNING, "held_out": HELD_OUT}
     needed = sorted({n for s in args.splits for n in split_names[s]})
     clips = {n: load_clip(args.data, n, args.widths[0] // 2) for n in needed}

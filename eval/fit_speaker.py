@@ -9,7 +9,8 @@ on the frames where the speaker is voiced. Prints the coefficients to paste into
 accuracy of the top-ranked track (before the hold), and writes them to
 ``eval/results/active_speaker_fit.json``. The features are cached in ``eval/.cache``.
 
-    python eval/fit_speaker.py --widths 320 480 640
+    python eval/fit_speaker.py --widths 320 480 640 --select-audio "relative sync" --l2-audio 100
+    python eval/fit_speaker.py --widths 320 --cv   # leave-one-person-out model selection
 """
 
 from __future__ import annotations
@@ -39,14 +40,20 @@ def collect(data: Path, setting: str, width: int, draws: int, seed: int, cache: 
     clips = {n: load_clip(data, n, width // 2) for n in TUNING}
     detector = FaceDetector(input_width=width)
     rows: list = []
+    speaker: list = []
     for spec in composites(clips, TUNING, setting, draws, seed):
+        before = len(rows)
         run_composite(clips, spec, setting, detector, {}, collect=rows)
+        speaker += [TUNING.index(spec["speaker"])] * (len(rows) - before)
     x = np.concatenate([r[0] for r in rows])
     out = {
         "x": x,
         "y": np.concatenate([r[1] for r in rows]).astype(np.float64),
         "voiced": np.concatenate([np.full(len(r[1]), r[2]) for r in rows]),
         "frame": np.concatenate([np.full(len(r[1]), i) for i, r in enumerate(rows)]),
+        "speaker": np.concatenate(
+            [np.full(len(r[1]), s) for s, r in zip(speaker, rows, strict=True)]
+        ),
         "features": np.array(FEATURES),
     }
     cache.mkdir(parents=True, exist_ok=True)
@@ -79,6 +86,49 @@ def top_accuracy(z: np.ndarray, y: np.ndarray, frame: np.ndarray) -> float:
     return float(y[order][first].mean())
 
 
+# One person per group (SAME_PERSON of eval/active_speaker.py): TUNING index -> group.
+PERSON = [0, 1, 2, 2, 3, 4, 4, 5]
+
+CANDIDATES = {
+    "all": None,
+    "relative": lambda n: n.startswith("rel_"),
+    "relative sync + mouth": lambda n: (
+        n.startswith("rel_sync") or n in ("rel_mouth_l", "rel_open_sd", "rel_upper_l")
+    ),
+    "relative sync": lambda n: n.startswith("rel_sync"),
+    "relative mouth": lambda n: (
+        n in ("rel_mouth_s", "rel_mouth_l", "rel_open_sd", "rel_upper_s", "rel_upper_l")
+    ),
+}
+
+
+def fit_standardised(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
+    w = fit_logistic((x - mu) / sd, y, l2)
+    coef = w[:-1] / sd
+    return coef, float(w[-1] - (coef * mu).sum())
+
+
+def cross_validate(x, y, frame, person, names) -> dict:
+    """Leave-one-person-out top-track accuracy (frames of the left-out speaker) for each
+    candidate feature set and L2 penalty."""
+    out = {}
+    for cand, keep in CANDIDATES.items():
+        cols = [j for j, n in enumerate(names) if keep is None or keep(n)]
+        if not cols:
+            continue
+        for l2 in (1.0, 100.0, 1000.0):
+            hits = []
+            for g in np.unique(person):
+                tr, te = person != g, person == g
+                coef, bias = fit_standardised(x[tr][:, cols], y[tr], l2)
+                z = x[te][:, cols] @ coef + bias
+                acc = top_accuracy(z, y[te], frame[te])
+                hits.append((acc, len(np.unique(frame[te]))))
+            out[f"{cand} / l2={l2:g}"] = sum(a * n for a, n in hits) / sum(n for _, n in hits)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=shared_data_dir() / "video/talking")
@@ -88,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--l2", type=float, default=1.0, help="L2 penalty on standardised weights")
     ap.add_argument("--cache", type=Path, default=Path("eval/.cache"))
     ap.add_argument("--out", type=Path, default=Path("eval/results/active_speaker_fit.json"))
+    ap.add_argument("--cv", action="store_true", help="leave-one-person-out model selection")
+    ap.add_argument("--select-audio", default="all", help="feature set (a CANDIDATES key)")
+    ap.add_argument("--select-visual", default="all", help="feature set (a CANDIDATES key)")
+    ap.add_argument("--l2-audio", type=float, default=None, help="L2 for audio (default --l2)")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
     result: dict = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])}
@@ -103,8 +157,21 @@ def main(argv: list[str] | None = None) -> int:
         # only frames with more than one track rank anything
         multi = np.bincount(frame)[frame] > 1
         use = voiced & multi
+        select = args.select_audio if setting == "audio" else args.select_visual
+        if select != "all":
+            keep = CANDIDATES[select]
+            sub = [j for j, n in enumerate(names) if keep(n)]
+            names = [names[j] for j in sub]
+            x = x[:, sub]
+        if args.cv:
+            person = np.concatenate([np.array(PERSON)[s["speaker"]] for s in sets])
+            cv = cross_validate(x[use], y[use], frame[use], person[use], list(names))
+            for k, v in sorted(cv.items(), key=lambda kv: -kv[1]):
+                print(f"  CV {setting} {k}: {v:.3f}", flush=True)
+            result[f"cv_{setting}"] = cv
         mu, sd = x[use].mean(axis=0), x[use].std(axis=0) + 1e-9
-        w = fit_logistic((x[use] - mu) / sd, y[use], args.l2)
+        l2 = args.l2_audio if setting == "audio" and args.l2_audio is not None else args.l2
+        w = fit_logistic((x[use] - mu) / sd, y[use], l2)
         coef = w[:-1] / sd
         bias = float(w[-1] - (coef * mu).sum())
         z = x @ coef + bias

@@ -61,25 +61,10 @@ VISUAL_FEATURES = tuple(n for n in FEATURES if "sync" not in n)
 
 # Logistic coefficients (feature name -> weight, "bias"), fitted by eval/fit_speaker.py.
 COEF_AUDIO: dict[str, float] = {
-    "bias": 4.4167,
-    "mouth_s": 0.8107,
-    "mouth_l": -1.3782,
-    "upper_s": -0.8844,
-    "upper_l": 2.3245,
-    "mouth_sd": -3.824,
-    "open_sd": 0.4811,
-    "sync_env": 2.146,
-    "sync_denv": 1.7651,
-    "sync_open": -4.2399,
-    "rel_mouth_s": -0.8549,
-    "rel_mouth_l": -1.246,
-    "rel_upper_s": 1.5063,
-    "rel_upper_l": 0.2429,
-    "rel_mouth_sd": 3.0505,
-    "rel_open_sd": 1.0403,
-    "rel_sync_env": 0.2332,
-    "rel_sync_denv": 5.2503,
-    "rel_sync_open": 12.9788,
+    "bias": -1.2702,
+    "rel_sync_env": 0.4851,
+    "rel_sync_denv": 6.1562,
+    "rel_sync_open": 8.1116,
 }
 COEF_VISUAL: dict[str, float] = {
     "bias": -9.8076,
