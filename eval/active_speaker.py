@@ -222,7 +222,8 @@ def run_composite(
     collect: list | None = None,
 ) -> dict:
     """Runs the cue over one composite. ``collect``: a list to which each frame's
-    (features n x F, is-speaker-tile n, speaker voiced) is appended (for fitting)."""
+    (features n x F, is-speaker-tile n, speaker voiced) is appended (for fitting a cue whose
+    ``features`` are arrays, as at 252d22b)."""
     speaker_clip = clips[spec["speaker"]]
     tile = speaker_clip.frames.shape[1]
     truth = spec["tiles"].index(spec["speaker"])
@@ -460,8 +461,7 @@ def markdown(results: dict) -> str:
         " frames (where the speaker's own audio is voiced) whose top-ranked track lies in the"
         " speaker's tile. ms/frame in the table: wall time of `ActiveSpeaker.__call__` inside"
         " the runs (includes waiting for a core on the shared machine).",
-        f"Coefficients: fitted on the tuning split only (eval/fit_speaker.py); parameters:"
-        f" {json.dumps(results['params']) if results['params'] else 'the class defaults'}.",
+        "Parameters: " + (json.dumps(results["params"]) if results["params"] else "the defaults"),
         "",
     ]
     return "\n".join(lines)

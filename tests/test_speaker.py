@@ -11,7 +11,7 @@ import pytest
 from perceptcodec.io.audio import audio_window, load_audio_mono
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
 from perceptcodec.saliency.motion import MotionSaliency
-from perceptcodec.saliency.speaker import FEATURES, ActiveSpeaker, EnergyVad, _TrackState
+from perceptcodec.saliency.speaker import ActiveSpeaker, EnergyVad
 
 FPS = 25.0
 RATE = ActiveSpeaker.audio_rate
@@ -129,54 +129,6 @@ def test_probabilities_and_reset():
     assert list(out) == [3] and 0 <= out[3] <= 1
     asd.reset()
     assert asd._tracks == {}
-
-
-def test_opening_speed_is_positive_while_the_mouth_opens():
-    asd = ActiveSpeaker()
-    track = tile_track(0, 0)
-    asd._grey_prev = cv2.cvtColor(face_tile(0.1, seed=0), cv2.COLOR_RGB2GRAY)
-    grey = cv2.cvtColor(face_tile(0.6, seed=0), cv2.COLOR_RGB2GRAY)
-    state = _TrackState(*(np.full(ActiveSpeaker.ring, np.nan, np.float32) for _ in range(3)))
-    mouth, upper, opening = asd._activity(grey, track, None, state)
-    assert opening > 0.01 and mouth > 0.05 and upper < 0.01  # the eyes did not change
-    asd._grey_prev, grey = grey, asd._grey_prev
-    assert asd._activity(grey, track, None, state)[2] < -0.01  # closing (kept patches)
-    fresh = _TrackState(*(np.full(ActiveSpeaker.ring, np.nan, np.float32) for _ in range(3)))
-    assert asd._activity(grey, track, None, fresh)[2] < -0.01  # closing (cropped again)
-
-
-def test_features_and_coefficients():
-    asd = ActiveSpeaker()
-    rgb = np.concatenate([face_tile(0.0, seed=0), face_tile(0.0, seed=1)], axis=1)
-    tracks = [tile_track(1, 0), tile_track(2, 1)]
-    for k in range(3):
-        asd(rgb, tracks, None, np.zeros(1024, np.float32), k / FPS)
-    assert set(asd.features) == {1, 2}
-    assert all(f.shape == (len(FEATURES),) and np.isfinite(f).all() for f in asd.features.values())
-    with pytest.raises(ValueError, match="unknown"):
-        ActiveSpeaker(coef_visual={"no_such_feature": 1.0})
-
-
-def test_tracks_in_pixels_of_any_frame_size():
-    """The same scene at twice the size (tracks scaled alike) ranks the faces alike."""
-    moving = syllables(3.0, seed=1)
-    still = np.zeros_like(moving)
-    tops = []
-    for scale in (1, 2):
-        asd = ActiveSpeaker()
-        tracks = [tile_track(10, 0), tile_track(11, 1)]
-        for tr in tracks:
-            tr.box = tr.box * scale
-            tr.landmarks = tr.landmarks * scale
-        top = []
-        for k in range(int(3.0 * FPS)):
-            i = int(k / FPS * 1000)
-            rgb = np.concatenate([face_tile(float(still[i]), 0), face_tile(float(moving[i]), 1)], 1)
-            rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-            probs = asd(rgb, tracks, None, None, k / FPS)
-            top.append(max(probs, key=probs.get))
-        tops.append(np.array(top[25:]))
-    assert (tops[0] == 11).mean() > 0.9 and (tops[1] == 11).mean() > 0.9
 
 
 def test_mouth_rect_falls_back_to_the_lower_third_of_the_box():
