@@ -20,6 +20,8 @@ $(VENV)/.system-deps:
 $(VENV)/.installed: $(VENV)/.system-deps pyproject.toml setup.py native/pcx264.c native/pcx265.c
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .
+	@[ -f perceptcodec/encoder/libpcx265.so ] || echo "perceptcodec: HEVC (--codec hevc) not \
+	built: install libx265-dev (sudo apt-get install libx265-dev), then make install"
 	@touch $@
 
 # Tests also train and export VAM-Net: torch==2.13.0 first (a local CPU wheel on our machines;
@@ -62,7 +64,8 @@ lint: install
 	$(VENV)/bin/ruff format --check perceptcodec tests eval
 
 clean:
-	rm -rf build out *.egg-info perceptcodec/encoder/libpcx264.so perceptcodec/encoder/_pcx264*.so
+	rm -rf build out *.egg-info perceptcodec/encoder/libpcx264.so perceptcodec/encoder/_pcx264*.so \
+	  perceptcodec/encoder/libpcx265.so
 
 # A wheel that carries the models and the native wrappers (dist/), and what it links.
 wheel: install-dev

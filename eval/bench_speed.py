@@ -3,20 +3,24 @@
     python eval/bench_speed.py                      # the full matrix below (~40 min, 2 cores)
     python eval/bench_speed.py --sizes 720p --presets medium --models none prior \\
         --memory-minutes                            # one cell, no memory runs
+    python eval/bench_speed.py --only encode --codecs h264 hevc --sizes 720p \\
+        --presets medium --models none prior        # HEVC (x265) beside H.264, encode rows only
 
 Models are ``none``, ``prior``, ``center`` or ``vamnet:RUNTIME`` (onnx, torch, tensorrt,
 auto). Source: a real clip (default: the Hamilton stage clip from ../shared/data) scaled to
 each size and looped to --seconds, written once as a near-lossless intermediate under
 eval/.cache/ (the long memory sources repeat its packets, no re-encode).
 
-1. Encode frames/s for each size x preset x model (ABR --bitrate, 1 pass): the best of
-   --repeats, and the median over repeats of its ratio to ``none`` run just before it (this
-   machine's speed drifts by +/-10 % over minutes; back-to-back ratios drift much less).
+1. Encode frames/s for each size x preset x codec x model (ABR --bitrate, 1 pass): the best
+   of --repeats, and the median over repeats of its ratio to the same codec's ``none`` run just
+   before it (this machine's speed drifts by +/-10 % over minutes; back-to-back ratios drift
+   much less); with several --codecs, also each row's ratio to the first codec's same model.
 2. Saliency-only frames/s for each model at each size: resize to the model's input plus the
    model call, over --saliency-frames decoded frames held in memory.
 3. Peak RSS of an encode of --memory-minutes of video at --memory-size.
 Each measurement runs in a fresh process (so peak RSS is its own). A runtime that is not
-usable here is listed with the reason. Writes JSON + Markdown under eval/results/.
+usable here is listed with the reason. ``--only encode|saliency|memory`` runs just those rows.
+Writes JSON + Markdown under eval/results/.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ def _split(spec: str) -> tuple[str, str]:
 
 def _encode_child(args: dict) -> dict:
     from perceptcodec.config import EncodeConfig, SaliencySpec
-    from perceptcodec.encoder import RateControl, X264Options
+    from perceptcodec.encoder import Codec, RateControl, X264Options
     from perceptcodec.pipeline import encode
 
     name, runtime = _split(args["model"])
@@ -110,6 +114,7 @@ def _encode_child(args: dict) -> dict:
         rate=RateControl.choose(args["bitrate"]),
         x264=X264Options(preset=args["preset"]),
         saliency=SaliencySpec(name, runtime=runtime),
+        codec=Codec.parse(args.get("codec", "h264")),
     )
     with tempfile.TemporaryDirectory() as tmp:
         summary = encode(args["src"], Path(tmp) / "out.mp4", config, progress=False)
@@ -168,32 +173,43 @@ def _log(kind: str, row: dict) -> None:
         print(f"{kind}: {row['size']} {row['model']}: not measured: {row['error']}", flush=True)
         return
     extra = f" x{row['ratio_to_none']:.2f} of none" if row.get("ratio_to_none") else ""
-    print(f"{kind}: {row['size']} {row.get('preset', '')} {row['model']} {row['fps']:.1f} fps"
-          f"{extra} RSS {row['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+    codec = f" {row['codec']}" if "codec" in row else ""
+    print(f"{kind}: {row['size']} {row.get('preset', '')}{codec} {row['model']} "
+          f"{row['fps']:.1f} fps{extra} RSS {row['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
 
 
 def encode_rows(args: argparse.Namespace, sources: dict[str, Path]) -> list[dict]:
-    """Per size x preset: every model once per repeat, back to back, so each repeat gives a
-    ratio to ``none`` measured under the same machine conditions; the row keeps the best
-    frames/s and the median of those per-repeat ratios."""
+    """Per size x preset: every codec x model once per repeat, back to back, so each repeat
+    gives a ratio to that codec's ``none`` (and to the first codec's same model) measured under
+    the same machine conditions; the row keeps the best frames/s and the medians of those
+    per-repeat ratios."""
     rows = []
+    cells = [(c, m) for c in args.codecs for m in args.models]
     for size, src in sources.items():
         for preset in args.presets:
-            runs: dict[str, list[dict]] = {m: [] for m in args.models}
+            runs: dict[tuple[str, str], list[dict]] = {cell: [] for cell in cells}
             for _ in range(args.repeats):
-                for model in args.models:
-                    if runs[model] and "error" in runs[model][0]:
+                for codec, model in cells:
+                    done = runs[(codec, model)]
+                    if done and "error" in done[0]:
                         continue
-                    runs[model].append(in_child("encode", src=str(src), model=model,
-                                                preset=preset, bitrate=args.bitrate))  # fmt: skip
-            for model, results in runs.items():
+                    done.append(in_child("encode", src=str(src), model=model, preset=preset,
+                                         bitrate=args.bitrate, codec=codec))  # fmt: skip
+            for (codec, model), results in runs.items():
                 best = max(results, key=lambda r: r.get("fps", 0.0))
                 row = {"size": size, "preset": preset, "model": model, **best}
-                if "fps" in best and runs.get("none"):
-                    pairs = zip(results, runs["none"], strict=True)
-                    ratios = [r["fps"] / n["fps"] for r, n in pairs]
-                    row["ratios_to_none"] = ratios
-                    row["ratio_to_none"] = float(np.median(ratios))
+                if len(args.codecs) > 1:
+                    row["codec"] = codec
+                first = args.codecs[0]
+                for key, other in (("none", runs.get((codec, "none"))),
+                                   (first, runs.get((first, model)))):  # fmt: skip
+                    if "fps" not in best or not other or other is results:
+                        continue
+                    if len(other) != len(results) or any("fps" not in o for o in other):
+                        continue
+                    ratios = [r["fps"] / o["fps"] for r, o in zip(results, other, strict=True)]
+                    row[f"ratios_to_{key}"] = ratios
+                    row[f"ratio_to_{key}"] = float(np.median(ratios))
                 rows.append(row)
                 _log("encode", row)
     return rows
@@ -227,17 +243,33 @@ def markdown(meta: dict, enc: list[dict], sal: list[dict], mem: list[dict]) -> s
     def cell(r: dict, key: str, fmt: str) -> str:
         return format(r[key], fmt) if r.get(key) is not None else "-"
 
-    def ratio(r: dict) -> str:
-        if r.get("ratio_to_none") is None:
+    def ratio(r: dict, key: str = "none") -> str:
+        if r.get(f"ratio_to_{key}") is None:
             return "-"
-        low, high = min(r["ratios_to_none"]), max(r["ratios_to_none"])
-        return f"{r['ratio_to_none']:.2f} ({low:.2f}-{high:.2f})"
+        low, high = min(r[f"ratios_to_{key}"]), max(r[f"ratios_to_{key}"])
+        return f"{r[f'ratio_to_{key}']:.2f} ({low:.2f}-{high:.2f})"
 
     def used(r: dict) -> str:
         return f"not usable here: {r['error']}" if "error" in r else r["used"]
 
     lines = [f"Command: `{meta['command']}` ({meta['machine']}, {meta['date']})", ""]
-    if enc:
+    codecs = meta.get("codecs", ["h264"])
+    if enc and len(codecs) > 1:
+        first = codecs[0]
+        lines += ["Encode (1-pass ABR, whole pipeline: decode, saliency, x264/x265, mux); "
+                  "frames/s: best of the repeats; ratios: medians over repeats of back-to-back "
+                  "ratios (range in brackets), to the same codec's none and to the same model "
+                  f"on {first}:", "",
+                  "| size | preset | codec | model | runtime used | frames/s | ratio to none | "
+                  f"ratio to {first} | peak RSS MB |",
+                  "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in enc:
+            lines.append(
+                f"| {r['size']} | {r['preset']} | {r['codec']} | {r['model']} | {used(r)} | "
+                f"{cell(r, 'fps', '.1f')} | {ratio(r)} | {ratio(r, first)} | "
+                f"{cell(r, 'peak_rss_mb', '.0f') if 'error' not in r else '-'} |"
+            )
+    elif enc:
         lines += ["Encode (1-pass ABR, whole pipeline: decode, saliency, x264, mux); frames/s: "
                   "best of the repeats; ratio: median over repeats of back-to-back ratios "
                   "(range in brackets):", "",
@@ -273,6 +305,12 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["720p", "1080p"], choices=sorted(SIZES))
     parser.add_argument("--presets", nargs="+", default=["medium", "veryfast"])
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
+    parser.add_argument(
+        "--codecs", nargs="+", default=["h264"], choices=["h264", "hevc"], help="encode rows"
+    )
+    parser.add_argument(
+        "--only", choices=["encode", "saliency", "memory"], help="run just these rows"
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--bitrate", default="1000k")
     parser.add_argument("--repeats", type=int, default=2)
@@ -287,14 +325,15 @@ def main() -> None:
         sys.exit(f"bench_speed: source clip {args.source} not found (give --source)")
 
     sources = {s: make_source(args.source, s, args.seconds, HERE / ".cache") for s in args.sizes}
-    enc = encode_rows(args, sources)
-    sal = saliency_rows(args, sources)
-    mem = memory_rows(args) if args.memory_minutes else []
+    enc = encode_rows(args, sources) if args.only in (None, "encode") else []
+    sal = saliency_rows(args, sources) if args.only in (None, "saliency") else []
+    mem = memory_rows(args) if args.memory_minutes and args.only in (None, "memory") else []
     meta = {
         "source": str(args.source),
         "seconds": args.seconds,
         "bitrate": args.bitrate,
         "repeats": args.repeats,
+        "codecs": args.codecs,
         "machine": f"{platform.machine()}, {mp.cpu_count()} cores",
         "command": " ".join(["python", "eval/bench_speed.py", *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d"),

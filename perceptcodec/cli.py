@@ -117,6 +117,7 @@ def saliency_spec(args: argparse.Namespace):  # noqa: ANN201 (imported lazily)
 def encode_config(args: argparse.Namespace):  # noqa: ANN201 (imported lazily)
     """The :class:`perceptcodec.config.EncodeConfig` the ``encode`` flags describe."""
     from perceptcodec.config import EncodeConfig
+    from perceptcodec.encoder.codec import Codec, X265Options
     from perceptcodec.encoder.x264 import RateControl, X264Options
     from perceptcodec.roi import RoiSettings
 
@@ -125,6 +126,8 @@ def encode_config(args: argparse.Namespace):  # noqa: ANN201 (imported lazily)
         x264=X264Options(args.preset, args.tune, args.keyint, args.threads),
         roi=RoiSettings(args.strength, args.max_delta_qp, args.smoothing),
         saliency=saliency_spec(args),
+        codec=Codec.parse(args.codec),
+        x265=X265Options(args.x265_params),
     )
 
 
@@ -209,6 +212,21 @@ def _saliency_choice(text: str) -> str:
     )
 
 
+def _x265_params(text: str) -> str:
+    """An argparse type: x265-params that libx265 accepts (an unknown key or a bad value is a
+    one-line usage error naming it)."""
+    from perceptcodec.encoder.codec import X265Options, check_x265_params
+
+    try:
+        check_x265_params(X265Options(text).params)
+    except PerceptcodecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+_x265_params.__name__ = "x265 params"
+
+
 def _ranged(kind: type, low: float, high: float):  # noqa: ANN202
     """An argparse type: a ``kind`` number in low..high (NaN and inf refused), else a one-line
     usage error naming the range."""
@@ -278,19 +296,33 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
         help="constant QP 0-51 instead of a bitrate (with a model: QP + its offsets per block)",
     )
     enc.add_argument("--two-pass", action="store_true", help="2-pass ABR (same maps in both)")
-    enc.add_argument("--preset", default="medium", choices=PRESETS, help="x264 preset")
-    enc.add_argument("--tune", help="x264 tune (e.g. film, psnr, ssim)")
+    enc.add_argument(
+        "--codec",
+        default="h264",
+        choices=["h264", "hevc"],
+        help="h264 (x264, default) or hevc (x265; MP4/MOV tagged hvc1)",
+    )
+    enc.add_argument(
+        "--x265-params",
+        type=_x265_params,
+        metavar="KEY=VALUE:...",
+        help="x265 settings by x265's own names (--codec hevc only), e.g. qg-size=8:aq-mode=3",
+    )
+    enc.add_argument("--preset", default="medium", choices=PRESETS, help="x264/x265 preset")
+    enc.add_argument(
+        "--tune", help="x264 tune (e.g. film, psnr, ssim); x265's: psnr, ssim, grain, ..."
+    )
     enc.add_argument(
         "--keyint",
         type=_ranged(int, 0, MAX_KEYINT),
         default=0,
-        help="max GOP length in frames (0: x264's)",
+        help="max GOP length in frames (0: the encoder's)",
     )
     enc.add_argument(
         "--threads",
         type=_ranged(int, 0, MAX_THREADS),
         default=0,
-        help=f"x264 threads 0-{MAX_THREADS} (0: auto)",
+        help=f"encoder threads 0-{MAX_THREADS} (0: auto; x265: its worker pool)",
     )
     _add_saliency_flags(enc)
     defaults = RoiSettings()
@@ -320,7 +352,7 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
     )
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--json", action="store_true", help="print the summary as JSON")
-    enc.set_defaults(run=_encode)
+    enc.set_defaults(run=_encode, parser=enc)
 
 
 def _saliency_parser(sub: argparse._SubParsersAction) -> None:
@@ -361,8 +393,9 @@ def _rd_parser(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[NONE, DEFAULT_MODEL],
         help="none or MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]... with keys k (saliency "
-        "stride) and the model's own (fs: face stride, w: working width); default: none "
-        f"{DEFAULT_MODEL}",
+        "stride), codec (h264 or hevc; also none:codec=hevc; each codec's configurations are "
+        "measured against its own none) and the model's own (fs: face stride, w: working "
+        f"width); default: none {DEFAULT_MODEL}",
     )
     rd.add_argument(
         "--bitrates",
@@ -379,7 +412,7 @@ def _rd_parser(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="perceptcodec",
-        description="Saliency-guided H.264 encoding (x264 + per-MB QP offsets).",
+        description="Saliency-guided H.264/HEVC encoding (x264/x265 + per-block QP offsets).",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_encode_parser, _saliency_parser, _export_parser, _rd_parser):
@@ -391,6 +424,8 @@ def _run(argv: Sequence[str] | None) -> int:
     import av.error
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "x265_params", None) and getattr(args, "codec", None) != "hevc":
+        args.parser.error("--x265-params applies to --codec hevc only")
     try:
         return args.run(args)
     except PerceptcodecError as exc:

@@ -1,7 +1,8 @@
 """One typed configuration of an encode, built once (by the CLI, ``rd`` or a library user) and
 handed to :func:`perceptcodec.pipeline.encode` as it is.
 
-``EncodeConfig`` = rate control + x264 options + ROI mapping + which saliency drives it.
+``EncodeConfig`` = codec (H.264 or HEVC) + rate control + x264 options (x265 takes the same
+ones) + x265-only options + ROI mapping + which saliency drives it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from perceptcodec.encoder.codec import Codec, X265Options
 from perceptcodec.encoder.x264 import RateControl, X264Options
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.roi import RoiSettings
@@ -70,12 +72,30 @@ class SaliencySpec:
 
 @dataclass(frozen=True)
 class EncodeConfig:
-    """Everything that decides the encoded bits: rate, x264 options, ROI mapping, saliency."""
+    """Everything that decides the encoded bits: rate, x264 options, ROI mapping, saliency;
+    ``codec`` H.264 (x264) or HEVC (x265, which takes the same rate control and preset/tune/
+    keyint/threads options, plus ``x265``: :class:`X265Options`, HEVC only)."""
 
     rate: RateControl = field(default_factory=RateControl)
     x264: X264Options = field(default_factory=X264Options)
     roi: RoiSettings = field(default_factory=RoiSettings)
     saliency: SaliencySpec = field(default_factory=SaliencySpec)
+    codec: Codec = Codec.H264
+    x265: X265Options = field(default_factory=X265Options)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "codec", Codec.parse(self.codec))
+        if not isinstance(self.x265, X265Options):
+            raise PerceptcodecError("x265 options must be an X265Options")
+        if self.codec is Codec.H264 and self.x265.params:
+            raise PerceptcodecError("x265 params apply to HEVC only (codec hevc)")
+        if self.codec is Codec.HEVC and self.x264.tune:
+            from perceptcodec.encoder.x265 import X265_TUNES
+
+            if self.x264.tune not in X265_TUNES:
+                raise PerceptcodecError(
+                    f"x265 has no tune {self.x264.tune!r}; one of {', '.join(X265_TUNES)}"
+                )
 
 
 __all__ = ["EncodeConfig", "SaliencySpec"]

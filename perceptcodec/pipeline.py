@@ -1,7 +1,7 @@
-"""The encode pipeline: decode -> saliency -> QP offsets -> x264 -> mux, streamed.
+"""The encode pipeline: decode -> saliency -> QP offsets -> x264 or x265 -> mux, streamed.
 
-Decoding and saliency run in a producer thread that feeds a bounded queue; x264 (which releases
-the GIL inside the native call) encodes in the caller's thread. Memory does not grow with the
+Decoding and saliency run in a producer thread that feeds a bounded queue; x264/x265 (which
+release the GIL inside the native call) encode in the caller's thread. Memory does not grow with the
 video's length: at most ``QUEUE_FRAMES`` decoded frames wait between the two.
 """
 
@@ -22,9 +22,12 @@ import av
 import numpy as np
 
 from perceptcodec.config import EncodeConfig
+from perceptcodec.encoder.codec import Codec
 from perceptcodec.encoder.encoder import Encoder
 from perceptcodec.encoder.frames import i420_planes
 from perceptcodec.encoder.x264 import Packet, Pass, RateControl, RateMode, X264Error
+from perceptcodec.encoder.x265 import INSTALL_HINT as X265_INSTALL_HINT
+from perceptcodec.encoder.x265 import X265Error, x265_available
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.audio import load_audio_mono
 from perceptcodec.io.sink import (
@@ -84,9 +87,11 @@ class EncodeSummary:
         return asdict(self)
 
 
-def default_output(src: Path, saliency: str, rate: RateControl) -> Path:
-    """``<stem>.<saliency>.<rate>.mp4`` beside the input."""
-    return src.with_name(f"{src.stem}.{saliency}.{rate.tag}.mp4")
+def default_output(src: Path, saliency: str, rate: RateControl, codec: Codec = Codec.H264) -> Path:
+    """``<stem>.<saliency>.<rate>.mp4`` beside the input (H.264);
+    ``<stem>.<saliency>.hevc.<rate>.mp4`` for HEVC."""
+    codec_tag = "" if codec is Codec.H264 else f"{codec.value}."
+    return src.with_name(f"{src.stem}.{saliency}.{codec_tag}{rate.tag}.mp4")
 
 
 class _Producer:
@@ -200,9 +205,10 @@ def encode(
     progress: bool = True,
     keep_going: bool = False,
 ) -> EncodeSummary:
-    """Encode ``src`` to H.264 in MP4/MKV with saliency-guided per-macroblock QP offsets, as
-    ``config`` says (default: :class:`EncodeConfig`'s defaults, 300 kbit/s 1-pass ABR with the
-    default model). ``dst`` defaults to ``<stem>.<model>.<rate>.mp4`` beside the input. The
+    """Encode ``src`` to H.264 (or HEVC: ``config.codec``) in MP4/MKV/MOV with saliency-guided
+    per-block QP offsets, as ``config`` says (default: :class:`EncodeConfig`'s defaults,
+    H.264 at 300 kbit/s 1-pass ABR with the default model). ``dst`` defaults to
+    ``<stem>.<model>.<rate>.mp4`` beside the input (``<stem>.<model>.hevc.<rate>.mp4``). The
     output appears only when complete; an existing output is refused unless ``force``.
 
     A damaged or truncated input (decided from its container and decoder) is an error unless
@@ -211,12 +217,16 @@ def encode(
     after the passes). Temporary files left by killed runs are removed first."""
     t0 = time.monotonic()
     config = config or EncodeConfig()
+    if config.codec is Codec.HEVC and not x265_available():
+        raise PerceptcodecError(X265_INSTALL_HINT)
     src = Path(src)
     info = probe(src)
     fingerprint = Fingerprint.of(src)
     check_frame_size(info)
     model_name = config.saliency.name
-    dst = Path(dst) if dst is not None else default_output(src, model_name, config.rate)
+    dst = (
+        Path(dst) if dst is not None else default_output(src, model_name, config.rate, config.codec)
+    )
     container_format(dst)
     check_output(dst, overwrite=force, inputs=(src,))
     remove_stale(dst.parent, Path(tempfile.gettempdir()))
@@ -227,7 +237,7 @@ def encode(
         work_dir() as tmp,
         atomic_output(dst, overwrite=force, inputs=(src,)) as tmp_out,
     ):
-        stats = os.path.join(tmp, "x264.stats")
+        stats = os.path.join(tmp, "x265.stats" if config.codec is Codec.HEVC else "x264.stats")
         maps = _MapStore(tmp / "dqp.f16", mb_grid((info.width, info.height)))
         audio_samples = None
         if model is not None and model.audio_rate and info.has_audio:
@@ -236,7 +246,7 @@ def encode(
         if passes == 2:
             try:
                 _run_pass(job, Pass.FIRST, None)
-            except X264Error as exc:
+            except (X264Error, X265Error) as exc:
                 raise PerceptcodecError(
                     f"{tmp}: pass 1 failed writing its statistics (disk full?); "
                     "set TMPDIR to a folder with space"
@@ -355,7 +365,7 @@ def _map_items(job: _Job, pass_: Pass) -> Iterator[tuple[av.VideoFrame, np.ndarr
 
 
 def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, float]:
-    """One x264 pass over the video; muxes into ``out`` unless it is None.
+    """One x264/x265 pass over the video; muxes into ``out`` unless it is None.
     Returns (frames, video bytes, audio mode, video duration in s)."""
     info = job.info
     encoder = Encoder(
@@ -368,6 +378,8 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
         sar=info.sar if info.sar != 1 else None,
         pass_=pass_,
         stats_path=job.stats if pass_ is not Pass.SINGLE else None,
+        codec=job.config.codec,
+        x265=job.config.x265 if job.config.codec is Codec.HEVC else None,
     )
     pump = _AudioPump(info.path) if out is not None and info.has_audio else None
     sink = None
@@ -377,7 +389,7 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
             sink = MediaSink(
                 out, info.width, info.height, info.time_base, info.fps, encoder.headers(),
                 sar=info.sar, audio_from=pump.stream if pump else None, name=job.dst,
-                rotation=info.rotation,
+                rotation=info.rotation, codec=job.config.codec,
             )  # fmt: skip
     except BaseException:
         encoder.close()
@@ -456,7 +468,8 @@ class _VideoOut:
     last one can be given what makes the track as long as the frames shown: an MP4 track's
     length is the last sample's dts + its duration (since the first dts), while the frames
     shown end at the last frame's pts + duration. x264's dts trail the pts by the reorder
-    delay, which under a variable frame rate differs between the start and the end."""
+    delay, which under a variable frame rate differs between the start and the end (x265's
+    likewise)."""
 
     def __init__(self, sink: MediaSink | None, durations: _Durations) -> None:
         self.sink, self.durations = sink, durations

@@ -1,5 +1,6 @@
-"""x264 encoding: the native wrapper and the library-level Encoder."""
+"""Encoding: the native x264/x265 wrappers and the library-level Encoder."""
 
+from perceptcodec.encoder.codec import Codec, X265Options
 from perceptcodec.encoder.encoder import Encoder
 from perceptcodec.encoder.x264 import (
     Packet,
@@ -10,4 +11,14 @@ from perceptcodec.encoder.x264 import (
     x264_build,
 )
 
-__all__ = ["Encoder", "Packet", "Pass", "RateControl", "RateMode", "X264Options", "x264_build"]
+__all__ = [
+    "Codec",
+    "Encoder",
+    "Packet",
+    "Pass",
+    "RateControl",
+    "RateMode",
+    "X264Options",
+    "X265Options",
+    "x264_build",
+]

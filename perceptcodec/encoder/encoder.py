@@ -1,4 +1,5 @@
-"""The library-level encoder: frames (+ optional QP-offset maps) in, H.264 packets out."""
+"""The library-level encoder: frames (+ optional QP-offset maps) in, H.264 or HEVC packets
+out."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from perceptcodec.encoder.codec import Codec, X265Options
 from perceptcodec.encoder.frames import Planes, i420_planes
 from perceptcodec.encoder.x264 import (
     Packet,
@@ -21,7 +23,8 @@ from perceptcodec.errors import PerceptcodecError
 
 
 class Encoder:
-    """Encode frames of ``width`` x ``height`` (even) pixels to H.264 with x264.
+    """Encode frames of ``width`` x ``height`` (even) pixels to H.264 with x264, or to HEVC
+    with x265 (``codec=Codec.HEVC``; ``x265`` its own options, e.g. x265-params).
 
     >>> enc = Encoder(1280, 720, fps=Fraction(25), rate=RateControl(bitrate_kbps=300))
     >>> packets = [p for frame, dqp in frames_and_maps for p in enc.encode(frame, dqp)]
@@ -30,6 +33,9 @@ class Encoder:
     ``encode`` takes a PyAV VideoFrame, an H x W x 3 uint8 RGB array or (Y, U, V) planes, and
     an optional float32 (ceil(H/16) x ceil(W/16)) map of QP offsets (QP units, negative = more
     bits). pts are in ``time_base`` (default 1/fps); when omitted, frames are numbered 0, 1, ...
+
+    ``mb_shape`` is the grid the codec takes offsets on: 16x16 blocks, or 8x8 blocks with x265's
+    ``qg-size=8``; a map on the 16x16 grid is then repeated onto the finer one.
     """
 
     def __init__(
@@ -43,20 +49,35 @@ class Encoder:
         sar: Fraction | None = None,
         pass_: Pass = Pass.SINGLE,
         stats_path: str | None = None,
+        codec: Codec = Codec.H264,
+        x265: X265Options | None = None,
     ) -> None:
         fps = _ratio("fps", fps)
         self.time_base = _ratio("time_base", time_base) if time_base is not None else 1 / fps
-        self._x264 = X264Encoder(
-            width, height, fps, self.time_base, rate or RateControl(),
-            options or X264Options(), pass_=pass_, stats_path=stats_path, sar=sar,
-        )  # fmt: skip
-        self.mb_shape = (self._x264.mb_rows, self._x264.mb_cols)
+        self.codec = Codec.parse(codec)
+        if self.codec is Codec.HEVC:
+            from perceptcodec.encoder.x265 import X265Encoder
+
+            self._enc: X264Encoder | X265Encoder = X265Encoder(
+                width, height, fps, self.time_base, rate or RateControl(),
+                options or X264Options(), pass_=pass_, stats_path=stats_path, sar=sar,
+                params=(x265 or X265Options()).params,
+            )  # fmt: skip
+        else:
+            if x265 is not None and x265.params:
+                raise PerceptcodecError("x265 params apply to HEVC only (codec=hevc)")
+            self._enc = X264Encoder(
+                width, height, fps, self.time_base, rate or RateControl(),
+                options or X264Options(), pass_=pass_, stats_path=stats_path, sar=sar,
+            )  # fmt: skip
+        self.mb_shape = (self._enc.mb_rows, self._enc.mb_cols)
+        self._coarse = (-(-height // 16), -(-width // 16))  # the 16x16 grid
         self.first_pts: int | None = None  # pts of the first and last frame given (time_base)
         self.last_pts = -1
 
     def headers(self) -> bytes:
-        """SPS + PPS (Annex B)."""
-        return self._x264.headers()
+        """SPS + PPS (H.264) or VPS + SPS + PPS (HEVC), Annex B."""
+        return self._enc.headers()
 
     def encode(
         self,
@@ -74,19 +95,24 @@ class Encoder:
             raise PerceptcodecError(f"pts must be an integer or None, not {pts!r}")
         if pts is None or pts <= self.last_pts:
             pts = self.last_pts + 1
-        packet = self._x264.encode(*planes, pts=int(pts), dqp_mb=dqp_mb)
+        if dqp_mb is not None and self.mb_shape != self._coarse:
+            dqp_mb = np.asarray(dqp_mb)
+            if dqp_mb.shape == self._coarse:  # 16x16 map onto x265's 8x8 quantisation groups
+                rows, cols = self.mb_shape
+                dqp_mb = np.repeat(np.repeat(dqp_mb, 2, 0), 2, 1)[:rows, :cols]
+        packet = self._enc.encode(*planes, pts=int(pts), dqp_mb=dqp_mb)
         self.last_pts = int(pts)
         if self.first_pts is None:
             self.first_pts = self.last_pts
         return [packet] if packet is not None else []
 
     def flush(self) -> Iterator[Packet]:
-        """Packets of the frames x264 still holds; call once after the last frame."""
-        yield from self._x264.flush()
+        """Packets of the frames the codec still holds; call once after the last frame."""
+        yield from self._enc.flush()
 
     def close(self) -> None:
-        """Release x264 (writes the statistics file in pass 1)."""
-        self._x264.close()
+        """Release the codec (writes the statistics file in pass 1)."""
+        self._enc.close()
 
     def __enter__(self) -> Encoder:
         return self

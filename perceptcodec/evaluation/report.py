@@ -40,16 +40,19 @@ def load_results(paths: Sequence[Path]) -> list[dict]:
 
 
 def run_of(result: dict) -> tuple[object, ...]:
-    """What a result shares with its anchor: (preset, two_pass, luma, gaze sigma in px)."""
+    """What a result shares with its anchor: (preset, two_pass, luma, gaze sigma in px, codec).
+    HEVC results are thus measured against HEVC's ``none``, H.264's against H.264's."""
     c = result["config"]
     return (c.get("preset"), c.get("two_pass"), c.get("luma", LEGACY_LUMA),
-            c.get("gaze_sigma_px"))  # fmt: skip
+            c.get("gaze_sigma_px"), c.get("codec", "h264"))  # fmt: skip
 
 
 def run_name(run: tuple[object, ...]) -> str:
-    """``medium, 2-pass`` (plus the luma when it is not the coded Y plane)."""
-    preset, two_pass, luma, _sigma = run
+    """``medium, 2-pass`` (plus ``, hevc`` for HEVC, and the luma when it is not the coded Y
+    plane)."""
+    preset, two_pass, luma, _sigma, codec = run
     name = f"{preset}, {'2' if two_pass else '1'}-pass"
+    name += "" if codec == "h264" else f", {codec}"
     return name if luma == _current_luma() else f"{name}, luma: {luma}"
 
 

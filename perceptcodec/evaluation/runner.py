@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from perceptcodec.config import EncodeConfig, SaliencySpec
+from perceptcodec.encoder.codec import Codec
 from perceptcodec.encoder.x264 import RateControl, X264Options
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.evaluation.scoring import LUMA, GazeVideo, score_video
@@ -35,6 +36,7 @@ from perceptcodec.units import PAPER_BITRATES_KBPS
 from perceptcodec.versions import tool_versions
 
 STRIDE_KEY = "k"  # the saliency stride in configuration strings and labels
+CODEC_KEY = "codec"  # h264 (default) or hevc, in configuration strings
 RESULT_FORMAT = 2  # 1: keyed by label alone, luma through format="gray" (range-expanded)
 
 
@@ -48,13 +50,21 @@ class RdSettings:
 
 @dataclass(frozen=True)
 class RdConfig:
-    """One configuration of an RD run: which saliency (``none`` = plain x264, the anchor) with
-    which ROI settings. Written ``none`` or ``MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]...``
-    where KEY is ``k`` (saliency stride) or a short key of the model's options (``fs`` face
-    stride, ``w`` working width: :func:`perceptcodec.saliency.options.option_keys`)."""
+    """One configuration of an RD run: which saliency (``none`` = plain x264/x265, the anchor)
+    with which ROI settings, on which codec. Written ``none`` or
+    ``MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]...`` where KEY is ``k`` (saliency stride),
+    ``codec`` (``h264``, the default, or ``hevc``; also ``none:codec=hevc``) or a short key of
+    the model's options (``fs`` face stride, ``w`` working width:
+    :func:`perceptcodec.saliency.options.option_keys`). The codec is not in the label: HEVC
+    results form their own run in the BD table (:func:`perceptcodec.evaluation.report.run_of`),
+    each configuration measured against the ``none`` of its own codec."""
 
     saliency: SaliencySpec = field(default_factory=lambda: SaliencySpec(NONE))
     roi: RoiSettings = field(default_factory=RoiSettings)
+    codec: Codec = Codec.H264
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "codec", Codec.parse(self.codec))
 
     @property
     def label(self) -> str:
@@ -75,16 +85,18 @@ class RdConfig:
     def settings(self) -> dict[str, object]:
         """Every setting of this configuration, JSON-ready. Model options are spelled out in
         full (defaults included), so ``prior`` and ``prior:fs=10`` describe the same encode;
-        plain x264 has no saliency settings."""
+        plain x264 has no saliency settings. ``codec`` appears only for HEVC (H.264 results
+        keep the keys they had before HEVC existed)."""
         spec = self.saliency
+        codec = {} if self.codec is Codec.H264 else {CODEC_KEY: self.codec.value}
         if spec.model == NONE:
-            return {"saliency": NONE}
+            return {"saliency": NONE, **codec}
         options = spec.options
         if options is None and isinstance(spec.model, str):
             options = model_entry(spec.model).options()
         return {"saliency": spec.name, "runtime": spec.runtime.value, "stride": spec.stride,
                 "options": asdict(options) if options is not None else {},
-                **asdict(self.roi)}  # fmt: skip
+                **asdict(self.roi), **codec}  # fmt: skip
 
     def encode_config(self, kbps: int, settings: RdSettings) -> EncodeConfig:
         """This configuration at ``kbps`` kbit/s with the run's fixed settings."""
@@ -93,17 +105,29 @@ class RdConfig:
             x264=X264Options(preset=settings.preset),
             roi=self.roi,
             saliency=self.saliency,
+            codec=self.codec,
         )
 
     @classmethod
     def parse(cls, text: str) -> RdConfig:
-        """``none``, ``prior``, ``prior:0.5``, ``prior:0.5:6``, ``prior:0.7:k=2:fs=30:w=160``."""
+        """``none``, ``prior``, ``prior:0.5``, ``prior:0.5:6``, ``prior:0.7:k=2:fs=30:w=160``,
+        ``none:codec=hevc``, ``prior:0.7:codec=hevc``."""
         usage = "none or MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]..."
         name, *parts = text.split(":")
+        codecs = [p.split("=", 1)[1] for p in parts if p.startswith(f"{CODEC_KEY}=")]
+        parts = [p for p in parts if not p.startswith(f"{CODEC_KEY}=")]
+        if len(codecs) > 1:
+            raise PerceptcodecError(f"bad configuration {text!r}: codec given twice")
+        try:
+            codec = Codec.parse(codecs[0]) if codecs else Codec.H264
+        except PerceptcodecError as exc:
+            raise PerceptcodecError(f"bad configuration {text!r}: {exc}") from None
         if name == NONE:
             if parts:
-                raise PerceptcodecError(f"bad configuration {text!r}: none takes no settings")
-            return cls()
+                raise PerceptcodecError(
+                    f"bad configuration {text!r}: none takes no settings but codec"
+                )
+            return cls(codec=codec)
         if not name:
             raise PerceptcodecError(f"bad configuration {text!r}: {usage}")
         options_type = model_entry(name).options
@@ -121,7 +145,7 @@ class RdConfig:
         except ValueError as exc:
             raise PerceptcodecError(f"bad configuration {text!r}: numbers expected") from exc
         options = options_type(**given) if given else None
-        return cls(SaliencySpec(name, options, stride=stride), roi)
+        return cls(SaliencySpec(name, options, stride=stride), roi, codec)
 
 
 def described_settings(
@@ -209,7 +233,8 @@ def run_video_config(
         point = rd_point(video, config, kbps, settings)
         result["points"] = sorted([*result["points"], point], key=lambda p: p["target_kbps"])
         path.write_text(json.dumps(result, indent=1))
-        log(f"{video.name} {config.label} {kbps}k: {point['actual_kbps']:.1f} kbit/s "
+        codec = "" if config.codec is Codec.H264 else f" ({config.codec.value})"
+        log(f"{video.name} {config.label}{codec} {kbps}k: {point['actual_kbps']:.1f} kbit/s "
             f"PSNR {point['psnr_y']:.2f} EWPSNR {point['ewpsnr_y']:.2f} dB "
             f"({point['encode_s']:.0f} s)")  # fmt: skip
     return path

@@ -1,9 +1,10 @@
-"""Writing H.264 packets (and the input's audio) into MP4 / MKV, atomically."""
+"""Writing H.264 or HEVC packets (and the input's audio) into MP4 / MKV / MOV, atomically."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ from typing import BinaryIO
 import av
 import av.error
 
+from perceptcodec.encoder.codec import Codec
 from perceptcodec.encoder.x264 import Packet
 from perceptcodec.errors import PerceptcodecError
 
@@ -205,11 +207,12 @@ def _find_box(f: BinaryIO, kind: bytes, start: int, end: int) -> tuple[int, int]
 
 
 class MediaSink:
-    """An output container with one H.264 video stream and, optionally, the input's audio.
+    """An output container with one H.264 (or HEVC: ``codec``) video stream and, optionally,
+    the input's audio.
 
     Audio is copied packet by packet when the output format accepts the input codec, otherwise
-    re-encoded to AAC. Video packets come from :class:`X264Encoder` (Annex B, pts/dts in
-    ``time_base``).
+    re-encoded to AAC. Video packets come from :class:`X264Encoder` or :class:`X265Encoder`
+    (Annex B, pts/dts in ``time_base``).
     """
 
     def __init__(
@@ -224,18 +227,24 @@ class MediaSink:
         audio_from: av.audio.stream.AudioStream | None = None,
         name: Path | None = None,
         rotation: int = 0,
+        codec: Codec = Codec.H264,
     ) -> None:
         self._time_base = time_base
+        self.codec = Codec.parse(codec)
         self.name = Path(name or path)  # the user's name for the file, for messages
         try:
             self._out = av.open(str(path), "w", format=container_format(self.name))
         except (av.error.FFmpegError, OSError) as exc:
             raise self._failed(exc) from exc
-        self.video = self._out.add_mux_stream("h264", rate=fps, width=width, height=height)
+        if self.codec is Codec.HEVC:
+            self.video = self._hevc_stream(headers, fps, width, height)
+            self._headers = b""
+        else:
+            self.video = self._out.add_mux_stream("h264", rate=fps, width=width, height=height)
+            # PyAV cannot set a mux stream's extradata: the SPS/PPS ``headers`` go in-band
+            # before the first packet, from which the MP4 and Matroska muxers build avcC.
+            self._headers = headers
         self.video.time_base = time_base
-        # PyAV cannot set a mux stream's extradata: the SPS/PPS ``headers`` go in-band before
-        # the first packet, from which the MP4 and Matroska muxers build avcC themselves.
-        self._headers = headers
         if sar != 1:
             self.video.sample_aspect_ratio = sar
         self._path, self._rotation = Path(path), rotation % 360
@@ -244,6 +253,25 @@ class MediaSink:
         self._resampler: av.AudioResampler | None = None
         if audio_from is not None:
             self._add_audio(audio_from)
+
+    def _hevc_stream(
+        self, headers: bytes, fps: Fraction, width: int, height: int
+    ) -> av.video.stream.VideoStream:
+        """An HEVC stream whose extradata holds the VPS/SPS/PPS ``headers``: a stream made
+        from the template of those headers read as raw HEVC (PyAV sets no extradata on a bare
+        mux stream). The parameter sets are then only in the sample entry (hvcC), none in the
+        packets, and MP4/MOV take the ``hvc1`` tag Apple's players want (``hev1`` means
+        in-band parameter sets)."""
+        try:
+            with av.open(io.BytesIO(headers), format="hevc") as raw:
+                video = self._out.add_stream_from_template(raw.streams.video[0])
+        except (av.error.FFmpegError, ValueError, IndexError) as exc:
+            raise PerceptcodecError(f"{self.name}: cannot set up the HEVC stream ({exc})") from exc
+        ctx = video.codec_context
+        ctx.width, ctx.height, ctx.framerate = width, height, fps
+        if container_format(self.name) in ("mp4", "mov"):
+            video.codec_tag = "hvc1"
+        return video
 
     def _add_audio(self, src: av.audio.stream.AudioStream) -> None:
         name = src.codec_context.name
