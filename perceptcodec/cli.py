@@ -22,6 +22,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from perceptcodec import __version__
 from perceptcodec.errors import PerceptcodecError
 
 if TYPE_CHECKING:
@@ -374,7 +375,7 @@ def _saliency_parser(sub: argparse._SubParsersAction) -> None:
 def _export_parser(sub: argparse._SubParsersAction) -> None:
     exp = sub.add_parser("export", help="export VAM-Net's per-frame step for other runtimes")
     exp.add_argument("format", choices=["onnx"])
-    exp.add_argument("--weights", help="VAM-Net weights (default models/vamnet/vamnet.pt)")
+    exp.add_argument("--weights", help="VAM-Net weights (default: the shipped ones)")
     exp.add_argument("--out", help="folder (default: beside the weights)")
     exp.set_defaults(run=_export)
 
@@ -414,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="perceptcodec",
         description="Saliency-guided H.264/HEVC encoding (x264/x265 + per-block QP offsets).",
     )
+    parser.add_argument("--version", action="version", version=f"perceptcodec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_encode_parser, _saliency_parser, _export_parser, _rd_parser):
         add(sub)
