@@ -45,10 +45,12 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_MODELS = ["none", "prior", "vamnet:onnx", "vamnet:torch", "vamnet:tensorrt"]
 
 
-def make_source(src: Path, size: str, seconds: float, cache: Path) -> Path:
-    """``src`` scaled to ``size`` and looped to ``seconds`` (x264 CRF 12, ultrafast)."""
+def make_source(src: Path, size: str, seconds: float, cache: Path, audio: bool = False) -> Path:
+    """``src`` scaled to ``size`` and looped to ``seconds`` (x264 CRF 12, ultrafast); with
+    ``audio``, the source's first audio track is copied (its first ``seconds`` only: models
+    that listen, e.g. the prior's speaker cue, then run as they do on real videos)."""
     width, height = SIZES[size]
-    out = cache / f"{src.stem}_{size}_{seconds:g}s.mkv"
+    out = cache / f"{src.stem}_{size}_{seconds:g}s{'_audio' if audio else ''}.mkv"
     if out.exists():
         return out
     cache.mkdir(parents=True, exist_ok=True)
@@ -61,6 +63,9 @@ def make_source(src: Path, size: str, seconds: float, cache: Path) -> Path:
         stream = dst.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": "12", "preset": "ultrafast"}
+        audio_in = av.open(str(src)) if audio else None
+        if audio_in is not None:  # streams are all added before the first packet is muxed
+            out_audio = dst.add_stream_from_template(audio_in.streams.audio[0])
         while written < total:
             with av.open(str(src)) as inp:
                 for frame in inp.decode(video=0):
@@ -73,6 +78,14 @@ def make_source(src: Path, size: str, seconds: float, cache: Path) -> Path:
                         break
         for packet in stream.encode(None):
             dst.mux(packet)
+        if audio_in is not None:
+            in_audio = audio_in.streams.audio[0]
+            for packet in audio_in.demux(in_audio):
+                if packet.pts is None or packet.pts * in_audio.time_base > seconds:
+                    continue
+                packet.stream = out_audio
+                dst.mux(packet)
+            audio_in.close()
     tmp.rename(out)
     return out
 
@@ -312,6 +325,7 @@ def main() -> None:
         "--only", choices=["encode", "saliency", "memory"], help="run just these rows"
     )
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--audio", action="store_true", help="keep the source's audio track")
     parser.add_argument("--bitrate", default="1000k")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--saliency-frames", type=int, default=200)
@@ -324,13 +338,15 @@ def main() -> None:
     if not args.source.exists():
         sys.exit(f"bench_speed: source clip {args.source} not found (give --source)")
 
-    sources = {s: make_source(args.source, s, args.seconds, HERE / ".cache") for s in args.sizes}
+    cache = HERE / ".cache"
+    sources = {s: make_source(args.source, s, args.seconds, cache, args.audio) for s in args.sizes}
     enc = encode_rows(args, sources) if args.only in (None, "encode") else []
     sal = saliency_rows(args, sources) if args.only in (None, "saliency") else []
     mem = memory_rows(args) if args.memory_minutes and args.only in (None, "memory") else []
     meta = {
         "source": str(args.source),
         "seconds": args.seconds,
+        "audio": args.audio,
         "bitrate": args.bitrate,
         "repeats": args.repeats,
         "codecs": args.codecs,

@@ -13,7 +13,6 @@ landmarks. With ``attention=0`` every face gets score x sqrt(area) of a fixed ``
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any
 
@@ -26,20 +25,11 @@ from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
 from perceptcodec.saliency.motion import MotionSaliency, motion_confidence
 from perceptcodec.saliency.options import PriorOptions
+from perceptcodec.saliency.speaker import ActiveSpeaker
 
 # Blur (fraction of the frame width) of the viewers' fixation density the maps aim at: the
 # evaluation's EWPSNR weights and CC use sigma = 3.5 % of the width (about one degree).
 DENSITY_SIGMA_FRAC = 0.035
-
-
-def load_speaker() -> Any | None:
-    """An ``ActiveSpeaker`` from :mod:`perceptcodec.saliency.speaker` when that module exists
-    and can be built here; None otherwise (the speaking cue is then left out)."""
-    try:
-        module = importlib.import_module("perceptcodec.saliency.speaker")
-        return module.ActiveSpeaker()
-    except Exception:  # noqa: BLE001 - optional cue: any failure means "no speaker model"
-        return None
 
 
 def face_map(
@@ -94,7 +84,9 @@ class PriorSaliency:
         self.motion = MotionSaliency(noise_floor=bool(o.motion_floor))
         weights = AttentionWeights.load()
         self.attention = FaceAttention(weights, equal=not o.attention)
-        self.speaker = speaker if speaker is not None else (load_speaker() if o.speaker else None)
+        if speaker is None and o.speaker:
+            speaker = ActiveSpeaker()
+        self.speaker = speaker
         if self.speaker is not None and o.attention:
             self.audio_rate = int(getattr(self.speaker, "audio_rate", 0))
             self.audio_window_s = float(getattr(self.speaker, "audio_window_s", 0.0))
