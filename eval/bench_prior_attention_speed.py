@@ -21,12 +21,12 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import av  # noqa: E402
-import numpy as np  # noqa: E402
+import av
+import numpy as np
 
-from perceptcodec.paths import shared_data_dir  # noqa: E402
-from perceptcodec.saliency.options import PriorOptions  # noqa: E402
-from perceptcodec.saliency.prior import PriorSaliency  # noqa: E402
+from perceptcodec.paths import shared_data_dir
+from perceptcodec.saliency.options import PriorOptions
+from perceptcodec.saliency.prior import PriorSaliency
 
 CLIPS = {
     "Zhling 1280x720 (codec_seq, 1 face)": "video/codec_seq/Zhling_1280x720.264",

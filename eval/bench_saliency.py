@@ -34,8 +34,9 @@ from perceptcodec.versions import tool_versions
 HERE = Path(__file__).resolve().parent
 # What a trained model saw in training (perceptcodec/models/vamnet/MODEL_CARD.md): rows on
 # these sets are mostly in-sample, so they are flagged in the table.
-IN_TRAINING = {"vamnet": {"osie": "90 %", "eyecrowd": "90 %", "mit1003": "90 %",
-                          "dhf1k_0002": "all"}}  # fmt: skip
+IN_TRAINING = {
+    "vamnet": {"osie": "90 %", "eyecrowd": "90 %", "mit1003": "90 %", "dhf1k_0002": "all"}
+}
 METRICS = ("nss", "cc", "kl", "auc_j", "sauc", "sim")
 
 
@@ -52,13 +53,16 @@ def score(
     return out
 
 
-def half_split(points: np.ndarray, shape: tuple[int, int], sigma: float):  # noqa: ANN201
+def half_split(points: np.ndarray, shape: tuple[int, int], sigma: float):
     """(prediction from even viewers, odd viewers' fixation map and density) or None."""
     even, odd = points[points[:, 3] % 2 == 0], points[points[:, 3] % 2 == 1]
     if len(even) == 0 or len(odd) == 0:
         return None
-    return (gaussian_fixation_map(even[:, :2], shape, sigma), points_to_map(odd[:, :2], shape),
-            gaussian_fixation_map(odd[:, :2], shape, sigma))  # fmt: skip
+    return (
+        gaussian_fixation_map(even[:, :2], shape, sigma),
+        points_to_map(odd[:, :2], shape),
+        gaussian_fixation_map(odd[:, :2], shape, sigma),
+    )
 
 
 def _rgb(path: Path) -> np.ndarray:
@@ -129,8 +133,11 @@ def run_set(name: str, models: list[str], limit: int, seed: int = 0) -> dict[str
     out = {}
     for m, rows in scores.items():
         if rows:
-            out[m] = {k: float(np.mean([r[k] for r in rows if k in r])) for k in METRICS
-                      if any(k in r for r in rows)}  # fmt: skip
+            out[m] = {
+                k: float(np.mean([r[k] for r in rows if k in r]))
+                for k in METRICS
+                if any(k in r for r in rows)
+            }
             out[m]["count"] = len(rows)
             if m in timing:
                 out[m]["ms_per_item"] = 1000 * timing[m] / len(rows)
@@ -154,24 +161,33 @@ def main() -> None:
         t0 = time.time()
         results[name] = run_set(name, args.models, args.limit)
         print(f"{name}: done in {time.time() - t0:.0f} s", file=sys.stderr)
-    meta = {"models": args.models, "sets": args.sets, "limit": args.limit,
-            "sigma": f"{DEFAULT_SIGMA_FRAC} x stimulus width",
-            "command": " ".join(["python", "eval/bench_saliency.py", *sys.argv[1:]]),
-            "versions": tool_versions()}  # fmt: skip
+    meta = {
+        "models": args.models,
+        "sets": args.sets,
+        "limit": args.limit,
+        "sigma": f"{DEFAULT_SIGMA_FRAC} x stimulus width",
+        "command": " ".join(["python", "eval/bench_saliency.py", *sys.argv[1:]]),
+        "versions": tool_versions(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results},
-                                                        indent=1))  # fmt: skip
+    args.out.with_suffix(".json").write_text(
+        json.dumps({"meta": meta, "results": results}, indent=1)
+    )
     rows = []
     for name, by_model in results.items():
         for m, r in by_model.items():
             seen = IN_TRAINING.get(m, {}).get(name)
             label = f"{m} (in-sample: {seen} of the set was training data)" if seen else m
-            rows.append([name, label, r["count"],
-                         *(f"{r[k]:.3f}" if k in r else "n/a" for k in METRICS)])  # fmt: skip
+            rows.append(
+                [name, label, r["count"], *(f"{r[k]:.3f}" if k in r else "n/a" for k in METRICS)]
+            )
     header = ["set", "model", "n", "NSS", "CC", "KL", "AUC-J", "sAUC", "SIM"]
-    lines = [f"Command: `{meta['command']}`; density sigma {meta['sigma']}; "
-             f"limit {args.limit or 'none'} per set.", "",
-             markdown_table(header, rows).rstrip("\n")]  # fmt: skip
+    lines = [
+        f"Command: `{meta['command']}`; density sigma {meta['sigma']}; "
+        f"limit {args.limit or 'none'} per set.",
+        "",
+        markdown_table(header, rows).rstrip("\n"),
+    ]
     if any(m in IN_TRAINING for m in args.models):
         lines += ["", "Held-out numbers for trained models: eval/results/vamnet_validation.md."]
     table = "\n".join(lines) + "\n"

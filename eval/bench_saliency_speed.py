@@ -62,8 +62,9 @@ def main() -> None:
     device = torch.device(args.device)
     ck = torch.load(args.weights, map_location="cpu", weights_only=False)
     net = VamNet(VamNetConfig(**ck["config"]))
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v
-                         for k, v in ck["state_dict"].items()})  # fmt: skip
+    net.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
+    )
     net.eval().to(device)
     x = inputs(args.batch, args.clip, device)
     frames = args.batch * args.clip
@@ -75,7 +76,7 @@ def main() -> None:
     if device.type == "cuda":
         result["fp16_frames_per_s"] = frames / timed(net, x, device, args.repeats, half=True)
     try:
-        import tensorrt  # noqa: F401
+        import tensorrt
 
         result["tensorrt"] = tensorrt.__version__
     except ImportError:

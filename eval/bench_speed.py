@@ -157,8 +157,11 @@ def _saliency_child(args: dict) -> dict:
     for i, frame in enumerate(frames[1:], start=1):
         model(small_rgb(frame, size), i / 25)
     wall = time.perf_counter() - t0
-    return {"used": f"{name} ({getattr(model, 'runtime', 'cpu')})",
-            "fps": (len(frames) - 1) / wall, "frames": len(frames) - 1}  # fmt: skip
+    return {
+        "used": f"{name} ({getattr(model, 'runtime', 'cpu')})",
+        "fps": (len(frames) - 1) / wall,
+        "frames": len(frames) - 1,
+    }
 
 
 def _child(job: str, args: dict, queue: mp.Queue) -> None:
@@ -187,8 +190,11 @@ def _log(kind: str, row: dict) -> None:
         return
     extra = f" x{row['ratio_to_none']:.2f} of none" if row.get("ratio_to_none") else ""
     codec = f" {row['codec']}" if "codec" in row else ""
-    print(f"{kind}: {row['size']} {row.get('preset', '')}{codec} {row['model']} "
-          f"{row['fps']:.1f} fps{extra} RSS {row['peak_rss_mb']:.0f} MB", flush=True)  # fmt: skip
+    print(
+        f"{kind}: {row['size']} {row.get('preset', '')}{codec} {row['model']} "
+        f"{row['fps']:.1f} fps{extra} RSS {row['peak_rss_mb']:.0f} MB",
+        flush=True,
+    )
 
 
 def encode_rows(args: argparse.Namespace, sources: dict[str, Path]) -> list[dict]:
@@ -206,16 +212,26 @@ def encode_rows(args: argparse.Namespace, sources: dict[str, Path]) -> list[dict
                     done = runs[(codec, model)]
                     if done and "error" in done[0]:
                         continue
-                    done.append(in_child("encode", src=str(src), model=model, preset=preset,
-                                         bitrate=args.bitrate, codec=codec))  # fmt: skip
+                    done.append(
+                        in_child(
+                            "encode",
+                            src=str(src),
+                            model=model,
+                            preset=preset,
+                            bitrate=args.bitrate,
+                            codec=codec,
+                        )
+                    )
             for (codec, model), results in runs.items():
                 best = max(results, key=lambda r: r.get("fps", 0.0))
                 row = {"size": size, "preset": preset, "model": model, **best}
                 if len(args.codecs) > 1:
                     row["codec"] = codec
                 first = args.codecs[0]
-                for key, other in (("none", runs.get((codec, "none"))),
-                                   (first, runs.get((first, model)))):  # fmt: skip
+                for key, other in (
+                    ("none", runs.get((codec, "none"))),
+                    (first, runs.get((first, model))),
+                ):
                     if "fps" not in best or not other or other is results:
                         continue
                     if len(other) != len(results) or any("fps" not in o for o in other):
@@ -244,10 +260,18 @@ def memory_rows(args: argparse.Namespace) -> list[dict]:
     for minutes in args.memory_minutes:
         src = repeat_source(base, max(1, round(minutes * 60 / args.seconds)))
         for model in args.memory_models:
-            r = in_child("encode", src=str(src), model=model, preset=args.memory_preset,
-                         bitrate=args.bitrate)  # fmt: skip
-            rows.append({"size": args.memory_size, "preset": args.memory_preset,
-                         "minutes": minutes, "model": model, **r})  # fmt: skip
+            r = in_child(
+                "encode", src=str(src), model=model, preset=args.memory_preset, bitrate=args.bitrate
+            )
+            rows.append(
+                {
+                    "size": args.memory_size,
+                    "preset": args.memory_preset,
+                    "minutes": minutes,
+                    "model": model,
+                    **r,
+                }
+            )
             _log(f"memory {minutes:g} min", rows[-1])
     return rows
 
@@ -269,13 +293,16 @@ def markdown(meta: dict, enc: list[dict], sal: list[dict], mem: list[dict]) -> s
     codecs = meta.get("codecs", ["h264"])
     if enc and len(codecs) > 1:
         first = codecs[0]
-        lines += ["Encode (1-pass ABR, whole pipeline: decode, saliency, x264/x265, mux); "
-                  "frames/s: best of the repeats; ratios: medians over repeats of back-to-back "
-                  "ratios (range in brackets), to the same codec's none and to the same model "
-                  f"on {first}:", "",
-                  "| size | preset | codec | model | runtime used | frames/s | ratio to none | "
-                  f"ratio to {first} | peak RSS MB |",
-                  "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "Encode (1-pass ABR, whole pipeline: decode, saliency, x264/x265, mux); "
+            "frames/s: best of the repeats; ratios: medians over repeats of back-to-back "
+            "ratios (range in brackets), to the same codec's none and to the same model "
+            f"on {first}:",
+            "",
+            "| size | preset | codec | model | runtime used | frames/s | ratio to none | "
+            f"ratio to {first} | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in enc:
             lines.append(
                 f"| {r['size']} | {r['preset']} | {r['codec']} | {r['model']} | {used(r)} | "
@@ -283,11 +310,14 @@ def markdown(meta: dict, enc: list[dict], sal: list[dict], mem: list[dict]) -> s
                 f"{cell(r, 'peak_rss_mb', '.0f') if 'error' not in r else '-'} |"
             )
     elif enc:
-        lines += ["Encode (1-pass ABR, whole pipeline: decode, saliency, x264, mux); frames/s: "
-                  "best of the repeats; ratio: median over repeats of back-to-back ratios "
-                  "(range in brackets):", "",
-                  "| size | preset | model | runtime used | frames/s | ratio to none | "
-                  "peak RSS MB |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "Encode (1-pass ABR, whole pipeline: decode, saliency, x264, mux); frames/s: "
+            "best of the repeats; ratio: median over repeats of back-to-back ratios "
+            "(range in brackets):",
+            "",
+            "| size | preset | model | runtime used | frames/s | ratio to none | peak RSS MB |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in enc:
             lines.append(
                 f"| {r['size']} | {r['preset']} | {r['model']} | {used(r)} | "
@@ -295,18 +325,29 @@ def markdown(meta: dict, enc: list[dict], sal: list[dict], mem: list[dict]) -> s
                 f"{cell(r, 'peak_rss_mb', '.0f') if 'error' not in r else '-'} |"
             )
     if sal:
-        lines += ["", "Saliency only (resize to the model's input + model, frame by frame):", "",
-                  "| size | model | runtime used | frames/s |", "|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            "Saliency only (resize to the model's input + model, frame by frame):",
+            "",
+            "| size | model | runtime used | frames/s |",
+            "|---|---|---|---|",
+        ]
         for r in sal:
             lines.append(f"| {r['size']} | {r['model']} | {used(r)} | {cell(r, 'fps', '.1f')} |")
     if mem:
-        lines += ["", "Peak memory with video length:", "",
-                  "| size | preset | minutes | frames | model | frames/s | peak RSS MB |",
-                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            "Peak memory with video length:",
+            "",
+            "| size | preset | minutes | frames | model | frames/s | peak RSS MB |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in mem:
-            lines.append(f"| {r['size']} | {r['preset']} | {r['minutes']:g} | "
-                         f"{cell(r, 'frames', 'd')} | {r['model']} | {cell(r, 'fps', '.1f')} | "
-                         f"{cell(r, 'peak_rss_mb', '.0f')} |")  # fmt: skip
+            lines.append(
+                f"| {r['size']} | {r['preset']} | {r['minutes']:g} | "
+                f"{cell(r, 'frames', 'd')} | {r['model']} | {cell(r, 'fps', '.1f')} | "
+                f"{cell(r, 'peak_rss_mb', '.0f')} |"
+            )
     return "\n".join(lines) + "\n"
 
 

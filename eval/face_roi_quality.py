@@ -77,17 +77,27 @@ def main() -> None:
             kbps = parse_bitrate(args.bitrate)
             settings = RdSettings(preset=args.preset, two_pass=True)
             summary = encode(args.clip, out, config.encode_config(kbps, settings), progress=False)
-            row = {"model": model, "video_kbps": summary.video_kbps,
-                   **region_psnr(args.clip, out, masks)}  # fmt: skip
+            row = {
+                "model": model,
+                "video_kbps": summary.video_kbps,
+                **region_psnr(args.clip, out, masks),
+            }
             rows.append(row)
             print(
                 f"{model:22s} {row['video_kbps']:6.1f} kbit/s  PSNR-Y faces "
                 f"{row['psnr_y_inside_db']:.2f} dB, elsewhere {row['psnr_y_outside_db']:.2f} dB"
             )
-    result = {"clip": args.clip.name, "bitrate": args.bitrate, "preset": args.preset,
-              "two_pass": True, "luma": LUMA, "face_area_share": share, "rows": rows,
-              "command": " ".join(["python", "eval/face_roi_quality.py", *sys.argv[1:]]),
-              "versions": tool_versions()}  # fmt: skip
+    result = {
+        "clip": args.clip.name,
+        "bitrate": args.bitrate,
+        "preset": args.preset,
+        "two_pass": True,
+        "luma": LUMA,
+        "face_area_share": share,
+        "rows": rows,
+        "command": " ".join(["python", "eval/face_roi_quality.py", *sys.argv[1:]]),
+        "versions": tool_versions(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
 

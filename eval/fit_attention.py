@@ -35,12 +35,12 @@ from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from eyecrowd_faces import CACHE, split  # noqa: E402
+from eyecrowd_faces import CACHE, split
 
-from perceptcodec.datasets.gaze import DEFAULT_SIGMA_FRAC  # noqa: E402
-from perceptcodec.metrics import cc  # noqa: E402
-from perceptcodec.metrics.quality import gaussian_fixation_map  # noqa: E402
-from perceptcodec.saliency.attention import (  # noqa: E402
+from perceptcodec.datasets.gaze import DEFAULT_SIGMA_FRAC
+from perceptcodec.metrics import cc
+from perceptcodec.metrics.quality import gaussian_fixation_map
+from perceptcodec.saliency.attention import (
     WEIGHTS_PATH,
     AttentionWeights,
     Template,
@@ -49,8 +49,8 @@ from perceptcodec.saliency.attention import (  # noqa: E402
     social_gaze,
     static_features,
 )
-from perceptcodec.saliency.center import center_gaussian  # noqa: E402
-from perceptcodec.saliency.prior import face_map  # noqa: E402
+from perceptcodec.saliency.center import center_gaussian
+from perceptcodec.saliency.prior import face_map
 
 RESULTS = Path(__file__).parent / "results" / "attention"
 FEATURES = ("size", "frontal", "center", "score", "social")
@@ -140,9 +140,13 @@ def rank_eval(pred: list[np.ndarray], tables: list[tuple[np.ndarray, np.ndarray]
         top1_oracle.append(share.max())
         if np.ptp(share) > 0 and np.ptp(p[:n]) > 0:
             rho.append(spearmanr(p[:n], share).statistic)
-    return {"images": len(top1), "top1_share": float(np.mean(top1)),
-            "top1_share_oracle": float(np.mean(top1_oracle)),
-            "spearman_mean": float(np.mean(rho)), "spearman_images": len(rho)}  # fmt: skip
+    return {
+        "images": len(top1),
+        "top1_share": float(np.mean(top1)),
+        "top1_share_oracle": float(np.mean(top1_oracle)),
+        "spearman_mean": float(np.mean(rho)),
+        "spearman_images": len(rho),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,12 +166,21 @@ def template_windows(images: dict, names: list[str], min_width: float = 64.0) ->
                 continue
             win = np.array([box[0] - bw, box[1] - bw, box[2] + bw, box[3] + bw])
             inside = (
-                (fix[:, 0] >= win[0]) & (fix[:, 0] < win[2])
-                & (fix[:, 1] >= win[1]) & (fix[:, 1] < win[3])
-            )  # fmt: skip
+                (fix[:, 0] >= win[0])
+                & (fix[:, 0] < win[2])
+                & (fix[:, 1] >= win[1])
+                & (fix[:, 1] < win[3])
+            )
             if inside.sum() >= 3:
-                out.append({"box": box[:4], "marks": marks, "fix": fix[inside, :2], "win": win,
-                            "width": float(img["size"][0])})  # fmt: skip
+                out.append(
+                    {
+                        "box": box[:4],
+                        "marks": marks,
+                        "fix": fix[inside, :2],
+                        "win": win,
+                        "width": float(img["size"][0]),
+                    }
+                )
     return out
 
 
@@ -175,9 +188,15 @@ def unpack(theta: np.ndarray) -> tuple[Template, float, float]:
     w = np.exp(theta[:3] - theta[:3].max())
     w /= w.sum()
     sig = np.exp(theta[3:6])
-    tmpl = Template(eyes=float(w[0]), mouth=float(w[1]), around=float(w[2]),
-                    eye_sigma=float(sig[0]), mouth_sigma=float(sig[1]),
-                    around_sigma=float(sig[2]), around_dy=float(theta[6]))  # fmt: skip
+    tmpl = Template(
+        eyes=float(w[0]),
+        mouth=float(w[1]),
+        around=float(w[2]),
+        eye_sigma=float(sig[0]),
+        mouth_sigma=float(sig[1]),
+        around_sigma=float(sig[2]),
+        around_dy=float(theta[6]),
+    )
     noise = float(np.exp(theta[7]))
     floor = float(1 / (1 + np.exp(-theta[8])))
     return tmpl, noise, floor
@@ -250,8 +269,9 @@ def old_blob_ll(packed: dict, floor: float, noise: float) -> float:
     return packed_ll(packed, comps, floor)
 
 
-def full_map_cc(images: dict, names: list[str], params: np.ndarray, tmpl: Template,
-                noise: float) -> dict:  # fmt: skip
+def full_map_cc(
+    images: dict, names: list[str], params: np.ndarray, tmpl: Template, noise: float
+) -> dict:
     """Held-out CC with the viewers' density (sigma 3.5 % of the width) of static maps on a
     W/8 grid: centre only, the old prior (equal faces 0.8 + centre 0.2), the new static model
     (fitted shares, template faces, background = centre)."""
@@ -320,10 +340,16 @@ def main() -> None:
     fit_faces = template_windows(images, fit_names)
     test_faces = template_windows(images, test_names)
     fit_packed, test_packed = pack_faces(fit_faces), pack_faces(test_faces)
-    theta0 = np.array([0.0, -0.5, 0.0, math.log(0.2), math.log(0.2), math.log(0.6), 0.2,
-                       math.log(0.01), -2.0])  # fmt: skip
-    tres = minimize(template_nll, theta0, args=(fit_packed,), method="Nelder-Mead",
-                    options={"maxiter": 1500, "xatol": 1e-3, "fatol": 1e-2})  # fmt: skip
+    theta0 = np.array(
+        [0.0, -0.5, 0.0, math.log(0.2), math.log(0.2), math.log(0.6), 0.2, math.log(0.01), -2.0]
+    )
+    tres = minimize(
+        template_nll,
+        theta0,
+        args=(fit_packed,),
+        method="Nelder-Mead",
+        options={"maxiter": 1500, "xatol": 1e-3, "fatol": 1e-2},
+    )
     tmpl, noise, floor = unpack(tres.x)
     n_test = sum(len(f["fix"]) for f in test_faces)
     ll_new = -template_nll(tres.x, test_packed) / n_test
@@ -351,9 +377,13 @@ def main() -> None:
     print("held-out CC", maps)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report = {"command": "nice .venv/bin/python eval/fit_attention.py --write", "split":
-              "sorted names, position % 10 in {7,8,9} -> test", "static": static,
-              "template": template, "heldout_cc": maps}  # fmt: skip
+    report = {
+        "command": "nice .venv/bin/python eval/fit_attention.py --write",
+        "split": "sorted names, position % 10 in {7,8,9} -> test",
+        "static": static,
+        "template": template,
+        "heldout_cc": maps,
+    }
     (RESULTS / "eyecrowd_heldout.json").write_text(json.dumps(report, indent=1) + "\n")
     (RESULTS / "eyecrowd_heldout.md").write_text(markdown(report))
     if args.write:
@@ -362,9 +392,11 @@ def main() -> None:
         data.update(dict(zip([*FEATURES, "background"], map(float, params), strict=True)))
         data["template"] = tmpl.__dict__
         data["noise_sigma_frac"] = noise
-        data["_fitted"] = ("static + template: eval/fit_attention.py on EyeCrowd's 350 fit "
-                           "images; dynamic cues set on validation, see "
-                           "eval/results/attention/README.md")  # fmt: skip
+        data["_fitted"] = (
+            "static + template: eval/fit_attention.py on EyeCrowd's 350 fit "
+            "images; dynamic cues set on validation, see "
+            "eval/results/attention/README.md"
+        )
         WEIGHTS_PATH.write_text(json.dumps(data, indent=1) + "\n")
         print(f"wrote {WEIGHTS_PATH}")
 
@@ -387,12 +419,17 @@ def markdown(r: dict) -> str:
         "Spearman rho (weights vs share per face) |",
         "|---|---|---|---|---|",
     ]
-    labels = {"equal_weight": "old prior: score x sqrt(area)", "size_only": "fitted, size only",
-              "new": "fitted, all static cues"}  # fmt: skip
+    labels = {
+        "equal_weight": "old prior: score x sqrt(area)",
+        "size_only": "fitted, size only",
+        "new": "fitted, all static cues",
+    }
     for key, label in labels.items():
         e = s[key]
-        rows.append(f"| {label} | {e['images']} | {e['top1_share']:.3f} | "
-                    f"{e['top1_share_oracle']:.3f} | {e['spearman_mean']:.3f} |")  # fmt: skip
+        rows.append(
+            f"| {label} | {e['images']} | {e['top1_share']:.3f} | "
+            f"{e['top1_share_oracle']:.3f} | {e['spearman_mean']:.3f} |"
+        )
     c = s["coefficients"]
     rows += [
         "",

@@ -84,8 +84,16 @@ def encode(
     rate = RateControl(bitrate_kbps=kbps, two_pass=True)
     start = time.perf_counter()
     for pass_ in (Pass.FIRST, Pass.SECOND):
-        enc = cls(width, height, fps, 1 / fps, rate, X264Options(preset=preset), pass_=pass_,
-                  stats_path=str(tmp / f"{codec}.stats"))  # fmt: skip
+        enc = cls(
+            width,
+            height,
+            fps,
+            1 / fps,
+            rate,
+            X264Options(preset=preset),
+            pass_=pass_,
+            stats_path=str(tmp / f"{codec}.stats"),
+        )
         headers = enc.headers()
         packets = [p for i, f in enumerate(frames) if (p := enc.encode(*f, i, dqp))]
         packets += list(enc.flush())
@@ -140,14 +148,22 @@ def main() -> None:
         for codec in CODECS:
             for offsets in ("none", "roi"):
                 headers, packets, seconds = encode(
-                    codec, frames, fps, kbps, args.preset, dqp if offsets == "roi" else None,
+                    codec,
+                    frames,
+                    fps,
+                    kbps,
+                    args.preset,
+                    dqp if offsets == "roi" else None,
                     Path(tmp),
-                )  # fmt: skip
+                )
                 bits = 8 * sum(len(p.data) for p in packets)
-                row = {"codec": codec, "offsets": offsets,
-                       "video_kbps": round(bits / (len(frames) / float(fps)) / 1000, 2),
-                       **region_psnr(frames, decode_y(codec, headers, packets), mask),
-                       "encode_s": round(seconds, 1)}  # fmt: skip
+                row = {
+                    "codec": codec,
+                    "offsets": offsets,
+                    "video_kbps": round(bits / (len(frames) / float(fps)) / 1000, 2),
+                    **region_psnr(frames, decode_y(codec, headers, packets), mask),
+                    "encode_s": round(seconds, 1),
+                }
                 rows.append(row)
                 print(
                     f"{codec:5s} {offsets:5s} {row['video_kbps']:7.1f} kbit/s  PSNR-Y ROI "
@@ -157,8 +173,10 @@ def main() -> None:
                 )
     gains = {}
     for codec in CODECS:
-        base, with_roi = (next(r for r in rows if r["codec"] == codec and r["offsets"] == o)
-                          for o in ("none", "roi"))  # fmt: skip
+        base, with_roi = (
+            next(r for r in rows if r["codec"] == codec and r["offsets"] == o)
+            for o in ("none", "roi")
+        )
         gains[codec] = {
             "inside_db": round(with_roi["psnr_y_inside_db"] - base["psnr_y_inside_db"], 2),
             "outside_db": round(with_roi["psnr_y_outside_db"] - base["psnr_y_outside_db"], 2),
@@ -166,14 +184,25 @@ def main() -> None:
         }
     command = " ".join(["python", "eval/hevc_roi.py", *sys.argv[1:]])
     result = {
-        "command": command, "clip": args.clip.name, "frames": len(frames),
-        "size": [width, height], "fps": str(fps), "bitrate": args.bitrate,
-        "preset": args.preset, "two_pass": True, "box": list(args.box),
-        "roi_area_share": round(float(mask.mean()), 4), "strength": args.strength,
-        "max_delta_qp": args.max_delta_qp, "dqp_min": round(float(dqp.min()), 2),
-        "dqp_max": round(float(dqp.max()), 2), "x264_build": x264_build(),
-        "x265_build": x265_build(), "rows": rows, "offset_effect": gains,
-    }  # fmt: skip
+        "command": command,
+        "clip": args.clip.name,
+        "frames": len(frames),
+        "size": [width, height],
+        "fps": str(fps),
+        "bitrate": args.bitrate,
+        "preset": args.preset,
+        "two_pass": True,
+        "box": list(args.box),
+        "roi_area_share": round(float(mask.mean()), 4),
+        "strength": args.strength,
+        "max_delta_qp": args.max_delta_qp,
+        "dqp_min": round(float(dqp.min()), 2),
+        "dqp_max": round(float(dqp.max()), 2),
+        "x264_build": x264_build(),
+        "x265_build": x265_build(),
+        "rows": rows,
+        "offset_effect": gains,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     lines = [
@@ -198,9 +227,16 @@ def main() -> None:
             f"| {r['codec']} | {r['offsets']} | {r['video_kbps']:.1f} | "
             f"{r['psnr_y_inside_db']:.2f} | {r['psnr_y_outside_db']:.2f} | {r['encode_s']} |"
         )
-    lines += ["", "Offsets' effect (roi - none): " + "; ".join(
-        f"{c}: ROI {g['inside_db']:+.2f} dB, outside {g['outside_db']:+.2f} dB, rate "
-        f"{g['rate_change_pct']:+.1f} %" for c, g in gains.items()) + "."]  # fmt: skip
+    lines += [
+        "",
+        "Offsets' effect (roi - none): "
+        + "; ".join(
+            f"{c}: ROI {g['inside_db']:+.2f} dB, outside {g['outside_db']:+.2f} dB, rate "
+            f"{g['rate_change_pct']:+.1f} %"
+            for c, g in gains.items()
+        )
+        + ".",
+    ]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

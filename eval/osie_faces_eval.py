@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from eyecrowd_faces import CACHE  # noqa: E402
-from fit_attention import (  # noqa: E402
+from eyecrowd_faces import CACHE
+from fit_attention import (
     FEATURES,
     equal_shares,
     full_map_cc,
@@ -33,7 +33,7 @@ from fit_attention import (  # noqa: E402
     shares,
 )
 
-from perceptcodec.saliency.attention import AttentionWeights  # noqa: E402
+from perceptcodec.saliency.attention import AttentionWeights
 
 
 def main() -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from perceptcodec.evaluation.report import (  # noqa: E402
+from perceptcodec.evaluation.report import (
     curve,
     load_results,
     mean_curve,
@@ -32,8 +32,13 @@ def plot(curves: dict[str, dict[str, list[float]]], title: str, out: Path) -> No
     for ax, metric, name in ((axes[0], "ewpsnr_y", "EWPSNR-Y"), (axes[1], "psnr_y", "PSNR-Y")):
         for label, points in sorted(curves.items()):
             style = "k--o" if label == "none" else "-o"
-            ax.plot(points["actual_kbps"], points[metric], style, ms=3,
-                    label="x264 (none)" if label == "none" else label)  # fmt: skip
+            ax.plot(
+                points["actual_kbps"],
+                points[metric],
+                style,
+                ms=3,
+                label="x264 (none)" if label == "none" else label,
+            )
         ax.set_xlabel("bitrate (kbit/s)")
         ax.set_ylabel(f"{name} (dB)")
         ax.grid(alpha=0.3)
@@ -63,9 +68,11 @@ def main() -> None:
             }
             plot(curves, f"{video} ({run_name(run)})", args.results / f"{video}{suffix}.png")
         n_videos = len({r["video"] for r in group})
-        plot({label: mean_curve(group, label) for label in sorted(set(labels))},
-             f"mean over {n_videos} video(s) ({run_name(run)})",
-             args.results / f"mean{suffix}.png")  # fmt: skip
+        plot(
+            {label: mean_curve(group, label) for label in sorted(set(labels))},
+            f"mean over {n_videos} video(s) ({run_name(run)})",
+            args.results / f"mean{suffix}.png",
+        )
     print(f"plots written to {args.results}")
 
 

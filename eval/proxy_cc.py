@@ -20,12 +20,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from eyecrowd_faces import CACHE  # noqa: E402
+from eyecrowd_faces import CACHE
 
-from perceptcodec.datasets import read_dhf1k_0002, read_gaze_csv  # noqa: E402
-from perceptcodec.metrics import cc, nss  # noqa: E402
-from perceptcodec.saliency import get_model  # noqa: E402
-from perceptcodec.saliency.options import CenterOptions, PriorOptions  # noqa: E402
+from perceptcodec.datasets import read_dhf1k_0002, read_gaze_csv
+from perceptcodec.metrics import cc, nss
+from perceptcodec.saliency import get_model
+from perceptcodec.saliency.options import CenterOptions, PriorOptions
 
 MODELS = {
     "prior (new)": ("prior", PriorOptions()),
@@ -34,7 +34,7 @@ MODELS = {
 }
 
 
-def score(video: Path, gaze, every: int) -> dict[str, tuple[float, float]]:  # noqa: ANN001
+def score(video: Path, gaze, every: int) -> dict[str, tuple[float, float]]:
     """{model: (mean CC, mean NSS)} over the scored frames of one video."""
     out = {}
     with av.open(str(video)) as c:

@@ -30,10 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from eyecrowd_faces import CACHE, split  # noqa: E402
-from fit_attention import load  # noqa: E402
+from eyecrowd_faces import CACHE, split
+from fit_attention import load
 
-from perceptcodec.paths import shared_data_dir  # noqa: E402
+from perceptcodec.paths import shared_data_dir
 
 OUT = CACHE / "proxy"
 
@@ -135,8 +135,10 @@ def main() -> None:
         image = root / set_name / "stimuli" / f"{stem}.jpg"
         out = OUT / f"{set_name}_{stem}"
         rows = make_clip(image, img["fixations"], target, out, args.seconds)
-        print(f"{out}.mp4: {len(boxes)} faces, widest {biggest[2] - biggest[0]:.0f} px, "
-              f"{rows} gaze rows")  # fmt: skip
+        print(
+            f"{out}.mp4: {len(boxes)} faces, widest {biggest[2] - biggest[0]:.0f} px, "
+            f"{rows} gaze rows"
+        )
         args_out.append(f"{out}.mp4:{out}.csv")
     (OUT / "datasets.txt").write_text("\n".join(args_out) + "\n")
     print(" ".join(args_out))

@@ -52,8 +52,10 @@ def main() -> None:
     args = parser.parse_args()
     a, b = (spec(t) for t in args.settings)
     for video in args.videos:
-        print(f"{video.name}: max |{args.settings[0]} - {args.settings[1]}| = "
-              f"{max_difference(video, a, b, args.frames):.3g}")  # fmt: skip
+        print(
+            f"{video.name}: max |{args.settings[0]} - {args.settings[1]}| = "
+            f"{max_difference(video, a, b, args.frames):.3g}"
+        )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,15 @@ def main() -> None:
     args = parser.parse_args()
     z = np.load(args.cache)
     groups = json.loads(bytes(z["groups"]).decode())
-    images = {f"{name}/{r.name}": r.image for name, reader in
-              (("osie", read_osie), ("eyecrowd", read_eyecrowd), ("mit1003", read_mit1003))
-              for r in reader()}  # fmt: skip
+    images = {
+        f"{name}/{r.name}": r.image
+        for name, reader in (
+            ("osie", read_osie),
+            ("eyecrowd", read_eyecrowd),
+            ("mit1003", read_mit1003),
+        )
+        for r in reader()
+    }
     first = {int(g): i for i, g in reversed(list(enumerate(z["group"])))}
     models = {m: get_model(m) for m in args.models}
     preds: dict[str, list[np.ndarray]] = {m: [] for m in models}
@@ -56,17 +62,27 @@ def main() -> None:
     result = {m: score_maps(p, densities, fixations) for m, p in preds.items()}
     count = len(densities)
     command = " ".join(["python", "eval/validate_vamnet.py", *sys.argv[1:]])
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"images": count, "grid": "32x32", "results": result, "command": command,
-         "versions": tool_versions()}, indent=1))  # fmt: skip
+    args.out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "images": count,
+                "grid": "32x32",
+                "results": result,
+                "command": command,
+                "versions": tool_versions(),
+            },
+            indent=1,
+        )
+    )
     lines = [
         f"Command: `{command}`; {count} held-out images; 32 x 32 grid.",
         "",
         "| model | NSS | CC | KL | AUC-J | SIM |",
         "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {m} | " + " | ".join(f"{r[k]:.3f}" for k in METRICS) + " |"
-              for m, r in result.items()]  # fmt: skip
+    lines += [
+        f"| {m} | " + " | ".join(f"{r[k]:.3f}" for k in METRICS) + " |" for m, r in result.items()
+    ]
     table = "\n".join(lines) + "\n"
     args.out.with_suffix(".md").write_text(table)
     print(table)

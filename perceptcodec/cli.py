@@ -53,7 +53,7 @@ def _install_signal_handlers() -> None:
             signal.signal(getattr(signal, name), _on_signal)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     text = str(message).splitlines()[0] if str(message) else category.__name__
     try:
         print(f"perceptcodec: warning: {text}", file=sys.stderr)
@@ -106,7 +106,7 @@ def model_options(args: argparse.Namespace) -> ModelOptions | None:
     return options_type(**{names[flag]: value for flag, value in given.items()})
 
 
-def saliency_spec(args: argparse.Namespace):  # noqa: ANN201 (imported lazily)
+def saliency_spec(args: argparse.Namespace):
     from perceptcodec.config import SaliencySpec
     from perceptcodec.saliency import Runtime
 
@@ -115,7 +115,7 @@ def saliency_spec(args: argparse.Namespace):  # noqa: ANN201 (imported lazily)
     )
 
 
-def encode_config(args: argparse.Namespace):  # noqa: ANN201 (imported lazily)
+def encode_config(args: argparse.Namespace):
     """The :class:`perceptcodec.config.EncodeConfig` the ``encode`` flags describe."""
     from perceptcodec.config import EncodeConfig
     from perceptcodec.encoder.codec import Codec, X265Options
@@ -228,7 +228,7 @@ def _x265_params(text: str) -> str:
 _x265_params.__name__ = "x265 params"
 
 
-def _ranged(kind: type, low: float, high: float):  # noqa: ANN202
+def _ranged(kind: type, low: float, high: float):
     """An argparse type: a ``kind`` number in low..high (NaN and inf refused), else a one-line
     usage error naming the range."""
 

@@ -127,9 +127,15 @@ def export_saliency(
             )
             stack.callback(encoder.close)
             sink = MediaSink(
-                overlay_tmp, info.width, info.height, info.time_base, info.fps,
-                encoder.headers(), name=Path(overlay), rotation=info.rotation,
-            )  # fmt: skip
+                overlay_tmp,
+                info.width,
+                info.height,
+                info.time_base,
+                info.fps,
+                encoder.headers(),
+                name=Path(overlay),
+                rotation=info.rotation,
+            )
             closing = sink
 
             def close_sink(*exc: object) -> None:

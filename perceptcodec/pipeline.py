@@ -387,10 +387,18 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
     try:
         if out is not None:
             sink = MediaSink(
-                out, info.width, info.height, info.time_base, info.fps, encoder.headers(),
-                sar=info.sar, audio_from=pump.stream if pump else None, name=job.dst,
-                rotation=info.rotation, codec=job.config.codec,
-            )  # fmt: skip
+                out,
+                info.width,
+                info.height,
+                info.time_base,
+                info.fps,
+                encoder.headers(),
+                sar=info.sar,
+                audio_from=pump.stream if pump else None,
+                name=job.dst,
+                rotation=info.rotation,
+                codec=job.config.codec,
+            )
     except BaseException:
         encoder.close()
         if pump is not None:

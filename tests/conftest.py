@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from perceptcodec.paths import shared_data_dir  # noqa: E402
+from perceptcodec.paths import shared_data_dir
 
 
 @pytest.fixture(scope="session")

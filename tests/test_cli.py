@@ -145,8 +145,19 @@ def test_model_options_reach_the_model_or_fail_in_one_line(tmp_path):
     prior = perceptcodec.get_model("prior", PriorOptions(face_stride=3, width=160))
     assert prior.tracker.stride == 3 and prior.size_for(1280, 720) == (160, 90)
     src = make_video(tmp_path / "clip.mp4", 64, 64, frames=4)
-    ok = run("encode", str(src), "-o", str(tmp_path / "o.mp4"), "--face-stride", "2",
-             "--saliency-width", "64", "--saliency-stride", "2", "-q")  # fmt: skip
+    ok = run(
+        "encode",
+        str(src),
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--face-stride",
+        "2",
+        "--saliency-width",
+        "64",
+        "--saliency-stride",
+        "2",
+        "-q",
+    )
     assert ok.returncode == 0, ok.stderr
     bad = run("encode", str(src), "--saliency", "center", "--face-stride", "5", "-q")
     assert bad.returncode == 1 and "has no option --face-stride" in bad.stderr

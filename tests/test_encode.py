@@ -9,9 +9,9 @@ import av
 import numpy as np
 import pytest
 from media import BoxSaliency, config, luma_frames, make_video, psnr
+from qp import decoded_mb_qps
 
 import perceptcodec
-from perceptcodec.io.qp import decoded_mb_qps
 
 BOX = (0.375, 0.3, 0.625, 0.7)  # centre ROI, fractions of the frame
 

@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 from media import config, make_video
+from qp import decoded_mb_qps
 
 import perceptcodec
 from perceptcodec.config import SaliencySpec
-from perceptcodec.io.qp import decoded_mb_qps
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.maps_export import export_saliency
 from perceptcodec.roi import QpOffsetMapper
@@ -48,8 +48,11 @@ def test_saliency_npz_round_trips_to_the_same_offsets(clip, tmp_path):
 
 
 def test_gaze_csv_drives_the_encode(clip, tmp_path):
-    rows = "".join(f"{f},{x},{y},s{s}\n" for f in range(12) for s, (x, y) in
-                   enumerate([(60, 50), (64, 54), (58, 46)]))  # fmt: skip
+    rows = "".join(
+        f"{f},{x},{y},s{s}\n"
+        for f in range(12)
+        for s, (x, y) in enumerate([(60, 50), (64, 54), (58, 46)])
+    )
     gaze = tmp_path / "gaze.csv"
     gaze.write_text("frame,x,y,subject\n" + rows)
     out = tmp_path / "gaze.mp4"
@@ -79,8 +82,15 @@ def test_frames_without_gaze_fall_back_with_one_warning(clip, tmp_path):
 )
 def test_bad_maps_are_one_line_errors(clip, tmp_path, maps, message):
     np.save(tmp_path / "m.npy", maps)
-    result = run("encode", str(clip), "-o", str(tmp_path / "o.mp4"),
-                 "--saliency", str(tmp_path / "m.npy"), "-q")  # fmt: skip
+    result = run(
+        "encode",
+        str(clip),
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--saliency",
+        str(tmp_path / "m.npy"),
+        "-q",
+    )
     assert result.returncode == 1 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.mp4").exists()
@@ -88,6 +98,13 @@ def test_bad_maps_are_one_line_errors(clip, tmp_path, maps, message):
 
 def test_maps_for_another_size_are_refused(clip, tmp_path):
     np.savez(tmp_path / "m.npz", saliency=np.ones((12, 9, 16)), size=np.array([640, 360]))
-    result = run("encode", str(clip), "-o", str(tmp_path / "o.mp4"),
-                 "--saliency", str(tmp_path / "m.npz"), "-q")  # fmt: skip
+    result = run(
+        "encode",
+        str(clip),
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--saliency",
+        str(tmp_path / "m.npz"),
+        "-q",
+    )
     assert result.returncode == 1 and "for a 640x360 video" in result.stderr

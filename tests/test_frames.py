@@ -12,8 +12,9 @@ from perceptcodec.saliency.stream import shrink, small_rgb
 
 def _frame(width: int, height: int) -> av.VideoFrame:
     yy, xx = np.mgrid[0:height, 0:width]
-    rgb = np.stack([xx * 255 // width, yy * 255 // height, (xx + yy) * 255 // (width + height)],
-                   axis=2)  # fmt: skip
+    rgb = np.stack(
+        [xx * 255 // width, yy * 255 // height, (xx + yy) * 255 // (width + height)], axis=2
+    )
     rgb[height // 3 : height // 2, width // 4 : width // 3] = (250, 20, 20)  # a red block
     return av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24").reformat(
         format="yuv420p"
@@ -24,8 +25,9 @@ def _frame(width: int, height: int) -> av.VideoFrame:
 def test_small_rgb_is_close_to_a_one_step_area_resize(size):
     frame = _frame(*size)
     small = small_rgb(frame, (320, 180))
-    planes = [np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:, : p.width]
-              for p in frame.planes]  # fmt: skip
+    planes = [
+        np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:, : p.width] for p in frame.planes
+    ]
     one_step = [cv2.resize(p, (320, 180), interpolation=cv2.INTER_AREA) for p in planes]
     reference = cv2.cvtColor(cv2.merge(one_step), cv2.COLOR_YUV2RGB)
     assert small.shape == (180, 320, 3) and small.dtype == np.uint8

@@ -19,6 +19,7 @@ import av
 import numpy as np
 import pytest
 from media import BoxSaliency, config, make_video
+from qp import decoded_mb_qps
 
 import perceptcodec
 from perceptcodec.config import EncodeConfig, SaliencySpec
@@ -26,7 +27,6 @@ from perceptcodec.encoder import RateControl, X264Options
 from perceptcodec.encoder.x264 import X264Encoder, _lib
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.integrity import _element, structure_damage
-from perceptcodec.io.qp import decoded_mb_qps
 from perceptcodec.io.source import PerceptcodecWarning
 from perceptcodec.progress import Progress
 from perceptcodec.roi import RoiSettings
@@ -74,8 +74,19 @@ def test_saliency_overlay_never_replaces_the_input(tmp_path, alias):
     if alias == "hardlink":
         os.link(src, tmp_path / "hard.mp4")
     files = listing(tmp_path)
-    result = run("saliency", "in.mp4", "-o", "maps.npz", "--overlay", overlay[alias], "--force",
-                 "--saliency", "center", "-q", cwd=tmp_path)  # fmt: skip
+    result = run(
+        "saliency",
+        "in.mp4",
+        "-o",
+        "maps.npz",
+        "--overlay",
+        overlay[alias],
+        "--force",
+        "--saliency",
+        "center",
+        "-q",
+        cwd=tmp_path,
+    )
     assert "overwrite the input" in one_error_line(result)
     assert sha(src) == before and listing(tmp_path) == files
 
@@ -90,8 +101,19 @@ def long_clip(tmp_path_factory):
 
 def _start_encode(clip: Path, out_dir: Path, tmpdir: Path) -> subprocess.Popen:
     env = {**os.environ, "TMPDIR": str(tmpdir)}
-    args = [*CLI, "encode", str(clip), "-o", str(out_dir / "out.mp4"), "--two-pass",
-            "--preset", "slower", "--saliency", "center", "-q"]  # fmt: skip
+    args = [
+        *CLI,
+        "encode",
+        str(clip),
+        "-o",
+        str(out_dir / "out.mp4"),
+        "--two-pass",
+        "--preset",
+        "slower",
+        "--saliency",
+        "center",
+        "-q",
+    ]
     return subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
 
 
@@ -134,8 +156,9 @@ def test_next_run_removes_what_a_killed_run_left(tmp_path, long_clip):
     assert any(p.name.startswith("perceptcodec-") for p in tmpdir.iterdir())
     small = make_video(tmp_path / "small.mp4", 64, 48, frames=2)
     env = {**os.environ, "TMPDIR": str(tmpdir)}
-    result = run("encode", str(small), "-o", str(out_dir / "b.mp4"), "--saliency", "none", "-q",
-                 env=env)  # fmt: skip
+    result = run(
+        "encode", str(small), "-o", str(out_dir / "b.mp4"), "--saliency", "none", "-q", env=env
+    )
     assert result.returncode == 0, result.stderr
     assert listing(out_dir, tmpdir) == {str(out_dir): ["b.mp4"], str(tmpdir): []}
 
@@ -154,8 +177,9 @@ def test_ctrl_c_during_the_imports_is_one_line(tmp_path):
         "builtins.__import__ = hook\n"
         f"sys.exit(main(['encode', {str(src)!r}, '--saliency', 'none', '-q']))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert "interrupted" in one_error_line(result, 130)
 
 
@@ -189,7 +213,7 @@ def test_encoder_shared_by_threads_is_serialised():
         try:
             for _ in range(30):
                 packets.extend(enc.encode(np.full((96, 160, 3), value, np.uint8)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(v,)) for v in (40, 200, 120)]
@@ -213,7 +237,7 @@ def test_encoder_shared_by_threads_is_serialised():
                 np.zeros((48, 79), np.uint8),
             ),
             "V plane",
-        ),  # fmt: skip
+        ),
         (lambda: np.zeros((120, 200, 3), np.uint8), "luma plane is 200x120"),
         (lambda: np.zeros((96, 160, 3), np.float32), "uint8"),
     ],
@@ -366,12 +390,20 @@ def test_offsets_apply_in_constant_qp(tmp_path, preset):
 @pytest.mark.parametrize(
     "flags",
     [
-        ["--threads", "-1"], ["--threads", "1000"], ["--keyint", "-5"],
-        ["--strength", "2"], ["--strength", "nan"], ["--max-delta-qp", "100"],
-        ["--smoothing", "1"], ["--qp", "60"], ["--crf", "-1"], ["--crf", "inf"],
-        ["--saliency-stride", "0"], ["--threads", "two"],
+        ["--threads", "-1"],
+        ["--threads", "1000"],
+        ["--keyint", "-5"],
+        ["--strength", "2"],
+        ["--strength", "nan"],
+        ["--max-delta-qp", "100"],
+        ["--smoothing", "1"],
+        ["--qp", "60"],
+        ["--crf", "-1"],
+        ["--crf", "inf"],
+        ["--saliency-stride", "0"],
+        ["--threads", "two"],
     ],
-)  # fmt: skip
+)
 def test_numeric_options_have_ranges(tmp_path, flags):
     src = make_video(tmp_path / "in.mp4", 64, 48, frames=2)
     line = one_error_line(run("encode", str(src), "-q", *flags), code=2)
@@ -477,8 +509,9 @@ def test_gaze_rows_dropped_are_counted(tmp_path):
 def test_unusable_gaze_is_refused_before_any_encode(tmp_path, content, message):
     video, table, _ = _gaze(tmp_path, content)
     out = tmp_path / "rd"
-    result = run("rd", f"{video}:{table}", "--configs", "none", "--bitrates", "100",
-                 "--out", str(out))  # fmt: skip
+    result = run(
+        "rd", f"{video}:{table}", "--configs", "none", "--bitrates", "100", "--out", str(out)
+    )
     assert message in one_error_line(result)
     assert not out.exists() or not any(out.iterdir())
 
@@ -526,8 +559,9 @@ def test_progress_off_a_tty_is_quiet_for_short_work():
 
 def test_last_frame_duration_is_kept(tmp_path):
     pts = [0, 40, 80, 100, 200, 240, 260, 300, 400, 440]
-    clip = make_video(tmp_path / "vfr.mkv", 160, 96, frames=10, pts=pts,
-                      time_base=Fraction(1, 1000))  # fmt: skip
+    clip = make_video(
+        tmp_path / "vfr.mkv", 160, 96, frames=10, pts=pts, time_base=Fraction(1, 1000)
+    )
     out = tmp_path / "vfr.mp4"
     summary = perceptcodec.encode(clip, out, config(preset="veryfast"), progress=False)
     with av.open(str(out)) as c:

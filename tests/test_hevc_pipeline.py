@@ -216,8 +216,22 @@ def test_config_rules():
 def test_cli_encode_hevc(tmp_path, capsys):
     clip = make_video(tmp_path / "in.mp4", 160, 96, frames=6, audio="aac")
     out = tmp_path / "o.mkv"
-    rc = main(["encode", str(clip), "-o", str(out), "--codec", "hevc", "--x265-params",
-               "aq-mode=3:no-sao", "--preset", "veryfast", "-q", "--json"])  # fmt: skip
+    rc = main(
+        [
+            "encode",
+            str(clip),
+            "-o",
+            str(out),
+            "--codec",
+            "hevc",
+            "--x265-params",
+            "aq-mode=3:no-sao",
+            "--preset",
+            "veryfast",
+            "-q",
+            "--json",
+        ]
+    )
     assert rc == 0
     assert '"audio": "copied (aac)"' in capsys.readouterr().out
     with av.open(str(out)) as c:
@@ -245,7 +259,7 @@ def test_cli_misuse_is_one_line(tmp_path, capsys, flags, status, message):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
-class _nothing:  # noqa: N801 (a null context manager with a .value, like pytest.raises)
+class _nothing:
     value = None
 
     def __enter__(self) -> _nothing:
@@ -266,14 +280,24 @@ def test_rd_config_codec_key_and_bd_pairs_by_codec():
     def result(label: str, codec: str | None, psnr: list[float]) -> dict:
         extra = {"codec": codec} if codec else {}
         rates = (100, 200, 300, 400)
-        points = [{"target_kbps": k, "actual_kbps": float(k), "psnr_y": p, "ewpsnr_y": p,
-                   "ssim_y": 0.9} for k, p in zip(rates, psnr, strict=True)]  # fmt: skip
-        return {"video": "v", "config": {"preset": "medium", "two_pass": False, "label": label,
-                                         "luma": "x", **extra}, "points": points}  # fmt: skip
+        points = [
+            {"target_kbps": k, "actual_kbps": float(k), "psnr_y": p, "ewpsnr_y": p, "ssim_y": 0.9}
+            for k, p in zip(rates, psnr, strict=True)
+        ]
+        return {
+            "video": "v",
+            "config": {"preset": "medium", "two_pass": False, "label": label, "luma": "x", **extra},
+            "points": points,
+        }
 
-    rows = bd_table([result("none", None, [30, 32, 34, 35]), result("m", None, [31, 33, 35, 36]),
-                     result("none", "hevc", [33, 35, 37, 38]),
-                     result("m", "hevc", [33.5, 35.5, 37.5, 38.5])])  # fmt: skip
+    rows = bd_table(
+        [
+            result("none", None, [30, 32, 34, 35]),
+            result("m", None, [31, 33, 35, 36]),
+            result("none", "hevc", [33, 35, 37, 38]),
+            result("m", "hevc", [33.5, 35.5, 37.5, 38.5]),
+        ]
+    )
     by_run = {"hevc" if "hevc" in r["run"] else "h264": r for r in rows if r["video"] == "v"}
     assert len(rows) == 4 and by_run["h264"]["config"] == by_run["hevc"]["config"] == "m"
     assert by_run["h264"]["bd_psnr_db"] == pytest.approx(1.0, abs=1e-6)

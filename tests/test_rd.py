@@ -36,8 +36,20 @@ def test_config_parsing():
     shortcut = RdConfig.parse("prior:0.7:k=4:fs=30:w=160")
     assert shortcut.label == "prior-s0.7-q8-k4-fs30-w160" and shortcut.saliency.stride == 4
     assert shortcut.saliency.options == PriorOptions(face_stride=30, width=160)
-    bad_configs = ("none:1", "prior:x", "prior:1:2:3", "", "prior:k=x", "prior:zz=1", "none:k=2",
-                   "prior:k=0", "prior:fs=0", "prior:2", "nosuch:1", "center:w=100")  # fmt: skip
+    bad_configs = (
+        "none:1",
+        "prior:x",
+        "prior:1:2:3",
+        "",
+        "prior:k=x",
+        "prior:zz=1",
+        "none:k=2",
+        "prior:k=0",
+        "prior:fs=0",
+        "prior:2",
+        "nosuch:1",
+        "center:w=100",
+    )
     for bad in bad_configs:
         with pytest.raises(PerceptcodecError):
             RdConfig.parse(bad)
@@ -111,10 +123,15 @@ def test_luma_scores_are_those_of_the_coded_y_plane(tmp_path):
     # The old bug: format="gray" expands limited-range luma (x 1.164: -1.32 dB, plus rounding).
     with av.open(str(ref)) as a, av.open(str(dist)) as b:
         gray = [
-            10 * np.log10(255**2 / np.mean((fa.to_ndarray(format="gray").astype(float)
-                                             - fb.to_ndarray(format="gray")) ** 2))
+            10
+            * np.log10(
+                255**2
+                / np.mean(
+                    (fa.to_ndarray(format="gray").astype(float) - fb.to_ndarray(format="gray")) ** 2
+                )
+            )
             for fa, fb in zip(a.decode(video=0), b.decode(video=0), strict=True)
-        ]  # fmt: skip
+        ]
     assert 1.0 < scores["psnr_y"] - np.mean(gray) < 2.5
 
 
@@ -177,8 +194,16 @@ def test_run_is_resumable_and_keyed_by_every_setting(gaze_clip, tmp_path):
 
 def _fake(label: str, shift: float, preset: str = "medium", key: str = "k") -> dict:
     rates = [100.0, 200, 400, 800]
-    pts = [{"target_kbps": r, "actual_kbps": r, "psnr_y": 30 + np.log2(r),
-            "ewpsnr_y": 30 + np.log2(r) + shift, "ssim_y": 0.9} for r in rates]  # fmt: skip
+    pts = [
+        {
+            "target_kbps": r,
+            "actual_kbps": r,
+            "psnr_y": 30 + np.log2(r),
+            "ewpsnr_y": 30 + np.log2(r) + shift,
+            "ssim_y": 0.9,
+        }
+        for r in rates
+    ]
     config = {"label": label, "preset": preset, "two_pass": True, "luma": "x"}
     return {"video": "v", "key": key, "config": config, "points": pts}
 
@@ -191,8 +216,14 @@ def test_bd_table_compares_within_a_run():
     assert video_row["bd_rate_ewpsnr_pct"] < -40  # 1 dB of a 1 dB/octave curve = half the rate
     assert "| v | medium, 2-pass, luma: x | model |" in bd_markdown(rows)
     # Two presets: each model against the anchor of its own preset.
-    rows = bd_table([_fake("none", 0.0), _fake("model", 1.0), _fake("none", -5.0, "fast"),
-                     _fake("model", -3.0, "fast")])  # fmt: skip
+    rows = bd_table(
+        [
+            _fake("none", 0.0),
+            _fake("model", 1.0),
+            _fake("none", -5.0, "fast"),
+            _fake("model", -3.0, "fast"),
+        ]
+    )
     shifts = sorted(r["bd_ewpsnr_db"] for r in rows if r["video"] == "v")
     assert shifts == pytest.approx([1.0, 2.0], abs=1e-6)
     # The same label with other settings in one run is told apart by its key.

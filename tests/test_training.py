@@ -56,9 +56,17 @@ def _tiny_cache(path: Path, times: list[float] | None = None) -> Path:
             t = times[i] if times and kind != "image" else i / 25
             dens = rng.random((16, 16)).astype(np.float32)
             faces = np.array([[0.1, 0.3, 0.4, 0.7], [0.6, 0.3, 0.9, 0.7]], np.float32)
-            store.add_frame(rng.integers(0, 255, (128, 128, 3), np.uint8), g, split, t,
-                            None if kind == "composite" else dens, rng.random((5, 2)), faces,
-                            np.array([1.0, 0.0]), np.array([3.0, 1.0]))  # fmt: skip
+            store.add_frame(
+                rng.integers(0, 255, (128, 128, 3), np.uint8),
+                g,
+                split,
+                t,
+                None if kind == "composite" else dens,
+                rng.random((5, 2)),
+                faces,
+                np.array([1.0, 0.0]),
+                np.array([3.0, 1.0]),
+            )
         if kind != "image":
             audio[g] = rng.standard_normal(4 * 22050).astype(np.float32)
     store.save(path, audio)
@@ -74,8 +82,10 @@ def tiny(tmp_path):
 
     cache = _tiny_cache(tmp_path / "cache.npz")
     net = VamNet(VamNetConfig(node_dim=16, graph_layers=1, heads=2))
-    torch.save({"rgb": net.rgb.state_dict(), "audio": net.audio.features.state_dict()},
-               tmp_path / "init.pt")  # fmt: skip
+    torch.save(
+        {"rgb": net.rgb.state_dict(), "audio": net.audio.features.state_dict()},
+        tmp_path / "init.pt",
+    )
 
     def write(extra: str = "") -> Path:
         path = tmp_path / "tiny.toml"
@@ -141,7 +151,7 @@ def test_the_log_is_closed_and_nothing_shipped_when_a_step_fails(tiny, monkeypat
     opened = []
 
     def recording_open(*args, **kwargs):
-        f = open(*args, **kwargs)  # noqa: SIM115
+        f = open(*args, **kwargs)
         opened.append(f)
         return f
 
@@ -160,9 +170,11 @@ def test_the_log_is_closed_and_nothing_shipped_when_a_step_fails(tiny, monkeypat
 @pytest.mark.torch
 def test_training_imports_spec_and_net_not_the_inference_wrapper():
     inference = ("model", "runtime_onnx", "runtime_torch", "runtime_trt")
-    code = ("import sys, perceptcodec.training.trainer; "
-            f"print(any(m.split('.')[-1] in {inference!r} for m in sys.modules "
-            "if m.startswith('perceptcodec.saliency.vamnet.')))")  # fmt: skip
+    code = (
+        "import sys, perceptcodec.training.trainer; "
+        f"print(any(m.split('.')[-1] in {inference!r} for m in sys.modules "
+        "if m.startswith('perceptcodec.saliency.vamnet.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -209,8 +221,12 @@ def test_training_and_inference_cut_the_same_audio_window(tmp_path):
     assert batch["audio"].shape == (1, 6, AUDIO_SAMPLES)
     for k, i in enumerate(rows[0]):
         # what perceptcodec.saliency.stream feeds the streaming model at the same time
-        expected = audio_window(data.audio[g], VamNetSaliency.audio_rate, float(data.t[i]),
-                                VamNetSaliency.audio_window_s)  # fmt: skip
+        expected = audio_window(
+            data.audio[g],
+            VamNetSaliency.audio_rate,
+            float(data.t[i]),
+            VamNetSaliency.audio_window_s,
+        )
         assert np.array_equal(batch["audio"][0, k].numpy(), expected), float(data.t[i])
 
 

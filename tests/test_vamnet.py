@@ -27,9 +27,14 @@ def _inputs(b=2, t=3, k=2, size=64, audio=True):
     boxes = torch.tensor([[0.1, 0.2, 0.4, 0.6], [0.6, 0.2, 0.9, 0.6]]).repeat(b, t, 1, 1)[:, :, :k]
     mask = torch.ones(b, t, k, dtype=torch.bool)
     mask[:, :, -1] = False  # second face slot empty
-    return dict(frames=frames, partners=frames.roll(1, 1),
-                audio=torch.randn(b, t, AUDIO_SAMPLES) if audio else None, boxes=boxes,
-                face_mask=mask, crops=torch.rand(b, t, k, 3, 48, 48))  # fmt: skip
+    return dict(
+        frames=frames,
+        partners=frames.roll(1, 1),
+        audio=torch.randn(b, t, AUDIO_SAMPLES) if audio else None,
+        boxes=boxes,
+        face_mask=mask,
+        crops=torch.rand(b, t, k, 3, 48, 48),
+    )
 
 
 def test_outputs_shapes_and_distribution():
@@ -82,8 +87,9 @@ def test_losses_on_known_cases():
 
 
 def test_lstm_sizes_come_from_the_config_and_survive_a_checkpoint(tmp_path):
-    config = VamNetConfig(node_dim=16, graph_layers=1, heads=2, motion_interval=3,
-                          lstm_hidden=(8, 4))  # fmt: skip
+    config = VamNetConfig(
+        node_dim=16, graph_layers=1, heads=2, motion_interval=3, lstm_hidden=(8, 4)
+    )
     net = VamNet(config)
     x = torch.rand(1, 2, 3, 64, 64)
     (h1, c1), (h2, c2) = net(x, x)["state"]
@@ -93,7 +99,11 @@ def test_lstm_sizes_come_from_the_config_and_survive_a_checkpoint(tmp_path):
     assert loaded.config == config and not loaded.training
     spec = StepSpec.from_config(loaded.config)
     assert spec.motion_interval == 3 and [s.shape for s in spec.zero_state()] == [
-        (1, 8, 16, 16), (1, 8, 16, 16), (1, 4, 16, 16), (1, 4, 16, 16)]  # fmt: skip
+        (1, 8, 16, 16),
+        (1, 8, 16, 16),
+        (1, 4, 16, 16),
+        (1, 4, 16, 16),
+    ]
     for key, value in net.state_dict().items():  # saved in fp16, loaded as float32
         assert torch.allclose(loaded.state_dict()[key].float(), value.float().half().float())
 

@@ -37,11 +37,17 @@ def test_onnx_runtime_needs_no_torch_and_streams():
     for i, frame in enumerate(_frames()):
         sal = model(frame, i / 25, np.zeros(AUDIO_SAMPLES, np.float32) if i % 2 else None)
     assert sal.shape == (45, 80) and sal.sum() == pytest.approx(1.0, abs=1e-4)
-    code = ("import sys, numpy as np; from perceptcodec.saliency.vamnet import VamNetSaliency; "
-            "m = VamNetSaliency(runtime='onnx'); m(np.zeros((180, 320, 3), np.uint8), 0.0); "
-            "print('torch' in sys.modules)")  # fmt: skip
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip() == "False"  # fmt: skip
+    code = (
+        "import sys, numpy as np; from perceptcodec.saliency.vamnet import VamNetSaliency; "
+        "m = VamNetSaliency(runtime='onnx'); m(np.zeros((180, 320, 3), np.uint8), 0.0); "
+        "print('torch' in sys.modules)"
+    )
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "False"
+    )
 
 
 @pytest.mark.torch
@@ -50,8 +56,12 @@ def test_onnx_matches_pytorch_within_1e_5_relative():
     maps = {}
     for runtime in ("onnx", "torch"):
         model = VamNetSaliency(runtime=runtime)
-        maps[runtime] = np.stack([model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
-                                  for i, f in enumerate(_frames())])  # fmt: skip
+        maps[runtime] = np.stack(
+            [
+                model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
+                for i, f in enumerate(_frames())
+            ]
+        )
     scale = maps["torch"].max()
     assert np.abs(maps["onnx"] - maps["torch"]).max() <= 1e-5 * scale
 
@@ -125,12 +135,16 @@ def test_a_checkpoint_with_other_shapes_runs_on_onnx_and_torch_alike(tmp_path):
     from perceptcodec.saliency.vamnet.spec import VamNetConfig, save_checkpoint
 
     torch.manual_seed(0)
-    config = VamNetConfig(node_dim=16, graph_layers=1, heads=2, motion_interval=2,
-                          lstm_hidden=(8, 4))  # fmt: skip
+    config = VamNetConfig(
+        node_dim=16, graph_layers=1, heads=2, motion_interval=2, lstm_hidden=(8, 4)
+    )
     weights = save_checkpoint(tmp_path / "vamnet.pt", VamNet(config).eval(), 1, {})
     written = export(weights)
-    assert {p.name for p in written} == {"vamnet_step.onnx", "vamnet_step_noaudio.onnx",
-                                         STEP_SPEC_NAME}  # fmt: skip
+    assert {p.name for p in written} == {
+        "vamnet_step.onnx",
+        "vamnet_step_noaudio.onnx",
+        STEP_SPEC_NAME,
+    }
     frames, maps = _frames(5), {}
     for runtime in ("onnx", "torch"):
         model = VamNetSaliency(VamNetOptions(weights=str(weights)), runtime=runtime)
@@ -138,8 +152,12 @@ def test_a_checkpoint_with_other_shapes_runs_on_onnx_and_torch_alike(tmp_path):
         assert [s.shape[1] for s in model._state] == [8, 8, 4, 4]
         feeds, step = [], model._step
         model._step = lambda feed, step=step, seen=feeds: seen.append(feed) or step(feed)
-        maps[runtime] = np.stack([model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
-                                  for i, f in enumerate(frames)])  # fmt: skip
+        maps[runtime] = np.stack(
+            [
+                model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
+                for i, f in enumerate(frames)
+            ]
+        )
         assert np.array_equal(feeds[4]["partner"], feeds[2]["frame"])  # 2 frames earlier
         assert np.array_equal(feeds[1]["partner"], feeds[0]["frame"])  # clamped at the start
     assert np.abs(maps["onnx"] - maps["torch"]).max() <= 1e-5 * maps["torch"].max()
@@ -167,7 +185,11 @@ def test_gpu_runtimes_match_onnx_within_fp16_tolerance(runtime):
     maps = {}
     for name in ("onnx", runtime):
         model = VamNetSaliency(runtime=name)
-        maps[name] = np.stack([model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
-                               for i, f in enumerate(_frames())])  # fmt: skip
+        maps[name] = np.stack(
+            [
+                model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
+                for i, f in enumerate(_frames())
+            ]
+        )
     assert "fp16" in model.runtime
     assert np.abs(maps[runtime] - maps["onnx"]).max() <= 2e-2 * maps["onnx"].max()

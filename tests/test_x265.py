@@ -48,9 +48,16 @@ def encode(
     passes = [Pass.FIRST, Pass.SECOND] if rate.two_pass else [Pass.SINGLE]
     for pass_ in passes:
         with X265Encoder(
-            width, height, FPS, 1 / FPS, rate, X264Options(preset=preset), pass_=pass_,
-            stats_path=str(tmp / "x265.stats"), **kwargs,
-        ) as enc:  # fmt: skip
+            width,
+            height,
+            FPS,
+            1 / FPS,
+            rate,
+            X264Options(preset=preset),
+            pass_=pass_,
+            stats_path=str(tmp / "x265.stats"),
+            **kwargs,
+        ) as enc:
             headers = enc.headers()
             packets = [p for i, f in enumerate(frames) if (p := enc.encode(*f, i, dqp))]
             packets += list(enc.flush())
@@ -234,8 +241,15 @@ def test_misuse_is_a_one_line_error_not_a_crash(tmp_path):
     with pytest.raises(PerceptcodecError, match="needs a stats_path"):
         X265Encoder(160, 96, FPS, 1 / FPS, RateControl(two_pass=True), pass_=Pass.SECOND)
     with pytest.raises(PerceptcodecError, match="pass 1's statistics"):
-        X265Encoder(160, 96, FPS, 1 / FPS, RateControl(two_pass=True), pass_=Pass.SECOND,
-                    stats_path=str(tmp_path / "missing.log"))  # fmt: skip
+        X265Encoder(
+            160,
+            96,
+            FPS,
+            1 / FPS,
+            RateControl(two_pass=True),
+            pass_=Pass.SECOND,
+            stats_path=str(tmp_path / "missing.log"),
+        )
     with pytest.raises(PerceptcodecError, match="even sizes"):
         X265Encoder(161, 96, FPS, 1 / FPS, rate)
     with X265Encoder(160, 96, FPS, 1 / FPS, rate, use_offsets=False) as plain:

@@ -67,10 +67,14 @@ def read_eyecrowd_faces(root: Path) -> dict[str, np.ndarray]:
     labels = _loadmat(root / "labels.mat")["labels"]
     faces = {}
     for entry in np.atleast_1d(labels):
-        boxes = [
-            [f.left - 1, f.top - 1, f.left - 1 + f.width, f.top - 1 + f.height]
-            for f in np.atleast_1d(entry.faces)
-        ] if int(entry.nFaces) else []  # fmt: skip
+        boxes = (
+            [
+                [f.left - 1, f.top - 1, f.left - 1 + f.width, f.top - 1 + f.height]
+                for f in np.atleast_1d(entry.faces)
+            ]
+            if int(entry.nFaces)
+            else []
+        )
         faces[Path(str(entry.img)).stem] = np.asarray(boxes, np.float64).reshape(-1, 4)
     return faces
 
@@ -108,8 +112,12 @@ def read_figrim(root: Path | None = None) -> list[ImageGaze]:
     return records
 
 
-IMAGE_SETS = {"osie": read_osie, "eyecrowd": read_eyecrowd, "mit1003": read_mit1003,
-              "figrim": read_figrim}  # fmt: skip
+IMAGE_SETS = {
+    "osie": read_osie,
+    "eyecrowd": read_eyecrowd,
+    "mit1003": read_mit1003,
+    "figrim": read_figrim,
+}
 
 
 def read_smi_export(
@@ -165,10 +173,12 @@ def read_dhf1k_0002(root: Path | None = None) -> PointVideoGaze:
     exports = sorted(_need(root / "exportdata_train").glob("P*/P*_Trail002.txt"))
     if not exports:
         raise PerceptcodecError(f"{root / 'exportdata_train'}: no Pxx/Pxx_Trail002.txt files")
-    fix = np.concatenate([
-        read_smi_export(p, i, (info.width, info.height), fps=float(info.fps))
-        for i, p in enumerate(exports)
-    ])  # fmt: skip
+    fix = np.concatenate(
+        [
+            read_smi_export(p, i, (info.width, info.height), fps=float(info.fps))
+            for i, p in enumerate(exports)
+        ]
+    )
     return PointVideoGaze("dhf1k_0002", video, (info.width, info.height), info.frames, fix)
 
 

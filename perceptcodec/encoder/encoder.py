@@ -59,17 +59,31 @@ class Encoder:
             from perceptcodec.encoder.x265 import X265Encoder
 
             self._enc: X264Encoder | X265Encoder = X265Encoder(
-                width, height, fps, self.time_base, rate or RateControl(),
-                options or X264Options(), pass_=pass_, stats_path=stats_path, sar=sar,
+                width,
+                height,
+                fps,
+                self.time_base,
+                rate or RateControl(),
+                options or X264Options(),
+                pass_=pass_,
+                stats_path=stats_path,
+                sar=sar,
                 params=(x265 or X265Options()).params,
-            )  # fmt: skip
+            )
         else:
             if x265 is not None and x265.params:
                 raise PerceptcodecError("x265 params apply to HEVC only (codec=hevc)")
             self._enc = X264Encoder(
-                width, height, fps, self.time_base, rate or RateControl(),
-                options or X264Options(), pass_=pass_, stats_path=stats_path, sar=sar,
-            )  # fmt: skip
+                width,
+                height,
+                fps,
+                self.time_base,
+                rate or RateControl(),
+                options or X264Options(),
+                pass_=pass_,
+                stats_path=stats_path,
+                sar=sar,
+            )
         self.mb_shape = (self._enc.mb_rows, self._enc.mb_cols)
         self._coarse = (-(-height // 16), -(-width // 16))  # the 16x16 grid
         self.first_pts: int | None = None  # pts of the first and last frame given (time_base)

@@ -43,9 +43,17 @@ class X264Error(PerceptcodecError):
 
 _RC_CODES = {RateMode.ABR: 0, RateMode.CRF: 1, RateMode.CQP: 2}  # native/pcx264.c's rc_mode
 PRESETS = (
-    "ultrafast", "superfast", "veryfast", "faster", "fast",
-    "medium", "slow", "slower", "veryslow", "placebo",
-)  # fmt: skip
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 TUNES = ("film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency")
 
 
@@ -98,9 +106,16 @@ def _load_library() -> ctypes.CDLL:
     lib.pcx_open.argtypes = [ctypes.POINTER(_Params), ctypes.c_char_p, ctypes.c_int]
     lib.pcx_headers.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
     lib.pcx_encode.argtypes = [
-        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-        ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ctypes.POINTER(_Packet),
-    ]  # fmt: skip
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int64,
+        ctypes.c_void_p,
+        ctypes.POINTER(_Packet),
+    ]
     lib.pcx_delayed.argtypes = [ctypes.c_void_p]
     lib.pcx_close.argtypes = [ctypes.c_void_p]
     return lib
@@ -188,8 +203,11 @@ class RateControl:
     @property
     def tag(self) -> str:
         """Short name of the rate: ``300k``, ``crf23``, ``qp26``."""
-        return {RateMode.ABR: f"{self.bitrate_kbps}k", RateMode.CRF: f"crf{self.crf:g}",
-                RateMode.CQP: f"qp{self.qp}"}[self.mode]  # fmt: skip
+        return {
+            RateMode.ABR: f"{self.bitrate_kbps}k",
+            RateMode.CRF: f"crf{self.crf:g}",
+            RateMode.CQP: f"qp{self.qp}",
+        }[self.mode]
 
 
 @dataclass(frozen=True)
@@ -331,8 +349,11 @@ class X264Encoder:
 
     def _check_planes(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
         cw, ch = (self.width + 1) // 2, (self.height + 1) // 2
-        for name, plane, shape in (("luma", y, (self.height, self.width)),
-                                   ("U", u, (ch, cw)), ("V", v, (ch, cw))):  # fmt: skip
+        for name, plane, shape in (
+            ("luma", y, (self.height, self.width)),
+            ("U", u, (ch, cw)),
+            ("V", v, (ch, cw)),
+        ):
             if not isinstance(plane, np.ndarray) or plane.ndim != 2 or plane.dtype != np.uint8:
                 raise PerceptcodecError(f"{name} plane must be a 2-D uint8 array")
             if plane.strides[1] != 1 or plane.strides[0] < plane.shape[1]:
@@ -382,9 +403,16 @@ class X264Encoder:
         offsets = dqp_mb.ctypes.data if dqp_mb is not None else None
         with self._lock:
             size = _lib().pcx_encode(
-                self._handle(), y.ctypes.data, u.ctypes.data, v.ctypes.data,
-                y.strides[0], u.strides[0], int(pts), offsets, ctypes.byref(self._pkt),
-            )  # fmt: skip
+                self._handle(),
+                y.ctypes.data,
+                u.ctypes.data,
+                v.ctypes.data,
+                y.strides[0],
+                u.strides[0],
+                int(pts),
+                offsets,
+                ctypes.byref(self._pkt),
+            )
             return self._take(size)
 
     def flush(self) -> Iterator[Packet]:
@@ -435,5 +463,5 @@ class X264Encoder:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001 (interpreter shutdown: nothing left to report to)
+        except Exception:
             pass

@@ -280,8 +280,11 @@ class X265Encoder:
 
     def _check_planes(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
         cw, ch = (self.width + 1) // 2, (self.height + 1) // 2
-        for name, plane, shape in (("luma", y, (self.height, self.width)),
-                                   ("U", u, (ch, cw)), ("V", v, (ch, cw))):  # fmt: skip
+        for name, plane, shape in (
+            ("luma", y, (self.height, self.width)),
+            ("U", u, (ch, cw)),
+            ("V", v, (ch, cw)),
+        ):
             if not isinstance(plane, np.ndarray) or plane.ndim != 2 or plane.dtype != np.uint8:
                 raise PerceptcodecError(f"{name} plane must be a 2-D uint8 array")
             if plane.strides[1] != 1 or plane.strides[0] < plane.shape[1]:
@@ -335,10 +338,17 @@ class X265Encoder:
             if self._flushing:
                 raise PerceptcodecError("the encoder has been flushed: no more frames")
             size = _lib().pcx265_encode(
-                h, y.ctypes.data, u.ctypes.data, v.ctypes.data,
-                y.strides[0], u.strides[0], v.strides[0], int(pts), offsets,
+                h,
+                y.ctypes.data,
+                u.ctypes.data,
+                v.ctypes.data,
+                y.strides[0],
+                u.strides[0],
+                v.strides[0],
+                int(pts),
+                offsets,
                 ctypes.byref(self._pkt),
-            )  # fmt: skip
+            )
             return self._take(size)
 
     def flush(self) -> Iterator[Packet]:
@@ -385,5 +395,5 @@ class X265Encoder:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001 (interpreter shutdown: nothing left to report to)
+        except Exception:
             pass

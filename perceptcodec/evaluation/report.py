@@ -43,8 +43,13 @@ def run_of(result: dict) -> tuple[object, ...]:
     """What a result shares with its anchor: (preset, two_pass, luma, gaze sigma in px, codec).
     HEVC results are thus measured against HEVC's ``none``, H.264's against H.264's."""
     c = result["config"]
-    return (c.get("preset"), c.get("two_pass"), c.get("luma", LEGACY_LUMA),
-            c.get("gaze_sigma_px"), c.get("codec", "h264"))  # fmt: skip
+    return (
+        c.get("preset"),
+        c.get("two_pass"),
+        c.get("luma", LEGACY_LUMA),
+        c.get("gaze_sigma_px"),
+        c.get("codec", "h264"),
+    )
 
 
 def run_name(run: tuple[object, ...]) -> str:
@@ -133,13 +138,23 @@ def bd_table(results: Sequence[dict], anchor: str = "none") -> list[dict[str, ob
                         continue
                     a, b = mean_curve(group, anchor), mean_curve(group, label)
                 else:
-                    pick = {n: r for r, n in zip(group, names(group), strict=True)
-                            if r["video"] == video}  # fmt: skip
+                    pick = {
+                        n: r
+                        for r, n in zip(group, names(group), strict=True)
+                        if r["video"] == video
+                    }
                     if anchor not in pick or label not in pick:
                         continue
                     a, b = curve(pick[anchor]), curve(pick[label])
-                rows.append({"video": video, "run": run_name(run), "config": label,
-                             "anchor": anchor, **_bd_row(a, b)})  # fmt: skip
+                rows.append(
+                    {
+                        "video": video,
+                        "run": run_name(run),
+                        "config": label,
+                        "anchor": anchor,
+                        **_bd_row(a, b),
+                    }
+                )
     return rows
 
 
@@ -149,8 +164,15 @@ def bd_markdown(rows: Sequence[dict[str, object]]) -> str:
     def fmt(v: object) -> str:
         return "n/a" if v is None else f"{v:+.2f}"
 
-    header = ("video", "run", "config", "BD-rate (EWPSNR) %", "BD-EWPSNR dB",
-              "BD-rate (PSNR) %", "BD-PSNR dB")  # fmt: skip
+    header = (
+        "video",
+        "run",
+        "config",
+        "BD-rate (EWPSNR) %",
+        "BD-EWPSNR dB",
+        "BD-rate (PSNR) %",
+        "BD-PSNR dB",
+    )
     keys = ("bd_rate_ewpsnr_pct", "bd_ewpsnr_db", "bd_rate_psnr_pct", "bd_psnr_db")
     cells = [(r["video"], r["run"], r["config"], *(fmt(r[k]) for k in keys)) for r in rows]
     return markdown_table(header, cells)

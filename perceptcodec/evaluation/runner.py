@@ -94,9 +94,14 @@ class RdConfig:
         options = spec.options
         if options is None and isinstance(spec.model, str):
             options = model_entry(spec.model).options()
-        return {"saliency": spec.name, "runtime": spec.runtime.value, "stride": spec.stride,
-                "options": asdict(options) if options is not None else {},
-                **asdict(self.roi), **codec}  # fmt: skip
+        return {
+            "saliency": spec.name,
+            "runtime": spec.runtime.value,
+            "stride": spec.stride,
+            "options": asdict(options) if options is not None else {},
+            **asdict(self.roi),
+            **codec,
+        }
 
     def encode_config(self, kbps: int, settings: RdSettings) -> EncodeConfig:
         """This configuration at ``kbps`` kbit/s with the run's fixed settings."""
@@ -154,9 +159,13 @@ def described_settings(
     """Every setting that changes one video x configuration's numbers, JSON-ready, with the
     configuration's label: the run's preset and passes, the configuration's settings, the
     gaze density's sigma (pixels; None for maps read from disk) and the scoring definition."""
-    return {**asdict(settings), **config.settings(),
-            "gaze_sigma_px": getattr(video, "sigma_px", None), "luma": LUMA,
-            "label": config.label}  # fmt: skip
+    return {
+        **asdict(settings),
+        **config.settings(),
+        "gaze_sigma_px": getattr(video, "sigma_px", None),
+        "luma": LUMA,
+        "label": config.label,
+    }
 
 
 def settings_key(described: dict[str, object]) -> str:
@@ -176,8 +185,9 @@ def code_version() -> str:
     ``unknown`` outside a git checkout."""
 
     def git(*args: str) -> str:
-        run = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True,
-                             text=True, check=True)  # fmt: skip
+        run = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=True
+        )
         return run.stdout.strip()
 
     try:
@@ -201,9 +211,14 @@ def rd_point(
         encode_s = time.monotonic() - t0
         scores = score_video(video.video, out, video.weights)
     made = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    return {"target_kbps": kbps, "actual_kbps": summary.video_kbps, "encode_s": encode_s,
-            **scores, "saliency_used": summary.saliency,
-            "versions": {**tool_versions(), "code": code_version(), "made": made}}  # fmt: skip
+    return {
+        "target_kbps": kbps,
+        "actual_kbps": summary.video_kbps,
+        "encode_s": encode_s,
+        **scores,
+        "saliency_used": summary.saliency,
+        "versions": {**tool_versions(), "code": code_version(), "made": made},
+    }
 
 
 def run_video_config(
@@ -219,8 +234,14 @@ def run_video_config(
     described = described_settings(video, config, settings)
     path = result_path(out_dir, video.name, described)
     key = settings_key(described)
-    result = {"format": RESULT_FORMAT, "video": video.name, "source": str(video.video),
-              "key": key, "config": described, "points": []}  # fmt: skip
+    result = {
+        "format": RESULT_FORMAT,
+        "video": video.name,
+        "source": str(video.video),
+        "key": key,
+        "config": described,
+        "points": [],
+    }
     if path.exists():
         old = json.loads(path.read_text())
         if old.get("config") != described:
@@ -234,9 +255,11 @@ def run_video_config(
         result["points"] = sorted([*result["points"], point], key=lambda p: p["target_kbps"])
         path.write_text(json.dumps(result, indent=1))
         codec = "" if config.codec is Codec.H264 else f" ({config.codec.value})"
-        log(f"{video.name} {config.label}{codec} {kbps}k: {point['actual_kbps']:.1f} kbit/s "
+        log(
+            f"{video.name} {config.label}{codec} {kbps}k: {point['actual_kbps']:.1f} kbit/s "
             f"PSNR {point['psnr_y']:.2f} EWPSNR {point['ewpsnr_y']:.2f} dB "
-            f"({point['encode_s']:.0f} s)")  # fmt: skip
+            f"({point['encode_s']:.0f} s)"
+        )
     return path
 
 
@@ -254,6 +277,7 @@ def run_rd(
     if jobs <= 1:
         return [run_video_config(v, c, bitrates, out_dir, settings) for v, c in tasks]
     with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
-        futures = [pool.submit(run_video_config, v, c, bitrates, out_dir, settings)
-                   for v, c in tasks]  # fmt: skip
+        futures = [
+            pool.submit(run_video_config, v, c, bitrates, out_dir, settings) for v, c in tasks
+        ]
         return [f.result() for f in futures]

@@ -9,7 +9,7 @@ import numpy as np
 from perceptcodec.errors import PerceptcodecError
 
 
-def _curve(rates: Sequence[float], quality: Sequence[float], name: str):  # noqa: ANN202
+def _curve(rates: Sequence[float], quality: Sequence[float], name: str):
     r = np.asarray(rates, np.float64)
     q = np.asarray(quality, np.float64)
     if r.shape != q.shape or r.ndim != 1:

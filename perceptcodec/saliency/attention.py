@@ -435,9 +435,14 @@ def face_template(
     sqrt((template sigma x box width)^2 + extra_sigma_px^2): ``extra_sigma_px`` adds the blur of
     eye-tracker noise and of the ground-truth density."""
     out = render_blobs(
-        np.asarray(box)[None, :4], landmarks, np.ones(1), frame_shape, grid, template,
+        np.asarray(box)[None, :4],
+        landmarks,
+        np.ones(1),
+        frame_shape,
+        grid,
+        template,
         extra_sigma_px,
-    )  # fmt: skip
+    )
     total = float(out.sum())
     return out / total if total > 0 else out
 

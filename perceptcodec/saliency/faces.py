@@ -24,7 +24,7 @@ def centerface_path() -> Path:
     return path
 
 
-def _dynamic_session(path: Path, threads: int):  # noqa: ANN202
+def _dynamic_session(path: Path, threads: int):
     """An ONNX Runtime session for CenterFace with free batch/height/width (the file declares
     fixed ones) and its weights treated as constants."""
     import onnx

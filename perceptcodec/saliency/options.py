@@ -34,7 +34,7 @@ class Runtime(str, Enum):
             raise PerceptcodecError(f"unknown runtime {value!r}; one of {names}") from None
 
 
-def option(default: Any, *, flag: str = "", key: str = "", help: str = "") -> Any:  # noqa: A002
+def option(default: Any, *, flag: str = "", key: str = "", help: str = "") -> Any:
     """A dataclass field with the metadata the CLI and ``rd`` read."""
     return field(default=default, metadata={"flag": flag, "key": key, "help": help})
 

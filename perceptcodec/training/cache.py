@@ -44,25 +44,50 @@ class Store:
 
     def __init__(self) -> None:
         self.jpeg: list[bytes] = []
-        self.cols: dict[str, list] = {k: [] for k in (
-            "density", "fixations", "boxes", "face_mask", "speaking", "attention",
-            "gaze", "speaking_known", "group", "split", "t")}  # fmt: skip
+        self.cols: dict[str, list] = {
+            k: []
+            for k in (
+                "density",
+                "fixations",
+                "boxes",
+                "face_mask",
+                "speaking",
+                "attention",
+                "gaze",
+                "speaking_known",
+                "group",
+                "split",
+                "t",
+            )
+        }
         self.groups: list[dict] = []
 
-    def add_frame(self, rgb: np.ndarray, group: int, split: int, t: float,
-                  density: np.ndarray | None = None, points: np.ndarray | None = None,
-                  boxes: np.ndarray | None = None, speaking: np.ndarray | None = None,
-                  attention: np.ndarray | None = None) -> None:  # fmt: skip
+    def add_frame(
+        self,
+        rgb: np.ndarray,
+        group: int,
+        split: int,
+        t: float,
+        density: np.ndarray | None = None,
+        points: np.ndarray | None = None,
+        boxes: np.ndarray | None = None,
+        speaking: np.ndarray | None = None,
+        attention: np.ndarray | None = None,
+    ) -> None:
         """rgb: SIZE x SIZE x 3; points: (x, y) in [0, 1]; boxes: K x 4 in [0, 1]; speaking:
         0/1 per box when known (composites, MVVA); attention: fixation mass per box."""
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                               [cv2.IMWRITE_JPEG_QUALITY, 90])  # fmt: skip
+        ok, buf = cv2.imencode(
+            ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+        )
         assert ok
         self.jpeg.append(buf.tobytes())
         c = self.cols
         has = density is not None
-        c["density"].append(cv2.resize(density, (GRID, GRID), interpolation=cv2.INTER_AREA)
-                            if has else np.zeros((GRID, GRID), np.float32))  # fmt: skip
+        c["density"].append(
+            cv2.resize(density, (GRID, GRID), interpolation=cv2.INTER_AREA)
+            if has
+            else np.zeros((GRID, GRID), np.float32)
+        )
         fix = np.zeros((GRID, GRID), bool)
         if points is not None and len(points):
             ij = np.clip((points * GRID).astype(int), 0, GRID - 1)
@@ -112,8 +137,11 @@ def _square(rgb: np.ndarray, side: int) -> np.ndarray:
 
 
 def add_images(store: Store, limit: int) -> None:
-    for name, records in (("osie", read_osie()), ("eyecrowd", read_eyecrowd()),
-                          ("mit1003", read_mit1003())):  # fmt: skip
+    for name, records in (
+        ("osie", read_osie()),
+        ("eyecrowd", read_eyecrowd()),
+        ("mit1003", read_mit1003()),
+    ):
         for i, r in enumerate(records[: limit or None]):
             gid = len(store.groups)
             store.groups.append({"kind": "image", "name": f"{name}/{r.name}"})
@@ -126,13 +154,23 @@ def add_images(store: Store, limit: int) -> None:
                 order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
                 boxes = boxes[order][:MAX_FACES]
                 if points is not None:  # share of fixations on each face (eq. 12 target)
-                    inside = ((points[:, None, 0] >= boxes[None, :, 0])
-                              & (points[:, None, 0] <= boxes[None, :, 2])
-                              & (points[:, None, 1] >= boxes[None, :, 1])
-                              & (points[:, None, 1] <= boxes[None, :, 3]))  # fmt: skip
+                    inside = (
+                        (points[:, None, 0] >= boxes[None, :, 0])
+                        & (points[:, None, 0] <= boxes[None, :, 2])
+                        & (points[:, None, 1] >= boxes[None, :, 1])
+                        & (points[:, None, 1] <= boxes[None, :, 3])
+                    )
                     attention = inside.sum(0).astype(np.float32)
-            store.add_frame(_square(rgb, SIZE), gid, int(i % 10 == 0), 0.0, r.density(),
-                            points, boxes, attention=attention)  # fmt: skip
+            store.add_frame(
+                _square(rgb, SIZE),
+                gid,
+                int(i % 10 == 0),
+                0.0,
+                r.density(),
+                points,
+                boxes,
+                attention=attention,
+            )
 
 
 def add_dhf1k(store: Store, audio: dict[int, np.ndarray]) -> None:
@@ -167,8 +205,11 @@ def _clip_frames(path: Path, detector: FaceDetector, n: int) -> tuple[list, list
         y0, x0 = (h - side) // 2, (w - side) // 2
         sq = rgb[y0 : y0 + side, x0 : x0 + side]
         det = detector(sq)
-        box = det[np.argmax((det[:, 2] - det[:, 0]) * (det[:, 3] - det[:, 1]))][:4] / side \
-            if len(det) else None  # fmt: skip
+        box = (
+            det[np.argmax((det[:, 2] - det[:, 0]) * (det[:, 3] - det[:, 1]))][:4] / side
+            if len(det)
+            else None
+        )
         frames.append(_square(sq, SIZE // 2))
         boxes.append(box)
         if len(frames) == n:
@@ -200,8 +241,9 @@ def add_composites(store: Store, audio: dict[int, np.ndarray], pairs_per_split: 
             n = min(len(fa), len(fb))
             speaker_left = bool(rng.integers(2))
             gid = len(store.groups)
-            store.groups.append({"kind": "composite", "name": f"{a.stem}+{b.stem}", "fps": fps,
-                                 "speaker": a.stem})  # fmt: skip
+            store.groups.append(
+                {"kind": "composite", "name": f"{a.stem}+{b.stem}", "fps": fps, "speaker": a.stem}
+            )
             half = SIZE // 2
             for i in range(n):
                 canvas = np.zeros((SIZE, SIZE, 3), np.uint8)
@@ -210,15 +252,30 @@ def add_composites(store: Store, audio: dict[int, np.ndarray], pairs_per_split: 
                 canvas[half // 2 : half // 2 + half, :half] = left
                 canvas[half // 2 : half // 2 + half, half:] = right
                 boxes, speaking = [], []
-                for box, x_off, is_speaker in ((lbox, 0.0, speaker_left),
-                                               (rbox, 0.5, not speaker_left)):  # fmt: skip
+                for box, x_off, is_speaker in (
+                    (lbox, 0.0, speaker_left),
+                    (rbox, 0.5, not speaker_left),
+                ):
                     if box is not None:
-                        boxes.append([box[0] / 2 + x_off, box[1] / 2 + 0.25,
-                                      box[2] / 2 + x_off, box[3] / 2 + 0.25])  # fmt: skip
+                        boxes.append(
+                            [
+                                box[0] / 2 + x_off,
+                                box[1] / 2 + 0.25,
+                                box[2] / 2 + x_off,
+                                box[3] / 2 + 0.25,
+                            ]
+                        )
                         speaking.append(float(is_speaker))
-                store.add_frame(canvas, gid, split, i / fps, None, None,
-                                np.array(boxes, np.float32).reshape(-1, 4),
-                                np.array(speaking, np.float32))  # fmt: skip
+                store.add_frame(
+                    canvas,
+                    gid,
+                    split,
+                    i / fps,
+                    None,
+                    None,
+                    np.array(boxes, np.float32).reshape(-1, 4),
+                    np.array(speaking, np.float32),
+                )
             if waves[a] is not None:  # only the seconds the composite uses (+ a window)
                 audio[gid] = waves[a][: int((n / fps + 1.0) * AUDIO_RATE)]
 
@@ -244,12 +301,20 @@ def add_mvva(store: Store, audio: dict[int, np.ndarray], root: Path) -> None:
                     speaking = video.speaking[i][ok].astype(np.float32)
                 if dens is not None and len(boxes):
                     gh, gw = dens.shape
-                    attention = np.array([dens[int(y0 * gh) : int(np.ceil(y1 * gh)),
-                                               int(x0 * gw) : int(np.ceil(x1 * gw))].sum()
-                                          for x0, y0, x1, y1 in boxes], np.float32)  # fmt: skip
+                    attention = np.array(
+                        [
+                            dens[
+                                int(y0 * gh) : int(np.ceil(y1 * gh)),
+                                int(x0 * gw) : int(np.ceil(x1 * gw)),
+                            ].sum()
+                            for x0, y0, x1, y1 in boxes
+                        ],
+                        np.float32,
+                    )
             rgb = frame.to_ndarray(format="rgb24", width=SIZE, height=SIZE)
-            store.add_frame(rgb, gid, int(n % 10 == 9), i / fps, dens, None, boxes, speaking,
-                            attention)  # fmt: skip
+            store.add_frame(
+                rgb, gid, int(n % 10 == 9), i / fps, dens, None, boxes, speaking, attention
+            )
         wave = load_audio_mono(video.video, AUDIO_RATE)
         if wave is not None:
             audio[gid] = wave

@@ -24,13 +24,28 @@ class CacheData:
     def __init__(self, path: str | Path) -> None:
         z = np.load(path)
         jpeg, offsets = z["jpeg"], z["jpeg_offsets"]
-        self.frames = np.stack([
-            cv2.cvtColor(cv2.imdecode(jpeg[offsets[i] : offsets[i + 1]], cv2.IMREAD_COLOR),
-                         cv2.COLOR_BGR2RGB)
-            for i in range(len(offsets) - 1)
-        ])  # fmt: skip
-        keys = ("density", "fixations", "boxes", "face_mask", "speaking", "attention", "gaze",
-                "speaking_known", "group", "split", "t")  # fmt: skip
+        self.frames = np.stack(
+            [
+                cv2.cvtColor(
+                    cv2.imdecode(jpeg[offsets[i] : offsets[i + 1]], cv2.IMREAD_COLOR),
+                    cv2.COLOR_BGR2RGB,
+                )
+                for i in range(len(offsets) - 1)
+            ]
+        )
+        keys = (
+            "density",
+            "fixations",
+            "boxes",
+            "face_mask",
+            "speaking",
+            "attention",
+            "gaze",
+            "speaking_known",
+            "group",
+            "split",
+            "t",
+        )
         for key in keys:
             setattr(self, key, z[key])
         self.density = self.density.astype(np.float32)
@@ -42,8 +57,11 @@ class CacheData:
 
     def indices(self, kind: str, split: int) -> list[int]:
         """Group ids of one kind (image, video, composite) in one split (0 train, 1 val)."""
-        return [g for g, info in enumerate(self.groups) if info["kind"] == kind
-                and self.split[self.members[g][0]] == split]  # fmt: skip
+        return [
+            g
+            for g, info in enumerate(self.groups)
+            if info["kind"] == kind and self.split[self.members[g][0]] == split
+        ]
 
     def batch(self, rows: np.ndarray, partners: np.ndarray, with_audio: bool) -> dict:
         """Tensors for frame indices ``rows`` (n, T) with motion partners (n, T): frames and
@@ -60,8 +78,9 @@ class CacheData:
             x = tensor(self.frames[idx.reshape(-1)]).permute(0, 3, 1, 2).float() / 255
             return x.view(n, t, *x.shape[1:])
 
-        crops = np.stack([face_crops(self.frames[i], self.boxes[i], self.face_mask[i])
-                          for i in flat])  # fmt: skip
+        crops = np.stack(
+            [face_crops(self.frames[i], self.boxes[i], self.face_mask[i]) for i in flat]
+        )
         crops_t = tensor(crops).permute(0, 1, 4, 2, 3).float().div(255)
         out = {
             "frames": frames(rows),
@@ -78,8 +97,12 @@ class CacheData:
             "attention_mask": tensor(self.attention[rows].sum(-1) > 0),
         }
         if with_audio:
-            waves = [audio_window(self.audio[self.group[i]], AUDIO_RATE, float(self.t[i]),
-                                  AUDIO_WINDOW_S) for i in flat]  # fmt: skip
+            waves = [
+                audio_window(
+                    self.audio[self.group[i]], AUDIO_RATE, float(self.t[i]), AUDIO_WINDOW_S
+                )
+                for i in flat
+            ]
             out["audio"] = tensor(np.stack(waves)).view(n, t, -1)
         return out
 
@@ -88,8 +111,15 @@ class CacheData:
         rows = np.array([self.members[g][0] for g in rng.choice(groups, n)])[:, None]
         return self.batch(rows, rows, with_audio=False)
 
-    def sample_clips(self, rng: np.random.Generator, kind: str, n: int, length: int,
-                     interval: int, split: int = 0) -> dict:  # fmt: skip
+    def sample_clips(
+        self,
+        rng: np.random.Generator,
+        kind: str,
+        n: int,
+        length: int,
+        interval: int,
+        split: int = 0,
+    ) -> dict:
         """n clips of ``length`` consecutive frames from groups of ``kind``; motion partners
         are the frames ``interval`` earlier (causal, clamped at the clip's first frame)."""
         groups = [g for g in self.indices(kind, split) if len(self.members[g]) >= length]

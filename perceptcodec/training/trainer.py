@@ -49,8 +49,14 @@ def _to(batch: dict, device: torch.device) -> dict:
 
 
 def _forward(net: VamNet, batch: dict) -> dict:
-    return net(batch["frames"], batch["partners"], batch.get("audio"), batch["boxes"],
-               batch["face_mask"], batch["crops"])  # fmt: skip
+    return net(
+        batch["frames"],
+        batch["partners"],
+        batch.get("audio"),
+        batch["boxes"],
+        batch["face_mask"],
+        batch["crops"],
+    )
 
 
 @torch.no_grad()
@@ -112,9 +118,12 @@ def one_cycle(
 ) -> torch.optim.lr_scheduler.OneCycleLR:
     """One-cycle learning rates (backbone, head) over ``tr.steps``, after step ``last + 1``."""
     return torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=[tr.backbone_lr, tr.lr], total_steps=tr.steps, pct_start=0.1,
+        opt,
+        max_lr=[tr.backbone_lr, tr.lr],
+        total_steps=tr.steps,
+        pct_start=0.1,
         last_epoch=last,
-    )  # fmt: skip
+    )
 
 
 def setup(cfg: TrainConfig, init: str | os.PathLike[str] | None = None) -> Run:
@@ -131,10 +140,13 @@ def setup(cfg: TrainConfig, init: str | os.PathLike[str] | None = None) -> Run:
     net = build_model(cfg, init).to(device)
     backbone = list(net.rgb.parameters())
     ids = {id(p) for p in backbone}
-    opt = torch.optim.AdamW([
-        {"params": backbone, "lr": tr.backbone_lr},
-        {"params": [p for p in net.parameters() if id(p) not in ids], "lr": tr.lr},
-    ], weight_decay=tr.weight_decay)  # fmt: skip
+    opt = torch.optim.AdamW(
+        [
+            {"params": backbone, "lr": tr.backbone_lr},
+            {"params": [p for p in net.parameters() if id(p) not in ids], "lr": tr.lr},
+        ],
+        weight_decay=tr.weight_decay,
+    )
     return Run(cfg, folder, device, data, net, opt, one_cycle(opt, tr), 0, rng)
 
 
@@ -186,8 +198,14 @@ def loop(run: Run, log: TextIO) -> dict[str, Any] | None:
         run.sched.step()
         run.step += 1
         if run.step % tr.log_every == 0:
-            entry = {"step": run.step, "kind": kind, "loss": float(loss.detach()), **parts,
-                     "grad": grad, "s": round(time.time() - t0, 1)}  # fmt: skip
+            entry = {
+                "step": run.step,
+                "kind": kind,
+                "loss": float(loss.detach()),
+                **parts,
+                "grad": grad,
+                "s": round(time.time() - t0, 1),
+            }
             log.write(json.dumps(entry) + "\n")
             log.flush()
             print(json.dumps(entry), flush=True)
@@ -198,9 +216,16 @@ def loop(run: Run, log: TextIO) -> dict[str, Any] | None:
             log.write(line + "\n")
             log.flush()
             print(line, flush=True)
-            torch.save({"model": net.state_dict(), "optimizer": run.opt.state_dict(),
-                        "scheduler": run.sched.state_dict(), "step": run.step, "rng": run.rng},
-                       run.folder / "last.pt")  # fmt: skip
+            torch.save(
+                {
+                    "model": net.state_dict(),
+                    "optimizer": run.opt.state_dict(),
+                    "scheduler": run.sched.state_dict(),
+                    "step": run.step,
+                    "rng": run.rng,
+                },
+                run.folder / "last.pt",
+            )
     return metrics
 
 

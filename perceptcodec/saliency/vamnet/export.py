@@ -28,28 +28,45 @@ def export(weights: Path, folder: Path | None = None) -> list[Path]:
             super().__init__()
             self.net, self.with_audio = net, with_audio
 
-        def forward(self, frame, partner, boxes, face_mask, crops, h1, c1, h2, c2, audio=None):  # noqa: E501
+        def forward(self, frame, partner, boxes, face_mask, crops, h1, c1, h2, c2, audio=None):
             wave = audio[:, None] if self.with_audio else None
             state = [(h1, c1), (h2, c2)]
-            out = self.net(frame[:, None], partner[:, None], wave, boxes[:, None],
-                           face_mask[:, None], crops[:, None], state=state)  # fmt: skip
+            out = self.net(
+                frame[:, None],
+                partner[:, None],
+                wave,
+                boxes[:, None],
+                face_mask[:, None],
+                crops[:, None],
+                state=state,
+            )
             (h1, c1), (h2, c2) = out["state"]
             return out["log_saliency"][:, 0], h1, c1, h2, c2
 
     n, k, side = spec.input_size, spec.max_faces, spec.face_crop
     state = [torch.from_numpy(s) for s in spec.zero_state()]
     example = [
-        torch.rand(1, 3, n, n), torch.rand(1, 3, n, n),
+        torch.rand(1, 3, n, n),
+        torch.rand(1, 3, n, n),
         torch.tensor([[[0.1, 0.2, 0.4, 0.6]] * k]),
-        torch.zeros(1, k, dtype=torch.bool), torch.rand(1, k, 3, side, side), *state,
-    ]  # fmt: skip
+        torch.zeros(1, k, dtype=torch.bool),
+        torch.rand(1, k, 3, side, side),
+        *state,
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for with_audio, path in onnx_paths(folder).items():
         args = (*example, torch.randn(1, spec.audio_samples)) if with_audio else tuple(example)
         names = list(INPUTS if with_audio else INPUTS[:-1])
-        torch.onnx.export(Step(with_audio), args, str(path), input_names=names,
-                          output_names=list(OUTPUTS), opset_version=17, dynamo=False)  # fmt: skip
+        torch.onnx.export(
+            Step(with_audio),
+            args,
+            str(path),
+            input_names=names,
+            output_names=list(OUTPUTS),
+            opset_version=17,
+            dynamo=False,
+        )
         written.append(path)
     written.append(write_step_spec(folder, net.config, weights))
     return written

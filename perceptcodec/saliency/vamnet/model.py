@@ -128,9 +128,14 @@ class VamNetSaliency:
             return np.ascontiguousarray(a.transpose(2, 0, 1)[None], np.float32) / 255
 
         crops = face_crops(small, boxes[0], mask[0], spec.face_crop).transpose(0, 3, 1, 2)[None]
-        feed = {"frame": chw(small), "partner": chw(self._frames[0]), "boxes": boxes,
-                "face_mask": mask, "crops": np.ascontiguousarray(crops, np.float32) / 255,
-                **dict(zip(("h1", "c1", "h2", "c2"), self._state, strict=True))}  # fmt: skip
+        feed = {
+            "frame": chw(small),
+            "partner": chw(self._frames[0]),
+            "boxes": boxes,
+            "face_mask": mask,
+            "crops": np.ascontiguousarray(crops, np.float32) / 255,
+            **dict(zip(("h1", "c1", "h2", "c2"), self._state, strict=True)),
+        }
         if audio is not None:
             feed["audio"] = np.asarray(audio, np.float32)[None]
         log_sal, *self._state = self._step(feed)

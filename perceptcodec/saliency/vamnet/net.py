@@ -13,7 +13,7 @@ FACE_CROP). Sizes and the configuration live in :mod:`perceptcodec.saliency.vamn
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from perceptcodec.saliency.vamnet.spec import VamNetConfig
@@ -52,8 +52,15 @@ class InvertedResidual(nn.Module):
 def mobilenet_v2_features(blocks: int = 14) -> nn.Sequential:
     """The first ``blocks`` modules of torchvision's ``mobilenet_v2().features`` (14: up to the
     96-channel stage, stride 16), so an ImageNet state dict loads by name."""
-    cfg = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
-           (6, 160, 3, 2), (6, 320, 1, 1)]  # fmt: skip
+    cfg = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]
     layers: list[nn.Module] = [_conv_bn(3, 32, 3, 2)]
     inp = 32
     for t, c, n, s in cfg:
@@ -124,8 +131,9 @@ class SoundNet8(nn.Module):
             if pool:
                 layers.append(nn.MaxPool1d(pool, pool))
         self.features = nn.Sequential(*layers)
-        self.transform = nn.Sequential(nn.Linear(512, 256), nn.ReLU(inplace=True),
-                                       nn.Linear(256, node_dim))  # fmt: skip
+        self.transform = nn.Sequential(
+            nn.Linear(512, 256), nn.ReLU(inplace=True), nn.Linear(256, node_dim)
+        )
 
     def forward(self, wave: Tensor) -> Tensor:
         """wave: (N, S) -> (N, node_dim)."""
@@ -141,8 +149,12 @@ class FaceNet(nn.Module):
         chans = [3, 32, 64, 128]
         layers: list[nn.Module] = []
         for inp, out in zip(chans[:-1], chans[1:], strict=True):
-            layers += [nn.Conv3d(inp, out, 3, padding=1), nn.BatchNorm3d(out),
-                       nn.ReLU(inplace=True), nn.MaxPool3d((1, 2, 2))]  # fmt: skip
+            layers += [
+                nn.Conv3d(inp, out, 3, padding=1),
+                nn.BatchNorm3d(out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool3d((1, 2, 2)),
+            ]
         self.net = nn.Sequential(*layers)
         self.out = nn.Linear(128, node_dim)
 
@@ -196,8 +208,9 @@ class VamNet(nn.Module):
         self.fuse = nn.Sequential(nn.Conv2d(96 + 64, 128, 1), nn.ReLU(inplace=True))
         h1, h2 = config.lstm_hidden
         self.lstm1, self.lstm2 = ConvLSTMCell(128, h1), ConvLSTMCell(h1, h2)
-        self.readout = nn.Sequential(nn.Conv2d(h2, 16, 3, padding=1), nn.ReLU(inplace=True),
-                                     nn.Conv2d(16, 1, 1))  # fmt: skip
+        self.readout = nn.Sequential(
+            nn.Conv2d(h2, 16, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(16, 1, 1)
+        )
         self.sound_gain = nn.Parameter(torch.tensor(1.0))
         self.attention_gain = nn.Parameter(torch.tensor(1.0))
         self.audio = SoundNet8(d)

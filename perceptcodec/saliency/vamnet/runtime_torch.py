@@ -30,8 +30,9 @@ class TorchStep:
     :class:`~perceptcodec.saliency.vamnet.runtime_onnx.OnnxStep`; shapes (``spec``) from the
     checkpoint's config. On CUDA with FP16 autocast (``half``); ``threads`` CPU threads."""
 
-    def __init__(self, weights: Path, device: str = "cpu", threads: int = 1,
-                 half: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, weights: Path, device: str = "cpu", threads: int = 1, half: bool = True
+    ) -> None:
         try:
             import torch
         except ImportError as exc:
@@ -54,9 +55,14 @@ class TorchStep:
             torch.inference_mode(),
             torch.autocast(self.device.type, torch.float16, enabled=self.half),
         ):
-            out = self.net(t["frame"][:, None], t["partner"][:, None],
-                           t["audio"][:, None] if "audio" in t else None, t["boxes"][:, None],
-                           t["face_mask"][:, None], t["crops"][:, None],
-                           state=[(t["h1"], t["c1"]), (t["h2"], t["c2"])])  # fmt: skip
+            out = self.net(
+                t["frame"][:, None],
+                t["partner"][:, None],
+                t["audio"][:, None] if "audio" in t else None,
+                t["boxes"][:, None],
+                t["face_mask"][:, None],
+                t["crops"][:, None],
+                state=[(t["h1"], t["c1"]), (t["h2"], t["c2"])],
+            )
         (h1, c1), (h2, c2) = out["state"]
         return [x.float().cpu().numpy() for x in (out["log_saliency"][:, 0], h1, c1, h2, c2)]

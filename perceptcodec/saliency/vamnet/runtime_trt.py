@@ -41,7 +41,7 @@ def engine_key(
     )
 
 
-def _import_tensorrt():  # noqa: ANN202
+def _import_tensorrt():
     try:
         import tensorrt
     except ImportError as exc:
@@ -58,7 +58,7 @@ def _import_tensorrt():  # noqa: ANN202
     return tensorrt, torch
 
 
-def build_engine(trt, onnx_path: Path) -> bytes:  # noqa: ANN001
+def build_engine(trt, onnx_path: Path) -> bytes:
     """Serialized engine for ``onnx_path``, FP16 kernels allowed."""
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -82,7 +82,7 @@ def build_engine(trt, onnx_path: Path) -> bytes:  # noqa: ANN001
 class _Engine:
     """One deserialized engine with its execution context and preallocated CUDA tensors."""
 
-    def __init__(self, trt, torch, blob: bytes) -> None:  # noqa: ANN001
+    def __init__(self, trt, torch, blob: bytes) -> None:
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = self.runtime.deserialize_cuda_engine(blob)
         if self.engine is None:

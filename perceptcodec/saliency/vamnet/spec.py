@@ -119,8 +119,9 @@ def load_checkpoint(path: str | os.PathLike[str], device: str = "cpu") -> VamNet
         raise PerceptcodecError(f"{path}: VAM-Net weights missing (see perceptcodec/models/vamnet)")
     ck = torch.load(path, map_location="cpu", weights_only=False)
     net = VamNet(VamNetConfig.from_dict(ck["config"], where=f"{path} config"))
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v
-                         for k, v in ck["state_dict"].items()})  # fmt: skip
+    net.load_state_dict(
+        {k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
+    )
     return net.eval().to(device)
 
 
@@ -132,11 +133,19 @@ def save_checkpoint(
     import torch
 
     path = Path(path)
-    half = {k: (v.half() if v.is_floating_point() else v).cpu()
-            for k, v in net.state_dict().items()}  # fmt: skip
+    half = {
+        k: (v.half() if v.is_floating_point() else v).cpu() for k, v in net.state_dict().items()
+    }
     tmp = path.with_suffix(f".{os.getpid()}.part")
-    torch.save({"state_dict": half, "config": asdict(net.config),
-                "train_config": dict(train_config), "steps": steps}, tmp)  # fmt: skip
+    torch.save(
+        {
+            "state_dict": half,
+            "config": asdict(net.config),
+            "train_config": dict(train_config),
+            "steps": steps,
+        },
+        tmp,
+    )
     tmp.replace(path)
     return path
 
