@@ -11,13 +11,13 @@ import numpy as np
 
 from perceptcodec.encoder.codec import Codec, X265Options
 from perceptcodec.encoder.frames import Planes, i420_planes
+from perceptcodec.encoder.settings import _ratio
 from perceptcodec.encoder.x264 import (
     Packet,
     Pass,
     RateControl,
     X264Encoder,
     X264Options,
-    _ratio,
 )
 from perceptcodec.errors import PerceptcodecError
 

@@ -7,54 +7,47 @@ x264 encodes.
 from __future__ import annotations
 
 import ctypes
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from enum import Enum, IntEnum
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from perceptcodec.encoder.native import NativeEncoder
+from perceptcodec.encoder.settings import (
+    _RC_CODES,
+    DEFAULT_OPTIONS,
+    MAX_KEYINT,
+    MAX_THREADS,
+    PRESETS,
+    TUNES,
+    Packet,
+    Pass,
+    RateControl,
+    RateMode,
+    X264Options,
+)
 from perceptcodec.errors import PerceptcodecError
-from perceptcodec.units import parse_bitrate
 
-
-class RateMode(str, Enum):
-    """x264 rate control: average bitrate (1 or 2 passes), constant rate factor, constant QP.
-    The values are the native wrapper's ``rc_mode`` codes' names."""
-
-    ABR = "abr"
-    CRF = "crf"
-    CQP = "cqp"
-
-
-class Pass(IntEnum):
-    """Which pass an encoder runs: a single pass, or the first/second of a 2-pass encode."""
-
-    SINGLE = 0
-    FIRST = 1
-    SECOND = 2
+# The settings types are re-exported here: they began life in this module.
+__all__ = [
+    "MAX_KEYINT",
+    "MAX_THREADS",
+    "PRESETS",
+    "TUNES",
+    "Packet",
+    "Pass",
+    "RateControl",
+    "RateMode",
+    "X264Encoder",
+    "X264Error",
+    "X264Options",
+    "x264_build",
+]
 
 
 class X264Error(PerceptcodecError):
     """x264 failed inside a call (not a bad argument): out of memory, or a failed write."""
-
-
-_RC_CODES = {RateMode.ABR: 0, RateMode.CRF: 1, RateMode.CQP: 2}  # native/pcx264.c's rc_mode
-PRESETS = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-)
-TUNES = ("film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency")
 
 
 class _Params(ctypes.Structure):
@@ -136,127 +129,7 @@ def x264_build() -> int:
     return int(_lib().pcx_build())
 
 
-MAX_KBPS = 2_000_000  # x264's own ceiling
-MAX_KEYINT = 1_000_000
-MAX_THREADS = 128  # X264_THREAD_MAX
-
-
-def _in_range(name: str, value: object, low: float, high: float, integer: bool = True) -> None:
-    """A one-line PerceptcodecError unless ``value`` is a number (an integer when ``integer``)
-    in low..high."""
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        kind = "an integer" if integer else "a number"
-        raise PerceptcodecError(f"{name} must be {kind}, not {value!r}")
-    if not low <= value <= high:  # NaN fails this too
-        raise PerceptcodecError(f"{name} {value} must lie in {low:g}..{high:g}")
-
-
-@dataclass(frozen=True)
-class RateControl:
-    """How x264 spends bits: ``abr`` at ``bitrate_kbps`` (kbit/s), ``crf``, or ``cqp`` at ``qp``;
-    ``two_pass`` (ABR only); VBV in kbit/s and kbit (0 = off)."""
-
-    mode: RateMode = RateMode.ABR
-    bitrate_kbps: int = 300
-    crf: float = 23.0
-    qp: int = 26
-    two_pass: bool = False
-    vbv_maxrate_kbps: int = 0
-    vbv_bufsize_kbit: int = 0
-
-    def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "mode", RateMode(self.mode))
-        except ValueError:
-            msg = f"unknown rate control {self.mode!r} (abr, crf or cqp)"
-            raise PerceptcodecError(msg) from None
-        if self.mode == "abr":
-            _in_range("bitrate (kbit/s)", self.bitrate_kbps, 1, MAX_KBPS)
-        if self.mode == "crf":
-            _in_range("CRF", self.crf, 0, 51, integer=False)
-        if self.mode == "cqp":
-            _in_range("QP", self.qp, 0, 51)
-        _in_range("VBV max rate (kbit/s)", self.vbv_maxrate_kbps, 0, MAX_KBPS)
-        _in_range("VBV buffer (kbit)", self.vbv_bufsize_kbit, 0, MAX_KBPS)
-        if self.two_pass and self.mode != "abr":
-            raise PerceptcodecError("two-pass encoding needs a target bitrate (ABR), not CRF/QP")
-
-    @classmethod
-    def choose(
-        cls,
-        bitrate: str | int | None = "300k",
-        crf: float | None = None,
-        qp: int | None = None,
-        two_pass: bool = False,
-    ) -> RateControl:
-        """The rate control a user asked for: CRF if given, else QP, else ABR at ``bitrate``
-        (``"300k"``, ``"1.5M"`` or kbit/s)."""
-        if crf is not None:
-            return cls(mode=RateMode.CRF, crf=float(crf), two_pass=two_pass)
-        if qp is not None:
-            return cls(mode=RateMode.CQP, qp=int(qp), two_pass=two_pass)
-        if bitrate is None:
-            raise PerceptcodecError("give a bitrate, a CRF or a QP")
-        return cls(mode=RateMode.ABR, bitrate_kbps=parse_bitrate(bitrate), two_pass=two_pass)
-
-    @property
-    def tag(self) -> str:
-        """Short name of the rate: ``300k``, ``crf23``, ``qp26``."""
-        return {
-            RateMode.ABR: f"{self.bitrate_kbps}k",
-            RateMode.CRF: f"crf{self.crf:g}",
-            RateMode.CQP: f"qp{self.qp}",
-        }[self.mode]
-
-
-@dataclass(frozen=True)
-class X264Options:
-    """x264 settings other than rate control."""
-
-    preset: str = "medium"
-    tune: str | None = None
-    keyint: int = 0  # max GOP length in frames; 0 = x264 default (250)
-    threads: int = 0  # 0 = auto
-
-    def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise PerceptcodecError(f"unknown preset {self.preset!r}; one of {', '.join(PRESETS)}")
-        for tune in (self.tune or "").split(","):
-            if tune and tune not in TUNES:
-                raise PerceptcodecError(f"unknown tune {tune!r}; one of {', '.join(TUNES)}")
-        _in_range("keyint", self.keyint, 0, MAX_KEYINT)
-        _in_range("threads", self.threads, 0, MAX_THREADS)
-
-
-@dataclass(frozen=True)
-class Packet:
-    """One encoded frame: Annex-B H.264 bytes, pts/dts in the encoder's time base."""
-
-    data: bytes
-    pts: int
-    dts: int
-    keyframe: bool
-
-
-_INT32 = 2**31 - 1
-_INT64 = 2**63 - 1
-MAX_SIZE = 16384  # pixels, either side (x264's own limit is the level's; this keeps sizes sane)
-MAX_DQP = 51.0  # |QP offset| of one macroblock
-
-
-def _ratio(name: str, value: object) -> Fraction:
-    """A positive Fraction whose terms fit the native int32 fields, or a one-line error."""
-    try:
-        frac = Fraction(value).limit_denominator(1_000_000)  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
-        raise PerceptcodecError(f"{name} {value!r} is not a number") from None
-    if frac <= 0 or frac.numerator > _INT32 or frac.denominator > _INT32:
-        raise PerceptcodecError(f"{name} {value} must be a positive number")
-    return frac
-
-
-class X264Encoder:
+class X264Encoder(NativeEncoder):
     """An x264 encoder for I420 8-bit frames of ``width`` x ``height`` pixels (both even).
 
     ``time_base`` is the unit of the pts passed to :meth:`encode` (seconds per tick); ``fps`` the
@@ -269,6 +142,9 @@ class X264Encoder:
     then share the QP.
     """
 
+    codec_name = "x264"
+    error = X264Error
+
     def __init__(
         self,
         width: int,
@@ -276,31 +152,17 @@ class X264Encoder:
         fps: Fraction,
         time_base: Fraction,
         rate: RateControl,
-        options: X264Options = X264Options(),
+        options: X264Options = DEFAULT_OPTIONS,
         pass_: Pass = Pass.SINGLE,
         stats_path: str | None = None,
         use_offsets: bool = True,
         vfr: bool = True,
         sar: Fraction | None = None,
     ) -> None:
-        self._h: int | None = None  # first, so __del__ works whatever fails below
-        self._lock = threading.Lock()
-        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (width, height)):
-            raise PerceptcodecError(f"frame size {width!r}x{height!r} must be integers")
-        if width % 2 or height % 2 or not (16 <= width <= MAX_SIZE and 16 <= height <= MAX_SIZE):
-            raise PerceptcodecError(
-                f"x264 needs even sizes of 16 to {MAX_SIZE} pixels, got {width}x{height}"
-            )
-        try:
-            pass_ = Pass(pass_)
-        except ValueError:
-            raise PerceptcodecError(f"pass {pass_!r}: 0 (single), 1 or 2") from None
-        if pass_ is not Pass.SINGLE and not stats_path:
-            raise PerceptcodecError(f"pass {int(pass_)} of 2 needs a stats_path")
-        fps, time_base = _ratio("fps", fps), _ratio("time_base", time_base)
-        if not isinstance(rate, RateControl) or not isinstance(options, X264Options):
-            raise PerceptcodecError("rate must be a RateControl and options an X264Options")
-        self.width, self.height = width, height
+        self._begin()
+        pass_, fps, time_base = self._checked_setup(
+            width, height, pass_, stats_path, fps, time_base, rate, options
+        )
         self.mb_rows, self.mb_cols = -(-height // 16), -(-width // 16)
         params = _Params(
             width=width,
@@ -332,12 +194,6 @@ class X264Encoder:
         if not self._h:
             raise PerceptcodecError(err.value.decode() or "x264 failed to open")
 
-    def _handle(self) -> int:
-        """The live native handle (call with the lock held)."""
-        if not self._h:
-            raise PerceptcodecError("the encoder is closed")
-        return self._h
-
     def headers(self) -> bytes:
         """SPS + PPS in Annex-B form, for the container's extradata."""
         buf = ctypes.create_string_buffer(4096)
@@ -348,40 +204,9 @@ class X264Encoder:
         return buf.raw[:n]
 
     def _check_planes(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
-        cw, ch = (self.width + 1) // 2, (self.height + 1) // 2
-        for name, plane, shape in (
-            ("luma", y, (self.height, self.width)),
-            ("U", u, (ch, cw)),
-            ("V", v, (ch, cw)),
-        ):
-            if not isinstance(plane, np.ndarray) or plane.ndim != 2 or plane.dtype != np.uint8:
-                raise PerceptcodecError(f"{name} plane must be a 2-D uint8 array")
-            if plane.strides[1] != 1 or plane.strides[0] < plane.shape[1]:
-                raise PerceptcodecError(f"{name} plane must have unit column stride")
-            if plane.shape != shape:
-                raise PerceptcodecError(
-                    f"{name} plane is {plane.shape[1]}x{plane.shape[0]}, the encoder takes "
-                    f"{shape[1]}x{shape[0]} (frames must have the size the encoder was made for)"
-                )
+        super()._check_planes(y, u, v)
         if u.strides[0] != v.strides[0]:
             raise PerceptcodecError("U and V planes must share a stride")
-
-    def _check_offsets(self, dqp_mb: np.ndarray | None) -> np.ndarray | None:
-        if dqp_mb is None:
-            return None
-        dqp_mb = np.asarray(dqp_mb)
-        if dqp_mb.shape != (self.mb_rows, self.mb_cols):
-            raise PerceptcodecError(
-                f"QP-offset map shape {dqp_mb.shape} != {(self.mb_rows, self.mb_cols)}"
-            )
-        if dqp_mb.dtype.kind not in "iuf":
-            raise PerceptcodecError(f"QP-offset map must be real numbers, not {dqp_mb.dtype}")
-        dqp_mb = np.ascontiguousarray(dqp_mb, dtype=np.float32)
-        if not np.isfinite(dqp_mb).all():
-            raise PerceptcodecError("QP-offset map holds NaN or infinite values")
-        if np.abs(dqp_mb).max(initial=0.0) > MAX_DQP:
-            raise PerceptcodecError(f"QP offsets must lie in -{MAX_DQP:g}..{MAX_DQP:g}")
-        return dqp_mb
 
     def encode(
         self,
@@ -396,10 +221,7 @@ class X264Encoder:
         offsets or None. Returns the packet x264 produced for some earlier frame, if any."""
         self._check_planes(y, u, v)
         dqp_mb = self._check_offsets(dqp_mb)
-        if isinstance(pts, bool) or not isinstance(pts, int | np.integer):
-            raise PerceptcodecError(f"pts must be an integer, not {pts!r}")
-        if not -_INT64 <= int(pts) <= _INT64:
-            raise PerceptcodecError(f"pts {pts} does not fit 64 bits")
+        pts = self._check_pts(pts)
         offsets = dqp_mb.ctypes.data if dqp_mb is not None else None
         with self._lock:
             size = _lib().pcx_encode(
@@ -409,7 +231,7 @@ class X264Encoder:
                 v.ctypes.data,
                 y.strides[0],
                 u.strides[0],
-                int(pts),
+                pts,
                 offsets,
                 ctypes.byref(self._pkt),
             )
@@ -430,38 +252,5 @@ class X264Encoder:
             if packet is not None:
                 yield packet
 
-    def _take(self, size: int) -> Packet | None:
-        """The packet the last native call left (call with the lock held)."""
-        if size == -2:
-            raise PerceptcodecError("the encoder is closed")
-        if size < 0:
-            raise X264Error(
-                "x264 failed to encode a frame (out of memory, or a write error: disk full?)"
-            )
-        if size == 0:
-            return None
-        p = self._pkt
-        return Packet(ctypes.string_at(p.data, size), p.pts, p.dts, bool(p.keyframe))
-
-    def close(self) -> None:
-        """Free the encoder; in pass 1 this is what writes the statistics file. Closing twice
-        is harmless; any other call afterwards raises PerceptcodecError."""
-        lock = getattr(self, "_lock", None)
-        if lock is None:
-            return
-        with lock:
-            h, self._h = getattr(self, "_h", None), None
-            if h:
-                _lib().pcx_close(h)
-
-    def __enter__(self) -> X264Encoder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+    def _close_native(self, handle: int) -> None:
+        _lib().pcx_close(handle)

@@ -26,18 +26,16 @@ x265 encodes (x265 also runs its own worker threads).
 from __future__ import annotations
 
 import ctypes
-import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from perceptcodec.encoder.x264 import (
-    _INT64,
+from perceptcodec.encoder.native import NativeEncoder
+from perceptcodec.encoder.settings import (
     _RC_CODES,
-    MAX_DQP,
-    MAX_SIZE,
+    DEFAULT_OPTIONS,
     Packet,
     Pass,
     RateControl,
@@ -51,9 +49,6 @@ INSTALL_HINT = (
     "the HEVC encoder needs libx265: install libx265-dev "
     "(`sudo apt-get install libx265-dev`), then `pip install -e .`"
 )
-
-
-_DEFAULT_OPTIONS = X264Options()
 
 
 class X265Error(PerceptcodecError):
@@ -148,7 +143,7 @@ def x265_available() -> bool:
     return True
 
 
-class X265Encoder:
+class X265Encoder(NativeEncoder):
     """An x265 (HEVC, Main profile) encoder for I420 8-bit frames of ``width`` x ``height``
     pixels (both even, 16..16384).
 
@@ -173,6 +168,9 @@ class X265Encoder:
     :meth:`close` every call raises PerceptcodecError.
     """
 
+    codec_name = "x265"
+    error = X265Error
+
     def __init__(
         self,
         width: int,
@@ -180,7 +178,7 @@ class X265Encoder:
         fps: Fraction,
         time_base: Fraction,
         rate: RateControl,
-        options: X264Options = _DEFAULT_OPTIONS,
+        options: X264Options = DEFAULT_OPTIONS,
         pass_: Pass = Pass.SINGLE,
         stats_path: str | None = None,
         use_offsets: bool = True,
@@ -188,30 +186,17 @@ class X265Encoder:
         sar: Fraction | None = None,
         params: str | None = None,
     ) -> None:
-        self._h: int | None = None  # first, so __del__ works whatever fails below
-        self._lock = threading.Lock()
+        self._begin()
         self._flushing = False
-        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (width, height)):
-            raise PerceptcodecError(f"frame size {width!r}x{height!r} must be integers")
-        if width % 2 or height % 2 or not (16 <= width <= MAX_SIZE and 16 <= height <= MAX_SIZE):
-            raise PerceptcodecError(
-                f"x265 needs even sizes of 16 to {MAX_SIZE} pixels, got {width}x{height}"
-            )
-        try:
-            pass_ = Pass(pass_)
-        except ValueError:
-            raise PerceptcodecError(f"pass {pass_!r}: 0 (single), 1 or 2") from None
-        if pass_ is not Pass.SINGLE and not stats_path:
-            raise PerceptcodecError(f"pass {int(pass_)} of 2 needs a stats_path")
+        pass_, fps, time_base = self._checked_setup(
+            width, height, pass_, stats_path, fps, time_base, rate, options
+        )
         if stats_path is not None and (not isinstance(stats_path, str) or "\0" in stats_path):
             raise PerceptcodecError(f"stats_path {stats_path!r} must be a file name")
         if pass_ is Pass.SECOND and not Path(stats_path or "").is_file():
             raise PerceptcodecError(
                 f"pass 2 needs pass 1's statistics {stats_path} (close pass 1 first)"
             )
-        fps, time_base = _ratio("fps", fps), _ratio("time_base", time_base)
-        if not isinstance(rate, RateControl) or not isinstance(options, X264Options):
-            raise PerceptcodecError("rate must be a RateControl and options an X264Options")
         if options.tune and options.tune not in X265_TUNES:
             raise PerceptcodecError(
                 f"x265 has no tune {options.tune!r}; one of {', '.join(X265_TUNES)}"
@@ -222,7 +207,6 @@ class X265Encoder:
             sar = _ratio("sample aspect ratio", sar)
             if sar.numerator > 65535 or sar.denominator > 65535:
                 sar = sar.limit_denominator(65535)
-        self.width, self.height = width, height
         self.use_offsets = bool(use_offsets)
         c_params = _Params(
             width=width,
@@ -262,12 +246,6 @@ class X265Encoder:
         self.block = block.value  # offsets grid: block side in pixels (16; 8 with qg-size=8)
         self.mb_rows, self.mb_cols = rows.value, cols.value
 
-    def _handle(self) -> int:
-        """The live native handle (call with the lock held)."""
-        if not self._h:
-            raise PerceptcodecError("the encoder is closed")
-        return self._h
-
     def headers(self) -> bytes:
         """VPS + SPS + PPS in Annex-B form (start codes), for the container's extradata
         (hvcC)."""
@@ -278,41 +256,12 @@ class X265Encoder:
             raise X265Error("x265 could not write its stream headers")
         return buf.raw[:n]
 
-    def _check_planes(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> None:
-        cw, ch = (self.width + 1) // 2, (self.height + 1) // 2
-        for name, plane, shape in (
-            ("luma", y, (self.height, self.width)),
-            ("U", u, (ch, cw)),
-            ("V", v, (ch, cw)),
-        ):
-            if not isinstance(plane, np.ndarray) or plane.ndim != 2 or plane.dtype != np.uint8:
-                raise PerceptcodecError(f"{name} plane must be a 2-D uint8 array")
-            if plane.strides[1] != 1 or plane.strides[0] < plane.shape[1]:
-                raise PerceptcodecError(f"{name} plane must have unit column stride")
-            if plane.shape != shape:
-                raise PerceptcodecError(
-                    f"{name} plane is {plane.shape[1]}x{plane.shape[0]}, the encoder takes "
-                    f"{shape[1]}x{shape[0]} (frames must have the size the encoder was made for)"
-                )
-
     def _check_offsets(self, dqp_mb: np.ndarray | None) -> np.ndarray | None:
         if dqp_mb is None:
             return None
         if not self.use_offsets:
             raise PerceptcodecError("this encoder was made with use_offsets=False: no QP maps")
-        dqp_mb = np.asarray(dqp_mb)
-        if dqp_mb.shape != (self.mb_rows, self.mb_cols):
-            raise PerceptcodecError(
-                f"QP-offset map shape {dqp_mb.shape} != {(self.mb_rows, self.mb_cols)}"
-            )
-        if dqp_mb.dtype.kind not in "iuf":
-            raise PerceptcodecError(f"QP-offset map must be real numbers, not {dqp_mb.dtype}")
-        dqp_mb = np.ascontiguousarray(dqp_mb, dtype=np.float32)
-        if not np.isfinite(dqp_mb).all():
-            raise PerceptcodecError("QP-offset map holds NaN or infinite values")
-        if np.abs(dqp_mb).max(initial=0.0) > MAX_DQP:
-            raise PerceptcodecError(f"QP offsets must lie in -{MAX_DQP:g}..{MAX_DQP:g}")
-        return dqp_mb
+        return super()._check_offsets(dqp_mb)
 
     def encode(
         self,
@@ -328,10 +277,7 @@ class X265Encoder:
         Returns the access unit x265 produced for some earlier frame, if any."""
         self._check_planes(y, u, v)
         dqp_mb = self._check_offsets(dqp_mb)
-        if isinstance(pts, bool) or not isinstance(pts, int | np.integer):
-            raise PerceptcodecError(f"pts must be an integer, not {pts!r}")
-        if not -_INT64 <= int(pts) <= _INT64:
-            raise PerceptcodecError(f"pts {pts} does not fit 64 bits")
+        pts = self._check_pts(pts)
         offsets = dqp_mb.ctypes.data if dqp_mb is not None else None
         with self._lock:
             h = self._handle()
@@ -345,7 +291,7 @@ class X265Encoder:
                 y.strides[0],
                 u.strides[0],
                 v.strides[0],
-                int(pts),
+                pts,
                 offsets,
                 ctypes.byref(self._pkt),
             )
@@ -364,36 +310,5 @@ class X265Encoder:
                 return
             yield packet
 
-    def _take(self, size: int) -> Packet | None:
-        """The packet the last native call left (call with the lock held)."""
-        if size < 0:
-            raise X265Error(
-                "x265 failed to encode a frame (out of memory, or a write error: disk full?)"
-            )
-        if size == 0:
-            return None
-        p = self._pkt
-        return Packet(ctypes.string_at(p.data, size), p.pts, p.dts, bool(p.keyframe))
-
-    def close(self) -> None:
-        """Free the encoder; in pass 1 this is what completes the statistics files. Closing
-        twice is harmless; any other call afterwards raises PerceptcodecError."""
-        lock = getattr(self, "_lock", None)
-        if lock is None:
-            return
-        with lock:
-            h, self._h = getattr(self, "_h", None), None
-            if h:
-                _lib().pcx265_close(h)
-
-    def __enter__(self) -> X265Encoder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+    def _close_native(self, handle: int) -> None:
+        _lib().pcx265_close(handle)
