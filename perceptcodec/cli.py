@@ -143,8 +143,20 @@ def _encode(args: argparse.Namespace) -> int:
         force=args.force,
         progress=not args.quiet,
         keep_going=args.keep_going,
+        dump_qp=args.dump_qp,
     )
     print(json.dumps(summary.as_dict()) if args.json else summary.text())
+    return 0
+
+
+def _qpmap(args: argparse.Namespace) -> int:
+    from perceptcodec.qpmap import QpMapFormat, export_qpmap
+    from perceptcodec.roi import RoiSettings
+
+    roi = RoiSettings(args.strength, args.max_delta_qp, args.smoothing)
+    fmt = QpMapFormat(args.format)
+    frames = export_qpmap(args.input, args.output, fmt, saliency_spec(args), roi, args.force)
+    print(f"wrote {args.output}: {frames} frames of QP offsets ({fmt.value})")
     return 0
 
 
@@ -279,7 +291,6 @@ def _add_saliency_flags(parser: argparse.ArgumentParser) -> None:
 
 def _encode_parser(sub: argparse._SubParsersAction) -> None:
     from perceptcodec.encoder.x264 import MAX_KEYINT, MAX_THREADS, PRESETS
-    from perceptcodec.roi import RoiSettings
 
     enc = sub.add_parser("encode", help="encode a video with saliency-guided QP offsets")
     enc.add_argument("input", help="any video FFmpeg reads")
@@ -326,24 +337,11 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
         help=f"encoder threads 0-{MAX_THREADS} (0: auto; x265: its worker pool)",
     )
     _add_saliency_flags(enc)
-    defaults = RoiSettings()
+    _add_roi_flags(enc)
     enc.add_argument(
-        "--strength",
-        type=_ranged(float, 0, 1),
-        default=defaults.strength,
-        help=f"0..1 share of saliency in block weights (default {defaults.strength})",
-    )
-    enc.add_argument(
-        "--max-delta-qp",
-        type=_ranged(float, 0, 51),
-        default=defaults.max_delta_qp,
-        help=f"clip 0-51 of the QP offsets, QP units (default {defaults.max_delta_qp})",
-    )
-    enc.add_argument(
-        "--smoothing",
-        type=_ranged(float, 0, 0.99),
-        default=defaults.smoothing,
-        help=f"temporal smoothing 0..0.99 of the offsets (default {defaults.smoothing})",
+        "--dump-qp",
+        metavar="FILE.npz",
+        help="also write the QP offsets applied to each frame (16x16 blocks, QP units) with pts",
     )
     enc.add_argument("--force", action="store_true", help="overwrite an existing output")
     enc.add_argument(
@@ -354,6 +352,50 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--json", action="store_true", help="print the summary as JSON")
     enc.set_defaults(run=_encode, parser=enc)
+
+
+def _add_roi_flags(parser: argparse.ArgumentParser) -> None:
+    """--strength, --max-delta-qp, --smoothing: how maps become QP offsets."""
+    from perceptcodec.roi import RoiSettings
+
+    defaults = RoiSettings()
+    parser.add_argument(
+        "--strength",
+        type=_ranged(float, 0, 1),
+        default=defaults.strength,
+        help=f"0..1 share of saliency in block weights (default {defaults.strength})",
+    )
+    parser.add_argument(
+        "--max-delta-qp",
+        type=_ranged(float, 0, 51),
+        default=defaults.max_delta_qp,
+        help=f"clip 0-51 of the QP offsets, QP units (default {defaults.max_delta_qp})",
+    )
+    parser.add_argument(
+        "--smoothing",
+        type=_ranged(float, 0, 0.99),
+        default=defaults.smoothing,
+        help=f"temporal smoothing 0..0.99 of the offsets (default {defaults.smoothing})",
+    )
+
+
+def _qpmap_parser(sub: argparse._SubParsersAction) -> None:
+    from perceptcodec.qpmap import QpMapFormat
+
+    qpm = sub.add_parser("qpmap", help="the QP offsets an encode would apply, for other encoders")
+    qpm.add_argument("input")
+    qpm.add_argument("-o", "--output", required=True, help="map file")
+    qpm.add_argument(
+        "--format",
+        default=QpMapFormat.NPZ.value,
+        choices=[f.value for f in QpMapFormat],
+        help="npz (16x16 float offsets + pts), svt-av1 (--roi-map-file: 64x64, qindex units, "
+        "8 levels), kvazaar (--roi text: 16x16 integer delta QPs)",
+    )
+    _add_saliency_flags(qpm)
+    _add_roi_flags(qpm)
+    qpm.add_argument("--force", action="store_true", help="overwrite an existing file")
+    qpm.set_defaults(run=_qpmap)
 
 
 def _saliency_parser(sub: argparse._SubParsersAction) -> None:
@@ -417,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"perceptcodec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_encode_parser, _saliency_parser, _export_parser, _rd_parser):
+    for add in (_encode_parser, _saliency_parser, _qpmap_parser, _export_parser, _rd_parser):
         add(sub)
     return parser
 

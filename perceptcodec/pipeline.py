@@ -37,6 +37,7 @@ from perceptcodec.io.sink import (
     container_format,
     disk_error,
     remove_stale,
+    same_file,
     work_dir,
 )
 from perceptcodec.io.source import (
@@ -48,6 +49,7 @@ from perceptcodec.io.source import (
     probe,
 )
 from perceptcodec.progress import Progress
+from perceptcodec.qpmap import QpMapFormat, QpMapWriter
 from perceptcodec.roi import QpOffsetMapper, mb_grid
 from perceptcodec.saliency import SaliencyModel
 from perceptcodec.saliency.stream import saliency_maps
@@ -204,6 +206,7 @@ def encode(
     force: bool = False,
     progress: bool = True,
     keep_going: bool = False,
+    dump_qp: str | os.PathLike[str] | None = None,
 ) -> EncodeSummary:
     """Encode ``src`` to H.264 (or HEVC: ``config.codec``) in MP4/MKV/MOV with saliency-guided
     per-block QP offsets, as ``config`` says (default: :class:`EncodeConfig`'s defaults,
@@ -214,7 +217,9 @@ def encode(
     A damaged or truncated input (decided from its container and decoder) is an error unless
     ``keep_going``, which encodes what decodes and warns (:class:`PerceptcodecWarning`). The
     input must stay the same file, unmodified, until the encode ends (checked between and
-    after the passes). Temporary files left by killed runs are removed first."""
+    after the passes). Temporary files left by killed runs are removed first. ``dump_qp``: an
+    .npz that receives the offsets applied to each frame (:mod:`perceptcodec.qpmap`), written
+    only when the encode succeeds."""
     t0 = time.monotonic()
     config = config or EncodeConfig()
     if config.codec is Codec.HEVC and not x265_available():
@@ -230,6 +235,11 @@ def encode(
     container_format(dst)
     check_output(dst, overwrite=force, inputs=(src,))
     remove_stale(dst.parent, Path(tempfile.gettempdir()))
+    if dump_qp is not None:
+        dump_qp = Path(dump_qp)
+        if dump_qp.suffix.lower() != ".npz" or same_file(dump_qp, dst):
+            raise PerceptcodecError(f"{dump_qp}: --dump-qp writes an .npz beside the output")
+        check_output(dump_qp, overwrite=force, inputs=(src,))
     model = config.saliency.build()
 
     passes = 2 if config.rate.two_pass else 1
@@ -242,7 +252,11 @@ def encode(
         audio_samples = None
         if model is not None and model.audio_rate and info.has_audio:
             audio_samples = load_audio_mono(src, model.audio_rate)
-        job = _Job(info, config, model, audio_samples, stats, maps, progress, keep_going, dst)
+        dump = None
+        if dump_qp is not None:
+            size = (info.width, info.height)
+            dump = QpMapWriter(dump_qp, QpMapFormat.NPZ, size, info.time_base, force, (src,))
+        job = _Job(info, config, model, audio_samples, stats, maps, progress, keep_going, dst, dump)
         if passes == 2:
             try:
                 _run_pass(job, Pass.FIRST, None)
@@ -253,8 +267,15 @@ def encode(
                 ) from exc
             fingerprint.check(src)
         last = Pass.SECOND if passes == 2 else Pass.SINGLE
-        frames, video_bytes, audio_mode, duration = _run_pass(job, last, tmp_out)
-        fingerprint.check(src)
+        try:
+            frames, video_bytes, audio_mode, duration = _run_pass(job, last, tmp_out)
+            fingerprint.check(src)
+        except BaseException:
+            if dump is not None:
+                dump.abort()
+            raise
+        if dump is not None:
+            dump.close()
         total_bytes = tmp_out.stat().st_size
     wall = time.monotonic() - t0
     used = getattr(model, "runtime", None)
@@ -288,6 +309,7 @@ class _Job:
     progress: bool
     keep_going: bool = False
     dst: Path | None = None
+    dump: QpMapWriter | None = None  # the applied offsets, written by the output pass
 
 
 def _turned(frame: av.VideoFrame, turns: int) -> av.VideoFrame:
@@ -408,11 +430,14 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
     bar = Progress(info.frames, label) if job.progress else None
     frames = video_bytes = 0
     video = _VideoOut(sink, _Durations(info))
+    zero_map = np.zeros(mb_grid((info.width, info.height)), np.float32)
     try:
         for frame, dqp in _Producer(_map_items(job, pass_)):
             previous = encoder.last_pts if frames else None
             packets = encoder.encode(frame, dqp, frame.pts)
             video.durations.add(previous, encoder.last_pts, frame)
+            if job.dump is not None and out is not None:
+                job.dump.add(encoder.last_pts, dqp if dqp is not None else zero_map)
             for packet in packets:
                 video.write(packet)
             frames += 1
