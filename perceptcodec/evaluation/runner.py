@@ -16,7 +16,6 @@ import datetime
 import hashlib
 import json
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ from perceptcodec.encoder.codec import Codec
 from perceptcodec.encoder.x264 import RateControl, X264Options
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.evaluation.scoring import LUMA, GazeVideo, score_video
+from perceptcodec.io.sink import work_dir
 from perceptcodec.paths import REPO_ROOT
 from perceptcodec.pipeline import encode
 from perceptcodec.roi import RoiSettings
@@ -204,8 +204,8 @@ def rd_point(
     """Encode ``video`` with ``config`` at ``kbps`` kbit/s and score it. Rates in kbit/s,
     times in seconds; ``saliency_used`` names the model and runtime that ran; ``versions`` the
     tools and code that made this point."""
-    with tempfile.TemporaryDirectory(prefix="perceptcodec-rd-") as tmp:
-        out = Path(tmp) / "out.mp4"
+    with work_dir() as tmp:  # named with the pid: a killed worker's folder is cleaned later
+        out = tmp / "out.mp4"
         t0 = time.monotonic()
         summary = encode(video.video, out, config.encode_config(kbps, settings), progress=False)
         encode_s = time.monotonic() - t0
