@@ -11,6 +11,7 @@ import numpy as np
 
 from perceptcodec.encoder.codec import Codec, X265Options
 from perceptcodec.encoder.frames import Planes, i420_planes
+from perceptcodec.encoder.native import NativeEncoder
 from perceptcodec.encoder.settings import _ratio
 from perceptcodec.encoder.x264 import (
     Packet,
@@ -55,35 +56,26 @@ class Encoder:
         fps = _ratio("fps", fps)
         self.time_base = _ratio("time_base", time_base) if time_base is not None else 1 / fps
         self.codec = Codec.parse(codec)
+        kind: type[NativeEncoder] = X264Encoder
+        extra: dict[str, object] = {}
         if self.codec is Codec.HEVC:
             from perceptcodec.encoder.x265 import X265Encoder
 
-            self._enc: X264Encoder | X265Encoder = X265Encoder(
-                width,
-                height,
-                fps,
-                self.time_base,
-                rate or RateControl(),
-                options or X264Options(),
-                pass_=pass_,
-                stats_path=stats_path,
-                sar=sar,
-                params=(x265 or X265Options()).params,
-            )
-        else:
-            if x265 is not None and x265.params:
-                raise PerceptcodecError("x265 params apply to HEVC only (codec=hevc)")
-            self._enc = X264Encoder(
-                width,
-                height,
-                fps,
-                self.time_base,
-                rate or RateControl(),
-                options or X264Options(),
-                pass_=pass_,
-                stats_path=stats_path,
-                sar=sar,
-            )
+            kind, extra = X265Encoder, {"params": (x265 or X265Options()).params}
+        elif x265 is not None and x265.params:
+            raise PerceptcodecError("x265 params apply to HEVC only (codec=hevc)")
+        self._enc = kind(
+            width,
+            height,
+            fps,
+            self.time_base,
+            rate or RateControl(),
+            options or X264Options(),
+            pass_=pass_,
+            stats_path=stats_path,
+            sar=sar,
+            **extra,
+        )
         self.mb_shape = (self._enc.mb_rows, self._enc.mb_cols)
         self._coarse = (-(-height // 16), -(-width // 16))  # the 16x16 grid
         self.first_pts: int | None = None  # pts of the first and last frame given (time_base)

@@ -32,7 +32,7 @@ from perceptcodec.io.audio import load_audio_mono
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.paths import shared_data_dir
 from perceptcodec.saliency.faces import FaceDetector
-from perceptcodec.saliency.vamnet.spec import AUDIO_RATE, INPUT_SIZE, MAX_FACES
+from perceptcodec.saliency.vamnet.spec import AUDIO_RATE, CACHE_COLUMNS, INPUT_SIZE, MAX_FACES
 
 SIZE = INPUT_SIZE  # frame side, pixels
 GRID = 32  # density side
@@ -44,22 +44,7 @@ class Store:
 
     def __init__(self) -> None:
         self.jpeg: list[bytes] = []
-        self.cols: dict[str, list] = {
-            k: []
-            for k in (
-                "density",
-                "fixations",
-                "boxes",
-                "face_mask",
-                "speaking",
-                "attention",
-                "gaze",
-                "speaking_known",
-                "group",
-                "split",
-                "t",
-            )
-        }
+        self.cols: dict[str, list] = {k: [] for k in CACHE_COLUMNS}
         self.groups: list[dict] = []
 
     def add_frame(

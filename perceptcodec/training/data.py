@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from perceptcodec.io.audio import audio_window
-from perceptcodec.saliency.vamnet.spec import AUDIO_RATE, AUDIO_WINDOW_S, face_crops
+from perceptcodec.saliency.vamnet.spec import AUDIO_RATE, AUDIO_WINDOW_S, CACHE_COLUMNS, face_crops
 
 
 class CacheData:
@@ -33,20 +33,7 @@ class CacheData:
                 for i in range(len(offsets) - 1)
             ]
         )
-        keys = (
-            "density",
-            "fixations",
-            "boxes",
-            "face_mask",
-            "speaking",
-            "attention",
-            "gaze",
-            "speaking_known",
-            "group",
-            "split",
-            "t",
-        )
-        for key in keys:
+        for key in CACHE_COLUMNS:
             setattr(self, key, z[key])
         self.density = self.density.astype(np.float32)
         self.groups = json.loads(bytes(z["groups"]).decode())

@@ -29,6 +29,20 @@ INPUT_SIZE = 128  # side (pixels) of the square frames the network sees, trainin
 OUTPUT_STRIDE = 8  # input pixels per output cell: 128 x 128 frames -> 16 x 16 maps
 FACE_CROP = 48  # side (pixels) of the face crops of the face branch
 MAX_FACES = 6  # face slots per frame (padded, with a mask)
+# Arrays of the training cache besides the JPEG frames (training.cache writes, training.data reads)
+CACHE_COLUMNS = (
+    "density",
+    "fixations",
+    "boxes",
+    "face_mask",
+    "speaking",
+    "attention",
+    "gaze",
+    "speaking_known",
+    "group",
+    "split",
+    "t",
+)
 AUDIO_RATE = 22050  # Hz, SoundNet's rate
 AUDIO_WINDOW_S = 0.64  # seconds of audio centred on each frame
 AUDIO_SAMPLES = window_samples(AUDIO_RATE, AUDIO_WINDOW_S)  # 14112 samples per window
