@@ -171,6 +171,7 @@ def _saliency(args: argparse.Namespace) -> int:
         force=args.force,
         progress=not args.quiet,
         keep_going=args.keep_going,
+        sources=args.sources,
     )
     print(
         f"wrote {summary.npz}: {summary.frames} frames of {summary.map_shape[0]}x"
@@ -403,6 +404,12 @@ def _saliency_parser(sub: argparse._SubParsersAction) -> None:
     sal.add_argument("input")
     sal.add_argument("-o", "--output", required=True, help="maps file (.npz)")
     sal.add_argument("--overlay", help="also write a heat-map overlay video (.mp4)")
+    sal.add_argument(
+        "--sources",
+        action="store_true",
+        help="also write who speaks: per-face boxes and speaking probabilities and the "
+        "sound-source map (prior; with sound when the video has it, else visual only)",
+    )
     _add_saliency_flags(sal)
     sal.add_argument("--force", action="store_true", help="overwrite existing outputs")
     sal.add_argument(

@@ -6,8 +6,8 @@ import contextlib
 import os
 import tempfile
 import zipfile
+from collections import deque
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -31,6 +31,8 @@ from perceptcodec.io.source import Fingerprint, check_frame_size, decode_video, 
 from perceptcodec.pipeline import upright_saliency_maps
 from perceptcodec.progress import Progress
 from perceptcodec.saliency import NONE
+from perceptcodec.saliency.base import SaliencyModel
+from perceptcodec.saliency.sources import FaceSources, SourceModel
 
 
 @dataclass(frozen=True)
@@ -54,23 +56,58 @@ def heat_overlay(rgb: np.ndarray, sal: np.ndarray, alpha: float = 0.5) -> np.nda
 
 
 def _write_npz(
-    path: Path, raw: Path, frames: int, shape: tuple[int, int], fps: Fraction, size: tuple[int, int]
+    path: Path,
+    raws: dict[str, tuple[Path, tuple[int, ...]]],
+    arrays: dict[str, np.ndarray],
 ) -> None:
-    """Stream the raw float16 maps into an .npz without holding them in memory."""
+    """Stream raw float16 files (``raws``: npz name -> (file, shape)) into an .npz without
+    holding them in memory, then the small ``arrays``."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
-        with zf.open("saliency.npy", "w", force_zip64=True) as f:
-            header = {
-                "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
-                "fortran_order": False,
-                "shape": (frames, *shape),
-            }
-            np.lib.format.write_array_header_2_0(f, header)
-            with open(raw, "rb") as src:
-                while chunk := src.read(1 << 20):
-                    f.write(chunk)
-        for name, value in (("fps", np.float64(fps)), ("size", np.array(size, np.int32))):
+        for name, (raw, shape) in raws.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                header = {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
+                    "fortran_order": False,
+                    "shape": shape,
+                }
+                np.lib.format.write_array_header_2_0(f, header)
+                with open(raw, "rb") as src:
+                    while chunk := src.read(1 << 20):
+                        f.write(chunk)
+        for name, value in arrays.items():
             with zf.open(f"{name}.npy", "w") as f:
                 np.lib.format.write_array(f, np.asarray(value))
+
+
+class _SourceRecorder:
+    """Wraps a :class:`SourceModel`: keeps the sources of each frame the model ran on, so
+    frames between computed ones (saliency stride) get those of the last computed frame."""
+
+    def __init__(self, model: SaliencyModel) -> None:
+        if not isinstance(model, SourceModel):
+            name = getattr(model, "name", "this model")
+            raise PerceptcodecError(
+                f"--sources: {name} does not report sound sources (the prior does)"
+            )
+        model.report_sources()
+        self._model = model
+        self._done: deque[tuple[float, FaceSources]] = deque()
+        self._current: FaceSources | None = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+    def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
+        sal = self._model(rgb, t, audio)
+        self._done.append((t, self._model.sources()))  # type: ignore[attr-defined]
+        return sal
+
+    def at(self, t: float) -> FaceSources:
+        """The sources of the last computed frame at or before ``t`` (s)."""
+        while self._done and (self._current is None or self._done[0][0] <= t):
+            self._current = self._done.popleft()[1]
+        assert self._current is not None
+        return self._current
 
 
 def export_saliency(
@@ -81,13 +118,22 @@ def export_saliency(
     force: bool = False,
     progress: bool = True,
     keep_going: bool = False,
+    sources: bool = False,
 ) -> MapsSummary:
     """Run the saliency model ``saliency`` names (default: the default model) over ``src``;
     write ``npz`` with ``saliency`` (float16, frames x h x w, each frame summing to 1), ``fps``
     and ``size`` (source width, height), and optionally an overlay video (heat map over the
-    frames, H.264 CRF 23) for a person to look at. Outputs follow :func:`perceptcodec.encode`'s
-    rules: never the input, an existing file only with ``force``, written whole or not at all;
-    a damaged input is an error unless ``keep_going``."""
+    frames, H.264 CRF 23) for a person to look at.
+
+    With ``sources`` (models that report them, see :mod:`perceptcodec.saliency.sources`), the
+    npz also holds ``sources`` (float16, frames x h x w, the sound-source map on the saliency
+    grid) and one row per face per frame: ``face_frame`` (int32 frame index), ``face_id``
+    (int32 track id), ``face_box`` (float32 x0, y0, x1, y1 in pixels of the upright source
+    frame) and ``face_speaking`` (float32 probability 0..1 that the face is talking).
+
+    Outputs follow :func:`perceptcodec.encode`'s rules: never the input, an existing file
+    only with ``force``, written whole or not at all; a damaged input is an error unless
+    ``keep_going``."""
     src, npz = Path(src), Path(npz)
     if npz.suffix.lower() != ".npz":
         raise PerceptcodecError(f"{npz}: the maps file must end in .npz")
@@ -106,6 +152,12 @@ def export_saliency(
     remove_stale(*(out.parent for out in outputs), Path(tempfile.gettempdir()))
     net = saliency.build()
     assert net is not None
+    recorder = _SourceRecorder(net) if sources else None
+    turns = info.quarter_turns
+    upright = (info.height, info.width) if turns % 2 else (info.width, info.height)
+    faces: dict[str, list[np.ndarray]] = {"frame": [], "id": [], "box": [], "speaking": []}
+    # boxes from the model's working frame to upright source pixels
+    box_scale = np.tile(np.divide(upright, net.size_for(*upright)), 2).astype(np.float32)
     audio = load_audio_mono(src, net.audio_rate) if net.audio_rate and info.has_audio else None
     bar = Progress(info.frames, "saliency") if progress else None
     frames, shape = 0, (0, 0)
@@ -146,17 +198,28 @@ def export_saliency(
                         closing.close()
 
             stack.push(close_sink)
-        raw = tmp / "maps.f16"
-        with open(raw, "wb") as store:
+        raw, raw_sources = tmp / "maps.f16", tmp / "sources.f16"
+        with open(raw, "wb") as store, open(raw_sources, "wb") as store_sources:
             frames_in = decode_video(src, keep_going=keep_going)
-            maps = upright_saliency_maps(frames_in, net, info, audio, saliency.stride)
-            for frame, _t, sal in maps:
+            model = recorder or net
+            maps = upright_saliency_maps(frames_in, model, info, audio, saliency.stride)
+            for frame, t, sal in maps:
                 if frames == 0:
                     shape = sal.shape
                 elif sal.shape != shape:
                     raise RuntimeError(f"model changed its map shape {shape} -> {sal.shape}")
                 try:
                     store.write(np.asarray(sal / sal.sum(), np.float16).tobytes())
+                    if recorder is not None:
+                        found = recorder.at(t)
+                        sound = np.rot90(found.sound_map, -turns) if turns else found.sound_map
+                        if sound.shape != shape:
+                            sound = cv2.resize(sound, shape[::-1], interpolation=cv2.INTER_LINEAR)
+                        store_sources.write(np.asarray(sound, np.float16).tobytes())
+                        faces["frame"].append(np.full(len(found.ids), frames, np.int32))
+                        faces["id"].append(found.ids)
+                        faces["box"].append(found.boxes * box_scale)
+                        faces["speaking"].append(found.speaking)
                 except OSError as exc:
                     raise disk_error(exc, tmp) from exc
                 if encoder is not None and sink is not None:
@@ -171,8 +234,19 @@ def export_saliency(
                 sink.write_video(packet)
             encoder.close()
         fingerprint.check(src)
+        raws = {"saliency": (raw, (frames, *shape))}
+        arrays: dict[str, np.ndarray] = {
+            "fps": np.float64(info.fps),
+            "size": np.array((info.width, info.height), np.int32),
+        }
+        if recorder is not None:
+            raws["sources"] = (raw_sources, (frames, *shape))
+            arrays["face_frame"] = np.concatenate([np.zeros(0, np.int32), *faces["frame"]])
+            arrays["face_id"] = np.concatenate([np.zeros(0, np.int32), *faces["id"]])
+            arrays["face_box"] = np.concatenate([np.zeros((0, 4), np.float32), *faces["box"]])
+            arrays["face_speaking"] = np.concatenate([np.zeros(0, np.float32), *faces["speaking"]])
         try:
-            _write_npz(npz_tmp, raw, frames, shape, info.fps, (info.width, info.height))
+            _write_npz(npz_tmp, raws, arrays)
         except OSError as exc:
             raise disk_error(exc, npz) from exc
     if bar:

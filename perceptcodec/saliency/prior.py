@@ -25,6 +25,7 @@ from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
 from perceptcodec.saliency.motion import MotionSaliency, motion_confidence
 from perceptcodec.saliency.options import PriorOptions
+from perceptcodec.saliency.sources import FaceSources, sound_source_map
 from perceptcodec.saliency.speaker import ActiveSpeaker
 
 # Blur (fraction of the frame width) of the viewers' fixation density the maps aim at: the
@@ -87,11 +88,33 @@ class PriorSaliency:
         if speaker is None and o.speaker:
             speaker = ActiveSpeaker()
         self.speaker = speaker
-        if self.speaker is not None and o.attention:
-            self.audio_rate = int(getattr(self.speaker, "audio_rate", 0))
-            self.audio_window_s = float(getattr(self.speaker, "audio_window_s", 0.0))
+        # the speaker cue weights the map (option ``speaker``, with sound), or only reports
+        self._speaker_in_map = speaker is not None and bool(o.attention)
+        self._sources: FaceSources | None = None
+        if self._speaker_in_map:
+            self._want_audio()
         self._prev: np.ndarray | None = None
         self._center: np.ndarray | None = None
+
+    def _want_audio(self) -> None:
+        self.audio_rate = int(getattr(self.speaker, "audio_rate", 0))
+        self.audio_window_s = float(getattr(self.speaker, "audio_window_s", 0.0))
+
+    def report_sources(self) -> None:
+        """Also compute :class:`FaceSources` each frame (``sources()``): the active-speaker
+        cue runs on every video, with sound when there is some, visual only otherwise. The
+        maps stay those of the options: the cue weights them only with ``speaker=1``."""
+        if self.speaker is None:
+            self.speaker = ActiveSpeaker()
+        self._want_audio()
+        self._sources = FaceSources.empty((1, 1))
+
+    def sources(self) -> FaceSources:
+        """The last frame's faces (boxes in working-frame pixels), speaking probabilities and
+        sound-source map (on the saliency grid); ``report_sources()`` must come first."""
+        if self._sources is None:
+            raise RuntimeError("call report_sources() before the first frame")
+        return self._sources
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """Working (width, height) for a source frame: ``self.width`` wide, aspect kept, even."""
@@ -116,8 +139,18 @@ class PriorSaliency:
         if self._center is None or self._center.shape != grid:
             self._center = center_gaussian(grid, self.center_sigma)
         center = self._center
+        speaking = None
+        reporting = self._sources is not None
+        if self.speaker is not None and tracks and (reporting or audio is not None):
+            speaking = self.speaker(rgb, tracks, self.motion.flow, audio, t)
+        if reporting:
+            self._sources = self._face_sources(tracks, speaking or {}, (h, w), grid)
+        if not (self._speaker_in_map and audio is not None):
+            # Only with sound: on silent video the visual-only mouth cue fires on still faces
+            # (measured: up to 0.94 on a zoom over a photograph), which would steal attention.
+            speaking = None
         if self.options.attention:
-            sal = self._attention_map(rgb, t, audio, tracks, raw_motion, motion, center, grid)
+            sal = self._attention_map(rgb, t, speaking, tracks, raw_motion, motion, center, grid)
         else:
             sal = self._mix(face_map(tracks, (h, w), grid), motion, center, raw_motion)
         if self._prev is not None and self._prev.shape == sal.shape and self.temporal > 0:
@@ -153,21 +186,17 @@ class PriorSaliency:
         self,
         rgb: np.ndarray,
         t: float,
-        audio: np.ndarray | None,
+        speaking: dict[int, float] | None,
         tracks: list[Track],
         raw_motion: np.ndarray,
         motion: np.ndarray,
         center: np.ndarray,
         grid: tuple[int, int],
     ) -> np.ndarray:
-        """Faces drawn with their attention shares + the background share spread over the
-        motion and centre maps."""
+        """Faces drawn with their attention shares (``speaking``: {track id: probability}
+        from the speaker cue, or None) + the background share spread over the motion and
+        centre maps."""
         h, w = rgb.shape[:2]
-        speaking = None
-        if self.speaker is not None and tracks and audio is not None:
-            # Only with sound: on silent video the visual-only mouth cue fires on still faces
-            # (measured: up to 0.94 on a zoom over a photograph), which would steal attention.
-            speaking = self.speaker(rgb, tracks, self.motion.flow, audio, t)
         shares, background = self.attention(tracks, (h, w), t, raw_motion, speaking)
         wts = self.attention.weights
         extra = w * math.hypot(wts.noise_sigma_frac, DENSITY_SIGMA_FRAC)
@@ -179,3 +208,17 @@ class PriorSaliency:
         else:
             back = center
         return normalise_map(sal + background * back)
+
+    @staticmethod
+    def _face_sources(
+        tracks: list[Track],
+        speaking: dict[int, float],
+        frame_shape: tuple[int, int],
+        grid: tuple[int, int],
+    ) -> FaceSources:
+        if not tracks:
+            return FaceSources.empty(grid)
+        ids = np.array([tr.id for tr in tracks], np.int32)
+        boxes = np.array([tr.box[:4] for tr in tracks], np.float32)
+        probs = np.array([speaking.get(tr.id, 0.0) for tr in tracks], np.float32)
+        return FaceSources(ids, boxes, probs, sound_source_map(boxes, probs, frame_shape, grid))
