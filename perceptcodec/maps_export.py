@@ -87,7 +87,7 @@ class _SourceRecorder:
         if not isinstance(model, SourceModel):
             name = getattr(model, "name", "this model")
             raise PerceptcodecError(
-                f"--sources: {name} does not report sound sources (the prior does)"
+                f"--sources: {name} does not report sound sources (prior and vamnet do)"
             )
         model.report_sources()
         self._model = model

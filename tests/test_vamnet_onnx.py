@@ -193,3 +193,46 @@ def test_gpu_runtimes_match_onnx_within_fp16_tolerance(runtime):
         )
     assert "fp16" in model.runtime
     assert np.abs(maps[runtime] - maps["onnx"]).max() <= 2e-2 * maps["onnx"].max()
+
+
+def _step_feed(spec, faces: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    n, k, side = spec.input_size, spec.max_faces, spec.face_crop
+    mask = np.zeros((1, k), bool)
+    mask[0, :faces] = True
+    h1, c1, h2, c2 = spec.zero_state()
+    return {
+        "frame": rng.random((1, 3, n, n), np.float32),
+        "partner": rng.random((1, 3, n, n), np.float32),
+        "boxes": np.array([[[0.1, 0.2, 0.4, 0.6]] * k], np.float32),
+        "face_mask": mask,
+        "crops": rng.random((1, k, 3, side, side), np.float32),
+        "h1": h1,
+        "c1": c1,
+        "h2": h2,
+        "c2": c2,
+    }
+
+
+@pytest.mark.torch
+def test_speaking_output_matches_pytorch_and_empty_slots_are_zero():
+    pytest.importorskip("torch")
+    outputs = {}
+    for runtime in ("onnx", "torch"):
+        model = VamNetSaliency(runtime=runtime)
+        outputs[runtime] = model._step(_step_feed(model.spec, faces=2))[5]
+    speaking = outputs["onnx"]
+    assert speaking.shape == (1, model.spec.max_faces)
+    assert (speaking[0, :2] > 0).all() and (speaking[0, :2] < 1).all()
+    assert (speaking[0, 2:] == 0).all()
+    assert np.abs(speaking - outputs["torch"]).max() <= 1e-5
+
+
+def test_vamnet_sources_reach_the_npz(tmp_path):
+    from perceptcodec.maps_export import export_saliency
+
+    clip = make_video(tmp_path / "c.mp4", 320, 180, frames=6, fps=25)
+    export_saliency(clip, tmp_path / "m.npz", SaliencySpec("vamnet"), progress=False, sources=True)
+    data = np.load(tmp_path / "m.npz")
+    assert data["sources"].shape == data["saliency"].shape == (6, 45, 80)
+    assert len(data["face_frame"]) == len(data["face_speaking"]) == len(data["face_box"])

@@ -18,6 +18,8 @@ def export(weights: Path, folder: Path | None = None) -> list[Path]:
     ``folder`` (default ``weights.parent``), and the JSON beside them; returns the paths."""
     import torch
 
+    from perceptcodec.saliency.vamnet.net import step_speaking
+
     weights = Path(weights)
     folder = Path(folder) if folder else weights.parent
     net = load_checkpoint(weights)
@@ -41,7 +43,7 @@ def export(weights: Path, folder: Path | None = None) -> list[Path]:
                 state=state,
             )
             (h1, c1), (h2, c2) = out["state"]
-            return out["log_saliency"][:, 0], h1, c1, h2, c2
+            return out["log_saliency"][:, 0], h1, c1, h2, c2, step_speaking(out, face_mask)
 
     n, k, side = spec.input_size, spec.max_faces, spec.face_crop
     state = [torch.from_numpy(s) for s in spec.zero_state()]

@@ -28,6 +28,7 @@ from perceptcodec.errors import PerceptcodecError
 from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker
 from perceptcodec.saliency.options import Runtime, VamNetOptions
+from perceptcodec.saliency.sources import FaceSources, sound_source_map
 from perceptcodec.saliency.vamnet.runtime_onnx import OnnxStep, exported
 from perceptcodec.saliency.vamnet.runtime_torch import TorchStep, cuda_usable
 from perceptcodec.saliency.vamnet.spec import (
@@ -99,6 +100,20 @@ class VamNetSaliency:
         self.tracker = FaceTracker(FaceDetector(input_width=o.width), stride=o.face_stride)
         self._frames: deque[np.ndarray] = deque(maxlen=self.spec.motion_interval + 1)
         self._state = self.spec.zero_state()
+        self._sources: FaceSources | None = None
+
+    def report_sources(self) -> None:
+        """Also keep :class:`FaceSources` each frame: the graph's speaking probability per
+        face (the STMG's speaking head) and the sound-source map (eq. 9-10) on the output
+        grid."""
+        self._sources = FaceSources.empty((1, 1))
+
+    def sources(self) -> FaceSources:
+        """The last frame's faces (boxes in working-frame pixels, at most ``max_faces``, the
+        largest first), speaking probabilities and sound-source map."""
+        if self._sources is None:
+            raise RuntimeError("call report_sources() before the first frame")
+        return self._sources
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """Working (width, height): ``self.width`` wide, aspect kept (faces are found there)."""
@@ -138,6 +153,19 @@ class VamNetSaliency:
         }
         if audio is not None:
             feed["audio"] = np.asarray(audio, np.float32)[None]
-        log_sal, *self._state = self._step(feed)
+        outputs = self._step(feed)
+        log_sal, self._state = outputs[0], outputs[1:5]
         grid = (max(w // 4, 1), max(h // 4, 1))
+        if self._sources is not None:
+            if len(outputs) < 6:
+                raise PerceptcodecError(
+                    "--sources: these VAM-Net graphs have no speaking output; re-export them "
+                    "(perceptcodec export onnx)"
+                )
+            k = int(mask[0].sum())
+            shown = boxes[0, :k] * np.array([w, h, w, h], np.float32)
+            speaking = np.asarray(outputs[5][0, :k], np.float32)
+            ids = np.array([tr.id for tr in tracks[:k]], np.int32)
+            sound = sound_source_map(shown, speaking, (h, w), grid[::-1])
+            self._sources = FaceSources(ids, shown, speaking, sound)
         return normalise_map(cv2.resize(np.exp(log_sal[0]), grid, interpolation=cv2.INTER_LINEAR))

@@ -329,6 +329,15 @@ class VamNet(nn.Module):
         return out
 
 
+def step_speaking(out: dict[str, Tensor | list], face_mask: Tensor) -> Tensor:
+    """(B, K) speaking probabilities of a one-frame step's faces (0 for empty slots and for a
+    network without face nodes), from ``VamNet.forward``'s output and the (B, K) face mask."""
+    speaking = out.get("speaking")
+    if not isinstance(speaking, Tensor):
+        return torch.zeros(face_mask.shape, dtype=torch.float32, device=face_mask.device)
+    return torch.sigmoid(speaking[:, 0].float()) * face_mask.float()
+
+
 def face_gaussians(boxes: Tensor, grid: tuple[int, int]) -> Tensor:
     """(B, T, K, 4) boxes in [0, 1] (x0, y0, x1, y1) -> (B, T, K, gh, gw) Gaussians, peak 1,
     centred on each box, sigma half its size (eq. 9-10's per-face Gaussians)."""

@@ -17,7 +17,7 @@ from perceptcodec.paths import models_dir
 from perceptcodec.saliency.vamnet.spec import STEP_SPEC_NAME, StepSpec, read_step_spec
 
 INPUTS = ("frame", "partner", "boxes", "face_mask", "crops", "h1", "c1", "h2", "c2", "audio")
-OUTPUTS = ("log_saliency", "h1_out", "c1_out", "h2_out", "c2_out")
+OUTPUTS = ("log_saliency", "h1_out", "c1_out", "h2_out", "c2_out", "speaking")
 
 
 def onnx_paths(folder: Path | None = None) -> dict[bool, Path]:

@@ -49,6 +49,8 @@ class TorchStep:
         self.half = half and device == "cuda"
 
     def __call__(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        from perceptcodec.saliency.vamnet.net import step_speaking  # torch is there by now
+
         torch = self.torch
         t = {k: torch.from_numpy(v).to(self.device) for k, v in feed.items()}
         with (
@@ -65,4 +67,7 @@ class TorchStep:
                 state=[(t["h1"], t["c1"]), (t["h2"], t["c2"])],
             )
         (h1, c1), (h2, c2) = out["state"]
-        return [x.float().cpu().numpy() for x in (out["log_saliency"][:, 0], h1, c1, h2, c2)]
+        speaking = step_speaking(out, t["face_mask"])
+        return [
+            x.float().cpu().numpy() for x in (out["log_saliency"][:, 0], h1, c1, h2, c2, speaking)
+        ]
