@@ -108,6 +108,34 @@ def test_the_mouth_in_sync_with_the_audio_wins(follow):
     assert np.mean(np.array(top[50:]) == follow) > 0.8
 
 
+def _zoomed(tile: np.ndarray, scale: float) -> np.ndarray:
+    """``tile`` magnified by ``scale`` about its face centre (80, 60), same size."""
+    m = cv2.getRotationMatrix2D((80.0, 60.0), 0.0, scale)
+    return cv2.warpAffine(tile, m, (TILE_W, TILE_H), flags=cv2.INTER_LINEAR)
+
+
+def test_without_audio_a_talker_counts_and_a_zoomed_still_face_does_not():
+    """Left: a still face under a slow 1.25x zoom with sensor noise (the whole face changes);
+    right: a talking face. Without audio only the mouth-over-eyes change counts."""
+    asd, motion = ActiveSpeaker(), MotionSaliency()
+    opening = syllables(4.0, seed=7)
+    tracks = [tile_track(0, 0), tile_track(1, 1)]
+    rng = np.random.default_rng(0)
+    probs = []
+    for k in range(int(4.0 * FPS)):
+        t = k / FPS
+        still = _zoomed(face_tile(0.0, seed=0), 1.0 + 0.25 * t / 4.0)
+        rgb = np.concatenate([still, face_tile(float(opening[int(t * 1000)]), seed=1)], axis=1)
+        rgb = np.clip(rgb + rng.normal(0, 3, rgb.shape), 0, 255).astype(np.uint8)
+        motion(rgb)
+        out = asd(rgb, tracks, motion.flow, None, t)
+        probs.append((out[0], out[1]))
+    late = np.array(probs[int(FPS) :])
+    assert (late[:, 0] < 0.5).mean() > 0.9  # the zoomed still face is not talking
+    assert (late[:, 1] > 0.5).mean() > 0.8  # the talker is
+    assert asd.features[0]["eyes"] > 0  # the eye patch changes under the zoom too
+
+
 def test_hysteresis_keeps_the_speaker_for_half_a_second():
     a = syllables(5.0, seed=5, stop=2.5)  # A talks until 2.5 s
     b = syllables(5.0, seed=6, start=2.5)  # then B

@@ -113,9 +113,10 @@ class PriorOptions(ModelOptions):
         0,
         flag="--speaker-cue",
         key="spk",
-        help="1: weight the face that talks (active-speaker cue, on videos with sound; its "
-        "accuracy is 0.67 on held-out talking composites and it costs ~10 %% of the encode "
-        "speed at 720p); 0: off (default)",
+        help="1: weight the face that talks (active-speaker cue: with sound, mouth-voice "
+        "synchrony, 0.67 on held-out talking composites; without, mouth-over-eyes activity, "
+        "0.87; it costs ~10 %% of the encode speed at 720p and lowers CC on zooms over "
+        "photographs); 0: off (default)",
     )
 
     def __post_init__(self) -> None:

@@ -140,15 +140,12 @@ class PriorSaliency:
             self._center = center_gaussian(grid, self.center_sigma)
         center = self._center
         speaking = None
-        reporting = self._sources is not None
-        if self.speaker is not None and tracks and (reporting or audio is not None):
+        if self.speaker is not None and tracks:  # with sound, or visual only without
             speaking = self.speaker(rgb, tracks, self.motion.flow, audio, t)
-        if reporting:
+        if self._sources is not None:
             self._sources = self._face_sources(tracks, speaking or {}, (h, w), grid)
-        if not (self._speaker_in_map and audio is not None):
-            # Only with sound: on silent video the visual-only mouth cue fires on still faces
-            # (measured: up to 0.94 on a zoom over a photograph), which would steal attention.
-            speaking = None
+        if not self._speaker_in_map:
+            speaking = None  # reported only
         if self.options.attention:
             sal = self._attention_map(rgb, t, speaking, tracks, raw_motion, motion, center, grid)
         else:

@@ -7,6 +7,10 @@ gives, frame by frame, a speaking probability per face track from three cues:
   head's own motion (median optical flow over the face box) compensated, plus the mouth's
   optical flow minus that head motion; normalised by the patch's contrast and averaged over
   ``visual_window_s``;
+- without audio, mouth activity over the eyes' activity: the same head-compensated change of
+  a patch around the eyes is subtracted from the mouth's, frame by frame, and the 75th
+  percentile of that difference over ``silent_window_s`` decides (a zoom, a camera shake or
+  compression flicker change the whole face alike; talking changes the mouth only);
 - audio-visual synchrony (when audio is given): correlation of each mouth's activity with the
   audio envelope over ``sync_window_s``, best over audio-video offsets within ``max_lag_s``,
   weighted by a voice-activity detector (``EnergyVad``: level above an adaptive noise floor
@@ -103,6 +107,7 @@ class _TrackState:
     where the track was absent), evidence of synchrony, and the held probability."""
 
     activity: np.ndarray
+    mouth_over_eyes: np.ndarray
     sync: float = 0.0
     held: float = 0.0
     held_t: float = -1e9
@@ -128,32 +133,36 @@ class ActiveSpeaker:
 
     audio_rate = 16000
     audio_window_s = 0.064  # 1024 samples centred on the frame: covers a frame at >= 16 fps
-    ring = 64  # frames of history kept (2.6 s at 25 frames/s)
+    ring = 128  # frames of history kept (5.1 s at 25 frames/s, 2.1 s at 60)
     min_sync_frames = 10  # shortest window for a synchrony estimate
 
     def __init__(
         self,
         visual_window_s: float = 0.6,
+        silent_window_s: float = 2.0,
+        silent_offset: float = 0.07,
+        silent_scale: float = 0.015,
         sync_window_s: float = 1.5,
         max_lag_s: float = 0.2,
         sync_memory_s: float = 1.0,
         hold_s: float = 0.5,
         release_s: float = 0.3,
         flow_weight: float = 0.1,
-        visual_gain: float = 2.0,
         visual_offset: float = -2.5,
         audio_visual_gain: float = 1.0,
         sync_gain: float = 6.0,
         silence_penalty: float = 1.0,
     ) -> None:
         self.visual_window_s = visual_window_s
+        self.silent_window_s = silent_window_s
+        self.silent_offset = silent_offset
+        self.silent_scale = silent_scale
         self.sync_window_s = sync_window_s
         self.max_lag_s = max_lag_s
         self.sync_memory_s = sync_memory_s
         self.hold_s = hold_s
         self.release_s = release_s
         self.flow_weight = flow_weight
-        self.visual_gain = visual_gain
         self.visual_offset = visual_offset
         self.audio_visual_gain = audio_visual_gain
         self.sync_gain = sync_gain
@@ -190,6 +199,19 @@ class ActiveSpeaker:
         return cx - 0.25 * bw, cy - 0.15 * bh, cx + 0.25 * bw, cy + 0.15 * bh
 
     @staticmethod
+    def eyes_rect(track: Track) -> tuple[float, float, float, float]:
+        """Eye region (x0, y0, x1, y1) in pixels: the mouth region's size, centred between
+        the eyes of the landmarks (the upper third of the box without them)."""
+        x0, y0, x1, y1 = (float(v) for v in track.box[:4])
+        bw, bh = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+        marks = track.landmarks
+        if marks is not None and marks.shape == (5, 2) and np.isfinite(marks).all():
+            cx, cy = (marks[0] + marks[1]) / 2
+        else:
+            cx, cy = (x0 + x1) / 2, y0 + bh / 3
+        return cx - 0.25 * bw, cy - 0.15 * bh, cx + 0.25 * bw, cy + 0.15 * bh
+
+    @staticmethod
     def _crop(grey: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray | None:
         h, w = grey.shape
         x0, y0, x1, y1 = (int(round(v)) for v in rect)
@@ -202,11 +224,12 @@ class ActiveSpeaker:
 
     def _activity(
         self, grey: np.ndarray, track: Track, flow: np.ndarray | None
-    ) -> tuple[float, float]:
-        """(patch change, mouth flow) of one track: mean absolute grey change of the mouth
-        patch against the previous frame's patch at the head-motion-compensated position,
-        over the patch's contrast; mean magnitude of the mouth's flow minus the head's median
-        flow, in face widths per frame x 100. Both ~0 for a still mouth."""
+    ) -> tuple[float, float, float]:
+        """(patch change, mouth flow, eyes change) of one track: mean absolute grey change of
+        the mouth patch against the previous frame's patch at the head-motion-compensated
+        position, over the patch's contrast; mean magnitude of the mouth's flow minus the
+        head's median flow, in face widths per frame x 100; the eye patch's change as the
+        mouth's. All ~0 for a still face."""
         rect = self.mouth_rect(track)
         head = np.zeros(2, np.float32)
         mouth_flow = 0.0
@@ -229,16 +252,27 @@ class ActiveSpeaker:
                     width = max((x1 - x0), 1)
                     mouth_flow = 100.0 * float(np.sqrt((residual**2).sum(1)).mean()) / width
             head = head * scale
-        change = 0.0
-        if self._grey_prev is not None and self._grey_prev.shape == grey.shape:
-            now = self._crop(grey, rect)
-            dx, dy = float(head[0]), float(head[1])
-            before = self._crop(
-                self._grey_prev, (rect[0] - dx, rect[1] - dy, rect[2] - dx, rect[3] - dy)
-            )
-            if now is not None and before is not None:
-                change = float(np.abs(now - before).mean() / (now.std() + 8.0))
-        return change, mouth_flow
+        return (
+            self._change(grey, rect, head),
+            mouth_flow,
+            self._change(grey, self.eyes_rect(track), head),
+        )
+
+    def _change(
+        self, grey: np.ndarray, rect: tuple[float, float, float, float], head: np.ndarray
+    ) -> float:
+        """Mean absolute grey change of the patch ``rect`` against the previous frame's patch
+        moved back by the head motion ``head`` (dx, dy pixels), over the patch's contrast."""
+        if self._grey_prev is None or self._grey_prev.shape != grey.shape:
+            return 0.0
+        now = self._crop(grey, rect)
+        dx, dy = float(head[0]), float(head[1])
+        before = self._crop(
+            self._grey_prev, (rect[0] - dx, rect[1] - dy, rect[2] - dx, rect[3] - dy)
+        )
+        if now is None or before is None:
+            return 0.0
+        return float(np.abs(now - before).mean() / (now.std() + 8.0))
 
     # -- the cue --------------------------------------------------------------------------
 
@@ -274,9 +308,11 @@ class ActiveSpeaker:
         for track in tracks:
             state = self._tracks.get(track.id)
             if state is None:
-                state = self._tracks[track.id] = _TrackState(np.full(self.ring, np.nan, np.float32))
-            change, mouth_flow = self._activity(grey, track, flow)
+                empty = np.full(self.ring, np.nan, np.float32)
+                state = self._tracks[track.id] = _TrackState(empty, empty.copy())
+            change, mouth_flow, eyes = self._activity(grey, track, flow)
             state.activity[slot] = change + self.flow_weight * mouth_flow
+            state.mouth_over_eyes[slot] = change - eyes
             state.last_t = t
             recent = self._last(state.activity, n_visual)
             visual = float(np.nanmean(recent)) if np.isfinite(recent).any() else 0.0
@@ -287,7 +323,7 @@ class ActiveSpeaker:
                 z = self.audio_visual_gain * z + self.sync_gain * state.sync
                 z -= self.silence_penalty * (1.0 - speech)
             else:
-                z = self.visual_gain * z
+                z = self._silent_z(state)
             p = _sigmoid(z)
             # turn-taking persistence: hold the peak for hold_s, then release
             since = t - state.held_t
@@ -297,6 +333,7 @@ class ActiveSpeaker:
             out[track.id] = float(max(p, decayed))
             self.features[track.id] = {
                 "change": change,
+                "eyes": eyes,
                 "mouth_flow": mouth_flow,
                 "visual": visual,
                 "sync": sync,
@@ -309,8 +346,20 @@ class ActiveSpeaker:
             del self._tracks[tid]  # a track gone for 2 s is not coming back
         for state in self._tracks.values():
             if state.last_t < t:
-                state.activity[slot] = np.nan
+                state.activity[slot] = state.mouth_over_eyes[slot] = np.nan
         return out
+
+    def _silent_z(self, state: _TrackState) -> float:
+        """Logit of speaking without audio: the 75th percentile of mouth-minus-eyes change over
+        the last ``silent_window_s``, from ``silent_offset`` in units of ``silent_scale``
+        (set on the tuning composites of ``eval/active_speaker_signals.py``: talkers ~0.10,
+        silent faces ~0.03, still photographs under a zoom ~0.03, 90th percentile 0.09)."""
+        n = max(1, int(round(self.silent_window_s / self._dt)))
+        recent = self._last(state.mouth_over_eyes, n)
+        if not np.isfinite(recent).any():
+            return -10.0
+        level = float(np.nanpercentile(recent, 75))
+        return (level - self.silent_offset) / self.silent_scale
 
     def _sync(self, state: _TrackState) -> tuple[float, float]:
         """(synchrony, speech share) of this frame: the best Pearson correlation, over
