@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -72,11 +73,13 @@ class BoxSaliency:
 
 
 def lossless_clip(path: Path, width: int = 320, height: int = 176, frames: int = 24) -> Path:
-    """A 24 frames/s FFV1 clip in Matroska whose Y/U/V planes are made in numpy (BT.601
-    limited range from :func:`textured_frame`, chroma as 2 x 2 means): it decodes to the same
-    pixels with any FFmpeg, unlike a clip written through PyAV's own libx264 and scaler."""
+    """A 24 frames/s FFV1 clip (``path`` in .nut: time base 1/24, constant frame rate) whose
+    Y/U/V planes are made in numpy (BT.601 limited range from :func:`textured_frame`, chroma
+    as 2 x 2 means): it decodes to the same pixels with any FFmpeg, unlike a clip written
+    through PyAV's own libx264 and scaler."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("ffv1", rate=24)
+        stream.time_base = Fraction(1, 24)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(frames):
             rgb = textured_frame(width, height, i).astype(np.float32)

@@ -3,13 +3,19 @@ the code gave before the typed configuration (commit 0a9df89), with libx264 buil
 
 The clip is lossless (FFV1, planes made in numpy), so the hashes do not depend on the FFmpeg
 inside PyAV: a clip encoded with PyAV's libx264 changed with PyAV 18 (the hashes at 0a9df89
-were re-recorded on the lossless clip then, by running that commit's ``encode`` on it, each
-case in a fresh process: that commit's CRF encode differed when it ran after a 2-pass encode
-in the same process)."""
+were re-recorded on the lossless clip then, by running that commit's ``encode`` on it).
+
+Repeated encodes of one clip are not always bit-identical here, in that commit as today: with
+another thread of the process busy (the pipeline's decoder thread, or a numpy loop beside a
+bare ``Encoder``), libx264 build 164 gives one of two streams for the same planes, even on one
+x264 thread (measured: 12 of 12 the same alone, 6 of 12 differing beside a busy thread). So
+each case runs on one x264 thread and gets up to 5 tries: a refactor that changes the bits
+never meets the hash, an unlucky run meets it on a later try."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import av
 import pytest
@@ -18,11 +24,12 @@ from media import BoxSaliency, config, lossless_clip
 import perceptcodec
 from perceptcodec.encoder import x264_build
 
+TRIES = 5
 # SHA-256 over the video packets' payloads (container bytes carry muxer versions).
 EXPECTED = {
-    "none_2pass": "ddd6e555bd2f8566035568a78e103373001b218a7165114a23570e65245a92c6",
-    "box_1pass": "58b3b37e1fe16a44cf96fbb99f820e6920cf843f6453f3f1a701ad3f3030b491",
-    "none_crf": "93a9b1513fd7ec5c4478130a9f7437c6601a258ec00342525f586667deb4a439",
+    "none_2pass": "4280d18158616381bb8bd1f981d45ae72da5b34623a7cc5dbff5b5e53dfdff05",
+    "box_1pass": "435232560114c11035fcbcd21a8086f2e8f0c84098ab4bee5641150c6254d660",
+    "none_crf": "ea27047f3eb40bc95b1e69a249fc18ff842ee2a41b5e9e1df82e8857597cf765",
 }
 CASES = {
     "none_2pass": lambda: config(bitrate="200k", two_pass=True, preset="veryfast"),
@@ -45,7 +52,14 @@ def _video_hash(path) -> str:
 def test_encodes_are_bit_identical_to_before_the_refactor(tmp_path, case):
     if x264_build() != 164:
         pytest.skip(f"hashes recorded with libx264 build 164, this is {x264_build()}")
-    clip = lossless_clip(tmp_path / "clip.mkv")
+    clip = lossless_clip(tmp_path / "clip.nut")
     out = tmp_path / f"{case}.mkv"
-    perceptcodec.encode(clip, out, CASES[case](), progress=False)
-    assert _video_hash(out) == EXPECTED[case]
+    settings = CASES[case]()
+    settings = replace(settings, x264=replace(settings.x264, threads=1))
+    seen = []
+    for _ in range(TRIES):
+        perceptcodec.encode(clip, out, settings, progress=False, force=True)
+        seen.append(_video_hash(out))
+        if seen[-1] == EXPECTED[case]:
+            break
+    assert seen[-1] == EXPECTED[case], f"{len(seen)} tries, none matched: {seen}"
