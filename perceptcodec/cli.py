@@ -183,17 +183,28 @@ def _saliency(args: argparse.Namespace) -> int:
 
 def _rd(args: argparse.Namespace) -> int:
     from perceptcodec.datasets import gaze_videos
-    from perceptcodec.rd import RdConfig, RdSettings, run_rd, write_bd_table
+    from perceptcodec.distributed import engine_options
+    from perceptcodec.evaluation.engine import Shipping, run_points
+    from perceptcodec.rd import RdConfig, RdSettings, write_bd_table
     from perceptcodec.units import parse_bitrate
 
+    engine = engine_options(args)  # checked first: a misused flag costs no data set reading
     videos = [v for spec in args.dataset for v in gaze_videos(spec)]
     configs = [RdConfig.parse(c) for c in args.configs]
     bitrates = [parse_bitrate(b) for b in args.bitrates.split(",")]
     settings = RdSettings(preset=args.preset, two_pass=not args.one_pass)
     out = Path(args.out)
-    run_rd(videos, configs, bitrates, out, args.jobs, settings)
+    report = run_points(videos, configs, bitrates, out, settings, engine, Shipping(args.ship))
     print(write_bd_table(out), end="")
-    print(f"results in {out} (plots: python eval/plot_rd.py {out})")
+    print(report.text())
+    print(f"results in {out} (report: perceptcodec report {out} -o {out}/report.html)")
+    if report.failed:
+        print(
+            f"perceptcodec: error: {len(report.failed)} point(s) failed (listed above); "
+            "run the same command again to retry them",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -452,7 +463,21 @@ def _rd_parser(sub: argparse._SubParsersAction) -> None:
         default=",".join(map(str, PAPER_BITRATES_KBPS)),
         help="comma-separated kbit/s (default: the paper's)",
     )
-    rd.add_argument("-j", "--jobs", type=_ranged(int, 1, 64), default=1, help="jobs at once")
+    from perceptcodec.distributed import add_engine_flags
+    from perceptcodec.evaluation.engine import Shipping
+
+    add_engine_flags(
+        rd,
+        "points at once: local processes (default 1), or the CPUs of a Ray "
+        "started here (default all)",
+    )
+    rd.add_argument(
+        "--ship",
+        default=Shipping.PATH.value,
+        choices=[s.value for s in Shipping],
+        help="how Ray workers reach the videos: path (same path on every node, default) or "
+        "object-store (bytes sent through Ray; small clips)",
+    )
     rd.add_argument("--preset", default="medium", choices=PRESETS)
     rd.add_argument("--one-pass", action="store_true", help="1-pass ABR instead of 2-pass")
     rd.add_argument("--out", default="eval/results/rd", help="results folder")
