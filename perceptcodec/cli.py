@@ -133,11 +133,14 @@ def encode_config(args: argparse.Namespace):
 
 
 def _encode(args: argparse.Namespace) -> int:
+    from perceptcodec import batch
     from perceptcodec.pipeline import encode
 
     config = encode_config(args)
+    if batch.wanted(args):  # several inputs, a folder or a glob: perceptcodec/batch.py
+        return batch.main(args, config)
     summary = encode(
-        args.input,
+        args.input[0],
         args.output,
         config,
         force=args.force,
@@ -305,7 +308,9 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
     from perceptcodec.encoder.x264 import MAX_KEYINT, MAX_THREADS, PRESETS
 
     enc = sub.add_parser("encode", help="encode a video with saliency-guided QP offsets")
-    enc.add_argument("input", help="any video FFmpeg reads")
+    enc.add_argument(
+        "input", nargs="+", help="any video FFmpeg reads; several files, folders or a quoted glob"
+    )
     enc.add_argument("-o", "--output", help="output .mp4/.mkv (default: beside the input)")
     rate = enc.add_mutually_exclusive_group()
     rate.add_argument(
@@ -363,6 +368,9 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
     )
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--json", action="store_true", help="print the summary as JSON")
+    from perceptcodec.batch import add_flags
+
+    add_flags(enc)
     enc.set_defaults(run=_encode, parser=enc)
 
 

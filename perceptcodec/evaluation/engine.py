@@ -174,7 +174,8 @@ def local_points(tasks: Sequence[PointTask], jobs: int, point_fn: PointFn) -> It
             except Exception as exc:  # reported; the other points go on
                 yield t, None, error_text(exc)
         return
-    with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(jobs)
+    try:
         futures = {pool.submit(point_fn, t.video, t.config, t.kbps, t.settings): t for t in tasks}
         for future in concurrent.futures.as_completed(futures):
             task = futures[future]
@@ -184,6 +185,8 @@ def local_points(tasks: Sequence[PointTask], jobs: int, point_fn: PointFn) -> It
                 yield task, None, "a local worker process died"
             except Exception as exc:
                 yield task, None, error_text(exc)
+    finally:  # interrupted: points not started are dropped, not run to the end
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_points(

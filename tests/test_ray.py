@@ -1,6 +1,7 @@
-"""``perceptcodec rd --engine ray`` on a real local Ray (num_cpus=2) and tiny clips: the same JSON
-and BD table as the local engine, resumable across engines, a killed worker's point retried,
-a failing point reported without stopping the run, videos shipped through the object store.
+"""Ray on a real local instance (num_cpus=2) and tiny clips. ``rd --engine ray``: the same JSON
+and BD table as the local engine, resumable across engines, a killed worker's point retried, a
+failing point reported without stopping the run, videos shipped through the object store.
+Batch ``encode --engine ray``: a row per file, a bad file reported.
 
 One Ray instance serves the whole module (started once: ~6 s); its temporary folder is this
 module's own and is removed at the end."""
@@ -209,3 +210,23 @@ def test_missing_ray_is_a_one_line_error(clip, tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "pip install 'perceptcodec[ray]'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_batch_encode_on_ray(ray_here, tmp_path, capsys):
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    make_video(src / "a.mp4", 64, 48, frames=6, fps=12)
+    make_video(src / "b.mp4", 64, 48, frames=6, fps=12)
+    (src / "bad.mp4").write_text("not a video")
+    args = ["encode", str(src), "--out-dir", str(out), "--engine", "ray", "--json"]
+    args += ["--saliency", "none", "--bitrate", "60k", "--preset", "ultrafast"]
+    assert main(args) == 1
+    rows = {Path(r["src"]).name: r for r in json.loads(capsys.readouterr().out)}
+    assert {k: r["status"] for k, r in rows.items()} == {
+        "a.mp4": "ok",
+        "b.mp4": "ok",
+        "bad.mp4": "failed",
+    }
+    assert "bad.mp4" in rows["bad.mp4"]["message"] and "\n" not in rows["bad.mp4"]["message"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.none.60k.mp4", "b.none.60k.mp4"]
