@@ -186,8 +186,8 @@ def _saliency(args: argparse.Namespace) -> int:
 
 def _rd(args: argparse.Namespace) -> int:
     from perceptcodec.datasets import gaze_videos
-    from perceptcodec.distributed import engine_options
-    from perceptcodec.evaluation.engine import Shipping, run_points
+    from perceptcodec.distributed import Shipping, engine_options
+    from perceptcodec.evaluation.engine import run_points
     from perceptcodec.rd import RdConfig, RdSettings, write_bd_table
     from perceptcodec.units import parse_bitrate
 
@@ -209,6 +209,41 @@ def _rd(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from perceptcodec.evaluation.html_report import ReportOptions, build_report
+
+    options = ReportOptions(
+        tuple(Path(p) for p in args.results),
+        Path(args.output),
+        tuple(args.dataset or ()),
+        args.grab_bitrate,
+        args.grab_config,
+        args.max_videos,
+        args.force,
+    )
+    print(f"wrote {build_report(options)}")
+    return 0
+
+
+def _report_parser(sub: argparse._SubParsersAction) -> None:
+    rep = sub.add_parser("report", help="a static HTML page of RD results (plots, BD, grabs)")
+    rep.add_argument("results", nargs="+", help="RD result folders or JSON files (from rd)")
+    rep.add_argument("-o", "--output", required=True, help="the .html to write")
+    rep.add_argument(
+        "--dataset",
+        nargs="+",
+        help="the rd data sets (dhf1k_0002, VIDEO:GAZE.csv, a folder): their videos get frame "
+        "grabs (re-encodes one bitrate, plain and perceptual)",
+    )
+    rep.add_argument("--grab-bitrate", type=_ranged(int, 1, 10**6), help="kbit/s (default: lowest)")
+    rep.add_argument("--grab-config", help="configuration label (default: the default model's)")
+    rep.add_argument(
+        "--max-videos", type=_ranged(int, 1, 1000), default=4, help="videos with figures (4)"
+    )
+    rep.add_argument("--force", action="store_true", help="overwrite an existing report")
+    rep.set_defaults(run=_report)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -471,8 +506,7 @@ def _rd_parser(sub: argparse._SubParsersAction) -> None:
         default=",".join(map(str, PAPER_BITRATES_KBPS)),
         help="comma-separated kbit/s (default: the paper's)",
     )
-    from perceptcodec.distributed import add_engine_flags
-    from perceptcodec.evaluation.engine import Shipping
+    from perceptcodec.distributed import Shipping, add_engine_flags
 
     add_engine_flags(
         rd,
@@ -499,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"perceptcodec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_encode_parser, _saliency_parser, _qpmap_parser, _export_parser, _rd_parser):
+    parsers = (_encode_parser, _saliency_parser, _qpmap_parser, _export_parser, _rd_parser)
+    for add in (*parsers, _report_parser):
         add(sub)
     return parser
 

@@ -34,6 +34,16 @@ class EngineKind(str, Enum):
     RAY = "ray"
 
 
+class Shipping(str, Enum):
+    """How Ray workers reach a video: ``path``, the same path on every node (a shared file
+    system; the default), or ``object-store``: this process reads the video (and its gaze
+    maps) once and puts the bytes in Ray's object store, each worker writes them to its own
+    temporary folder (small clips; no shared file system needed)."""
+
+    PATH = "path"
+    OBJECT_STORE = "object-store"
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """How to run a set of independent jobs.

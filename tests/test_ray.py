@@ -32,7 +32,7 @@ ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
 
 FAST = RdSettings(preset="ultrafast", two_pass=False)
 CONFIGS = [RdConfig.parse("none"), RdConfig.parse("center:1.0")]
-RATES = [40, 80]
+RATES = [20, 40, 80, 160]
 RAY = EngineOptions(kind=EngineKind.RAY, max_retries=2)
 
 
@@ -77,7 +77,7 @@ def _stable(path: Path) -> dict:
 def local_out(clip, tmp_path_factory):
     out = tmp_path_factory.mktemp("local")
     report = run_points([clip], CONFIGS, RATES, out, FAST, log=lambda _: None)
-    assert report.done == 4 and not report.failed
+    assert report.done == 8 and not report.failed
     write_bd_table(out)
     return out
 
@@ -89,11 +89,15 @@ def _results(out: Path) -> dict[str, dict]:
 def test_ray_writes_what_the_local_engine_writes(ray_here, clip, local_out, tmp_path):
     lines: list[str] = []
     report = run_points([clip], CONFIGS, RATES, tmp_path, FAST, RAY, log=lines.append)
-    assert (report.done, report.skipped, report.failed) == (4, 0, [])
+    assert (report.done, report.skipped, report.failed) == (8, 0, [])
     assert _results(tmp_path) == _results(local_out) and len(_results(tmp_path)) == 2
-    assert write_bd_table(tmp_path) == (local_out / "bd.md").read_text()
-    assert "center-s1-q8" in (tmp_path / "bd.md").read_text()
-    assert [line.startswith(f"[{n}/4]") for n, line in enumerate(lines[1:], 1)] == [True] * 4
+    table = write_bd_table(tmp_path)
+    assert table == (local_out / "bd.md").read_text()
+    rows = json.loads((tmp_path / "bd.json").read_text())
+    assert rows == json.loads((local_out / "bd.json").read_text())
+    assert {r["config"] for r in rows} == {"center-s1-q8"}
+    assert all(r["bd_psnr_db"] is not None for r in rows)  # real BD numbers on both engines
+    assert [line.startswith(f"[{n}/8]") for n, line in enumerate(lines[1:], 1)] == [True] * 8
     # Only the results and the BD table: no temporary files, no Ray files.
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [*_results(local_out), "bd.json", "bd.md"]
@@ -104,7 +108,7 @@ def test_resumes_across_engines(ray_here, clip, tmp_path):
     first = run_points([clip], CONFIGS, RATES[:1], tmp_path, FAST, log=lambda _: None)
     assert (first.done, first.skipped) == (2, 0)
     second = run_points([clip], CONFIGS, RATES, tmp_path, FAST, RAY, log=lambda _: None)
-    assert (second.done, second.skipped) == (2, 2)  # only the 80 kbit/s points ran on Ray
+    assert (second.done, second.skipped) == (6, 2)  # only the missing points ran on Ray
     for path in tmp_path.glob("*__*.json"):
         assert [p["target_kbps"] for p in json.loads(path.read_text())["points"]] == RATES
 
@@ -151,11 +155,11 @@ def test_a_failing_point_is_reported_and_the_rest_go_on(ray_here, clip, tmp_path
     report = run_points(
         [clip], CONFIGS, RATES, tmp_path, FAST, RAY, point_fn=fail_at_80, log=lines.append
     )
-    assert report.done == 2 and len(report.failed) == 2
+    assert report.done == 6 and len(report.failed) == 2
     assert all(reason == "tiny: made to fail at 80k" for _, reason in report.failed)
     assert sum("FAILED: tiny: made to fail at 80k" in line for line in lines) == 2
     for path in tmp_path.glob("*__*.json"):
-        assert [p["target_kbps"] for p in json.loads(path.read_text())["points"]] == [40]
+        assert [p["target_kbps"] for p in json.loads(path.read_text())["points"]] == [20, 40, 160]
 
 
 def where_is_the_video(video, config, kbps, settings):
@@ -185,14 +189,14 @@ def test_videos_through_the_object_store(ray_here, clip, tmp_path):
 
 def test_cli_rd_on_ray(ray_here, clip, tmp_path, capsys):
     spec = f"{clip.video}:{clip.video.parent / 'gaze.csv'}"
-    args = ["rd", spec, "--configs", "none", "center:1.0", "--bitrates", "40,80"]
+    args = ["rd", spec, "--configs", "none", "center:1.0", "--bitrates", "20,40,80,160"]
     args += ["--one-pass", "--preset", "ultrafast", "--engine", "ray", "--out", str(tmp_path)]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "4 points: 4 computed, 0 already in the results, 0 failed" in out
+    assert "8 points: 8 computed, 0 already in the results, 0 failed" in out
     assert "| tiny | ultrafast, 1-pass | center-s1-q8 |" in out
     assert main(args) == 0  # again: everything is there already
-    assert "4 points: 0 computed, 4 already in the results" in capsys.readouterr().out
+    assert "8 points: 0 computed, 8 already in the results" in capsys.readouterr().out
 
 
 def test_engine_flag_misuse_is_a_one_line_error(tmp_path, capsys):

@@ -21,10 +21,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 
-from perceptcodec.distributed import EngineKind, EngineOptions, error_text, import_ray
+from perceptcodec.distributed import EngineKind, EngineOptions, Shipping, error_text, import_ray
 from perceptcodec.encoder.codec import Codec
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.evaluation.runner import (
@@ -40,16 +39,6 @@ from perceptcodec.evaluation.scoring import GazeVideo
 from perceptcodec.io.sink import remove_stale
 
 PointFn = Callable[[GazeVideo, RdConfig, int, RdSettings], dict]
-
-
-class Shipping(str, Enum):
-    """How Ray workers reach a video: ``path``, the same path on every node (a shared file
-    system; the default), or ``object-store``: this process reads the video (and its gaze
-    maps) once and puts the bytes in Ray's object store, each worker writes them to its own
-    temporary folder (small clips; no shared file system needed)."""
-
-    PATH = "path"
-    OBJECT_STORE = "object-store"
 
 
 @dataclass(frozen=True)

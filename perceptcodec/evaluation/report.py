@@ -184,7 +184,7 @@ def bd_markdown(rows: Sequence[dict[str, object]]) -> str:
             r["config"],
             *(fmt(r[k]) for k in keys),
             fmt(r.get("bd_rate_ssim_pct")),
-            fmt(r.get("bd_ssim"), 4),
+            fmt(r.get("bd_ssim"), 5),
         )
         for r in rows
     ]
