@@ -341,7 +341,7 @@ def wanted(args) -> bool:
         len(args.input) > 1
         or first.is_dir()
         or (not first.exists() and glob.has_magic(args.input[0]))
-        or bool(args.out_dir or args.name or args.jobs)
+        or bool(args.out_dir or args.name or args.jobs or args.address)
         or args.engine != EngineKind.LOCAL.value
     )
 

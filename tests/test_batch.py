@@ -90,10 +90,13 @@ def test_misuse_is_a_one_line_error(folder, tmp_path, capsys):
         (["-o", str(tmp_path / "x.mp4")], "-o names one output"),
         (["--dump-qp", str(tmp_path / "q.npz")], "--dump-qp takes one input"),
         (["--out-dir", str(tmp_path / "missing")], "not a folder"),
+        (["--address", "auto"], "--address applies to --engine ray only"),
     ):
         assert main(["encode", *two, *extra, *FAST]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and why in err
+    assert main(["encode", two[0], "--address", "auto", *FAST]) == 1  # one input: also refused
+    assert "--address applies to --engine ray only" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["a.mp4", "b.mkv", "bad.mp4", "notes.txt"]
 
 
