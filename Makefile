@@ -25,10 +25,10 @@ $(VENV)/.installed: $(VENV)/.system-deps pyproject.toml setup.py native/pcx264.c
 	@touch $@
 
 # Tests also train and export VAM-Net: torch==2.13.0 first (a local CPU wheel on our machines;
-# a bare `torch` pulls a multi-GB CUDA build), then the dev tools.
+# a bare `torch` pulls a multi-GB CUDA build), then the dev tools and Ray (the Ray tests).
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,train]"
+	$(PY) -m pip install -q -e ".[dev,train,ray]"
 	@touch $@
 
 install: $(VENV)/.installed

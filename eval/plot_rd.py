@@ -1,4 +1,4 @@
-"""Plots of RD results (JSON from `perceptcodec rd`): PSNR-Y and EWPSNR-Y vs kbit/s.
+"""Plots of RD results (JSON from `perceptcodec rd`): EWPSNR-Y, PSNR-Y, SSIM-Y vs kbit/s.
 
     python eval/plot_rd.py eval/results/rd/dhf1k_0002
 
@@ -12,12 +12,9 @@ import argparse
 import re
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
+from perceptcodec.evaluation.figures import rd_figure
 from perceptcodec.evaluation.report import (
+    bd_table,
     curve,
     load_results,
     mean_curve,
@@ -27,26 +24,12 @@ from perceptcodec.evaluation.report import (
 )
 
 
-def plot(curves: dict[str, dict[str, list[float]]], title: str, out: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric, name in ((axes[0], "ewpsnr_y", "EWPSNR-Y"), (axes[1], "psnr_y", "PSNR-Y")):
-        for label, points in sorted(curves.items()):
-            style = "k--o" if label == "none" else "-o"
-            ax.plot(
-                points["actual_kbps"],
-                points[metric],
-                style,
-                ms=3,
-                label="x264 (none)" if label == "none" else label,
-            )
-        ax.set_xlabel("bitrate (kbit/s)")
-        ax.set_ylabel(f"{name} (dB)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+def plot(
+    curves: dict[str, dict[str, list[float]]], bd: dict[str, dict], title: str, out: Path
+) -> None:
+    """EWPSNR-Y, PSNR-Y and SSIM-Y against log bitrate with BD values in the legends, and the
+    difference to plain x264 under each (the figure of ``perceptcodec report``)."""
+    out.write_bytes(rd_figure(curves, bd, title))
 
 
 def main() -> None:
@@ -62,14 +45,17 @@ def main() -> None:
     for run, group in runs.items():
         suffix = "" if len(runs) == 1 else "__" + re.sub(r"\W+", "_", run_name(run)).strip("_")
         labels = names(group)
+        rows = bd_table(group)
         for video in sorted({r["video"] for r in group}):
             curves = {
                 n: curve(r) for r, n in zip(group, labels, strict=True) if r["video"] == video
             }
-            plot(curves, f"{video} ({run_name(run)})", args.results / f"{video}{suffix}.png")
+            bd = {r["config"]: r for r in rows if r["video"] == video}
+            plot(curves, bd, f"{video} ({run_name(run)})", args.results / f"{video}{suffix}.png")
         n_videos = len({r["video"] for r in group})
         plot(
             {label: mean_curve(group, label) for label in sorted(set(labels))},
+            {r["config"]: r for r in rows if r["video"] == "mean"},
             f"mean over {n_videos} video(s) ({run_name(run)})",
             args.results / f"mean{suffix}.png",
         )

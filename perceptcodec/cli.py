@@ -133,11 +133,14 @@ def encode_config(args: argparse.Namespace):
 
 
 def _encode(args: argparse.Namespace) -> int:
+    from perceptcodec import batch
     from perceptcodec.pipeline import encode
 
     config = encode_config(args)
+    if batch.wanted(args):  # several inputs, a folder or a glob: perceptcodec/batch.py
+        return batch.main(args, config)
     summary = encode(
-        args.input,
+        args.input[0],
         args.output,
         config,
         force=args.force,
@@ -183,18 +186,64 @@ def _saliency(args: argparse.Namespace) -> int:
 
 def _rd(args: argparse.Namespace) -> int:
     from perceptcodec.datasets import gaze_videos
-    from perceptcodec.rd import RdConfig, RdSettings, run_rd, write_bd_table
+    from perceptcodec.distributed import Shipping, engine_options
+    from perceptcodec.evaluation.engine import run_points
+    from perceptcodec.rd import RdConfig, RdSettings, write_bd_table
     from perceptcodec.units import parse_bitrate
 
+    engine = engine_options(args)  # checked first: a misused flag costs no data set reading
     videos = [v for spec in args.dataset for v in gaze_videos(spec)]
     configs = [RdConfig.parse(c) for c in args.configs]
     bitrates = [parse_bitrate(b) for b in args.bitrates.split(",")]
     settings = RdSettings(preset=args.preset, two_pass=not args.one_pass)
     out = Path(args.out)
-    run_rd(videos, configs, bitrates, out, args.jobs, settings)
+    report = run_points(videos, configs, bitrates, out, settings, engine, Shipping(args.ship))
     print(write_bd_table(out), end="")
-    print(f"results in {out} (plots: python eval/plot_rd.py {out})")
+    print(report.text())
+    print(f"results in {out} (report: perceptcodec report {out} -o {out}/report.html)")
+    if report.failed:
+        print(
+            f"perceptcodec: error: {len(report.failed)} point(s) failed (listed above); "
+            "run the same command again to retry them",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from perceptcodec.evaluation.html_report import ReportOptions, build_report
+
+    options = ReportOptions(
+        tuple(Path(p) for p in args.results),
+        Path(args.output),
+        tuple(args.dataset or ()),
+        args.grab_bitrate,
+        args.grab_config,
+        args.max_videos,
+        args.force,
+    )
+    print(f"wrote {build_report(options)}")
+    return 0
+
+
+def _report_parser(sub: argparse._SubParsersAction) -> None:
+    rep = sub.add_parser("report", help="a static HTML page of RD results (plots, BD, grabs)")
+    rep.add_argument("results", nargs="+", help="RD result folders or JSON files (from rd)")
+    rep.add_argument("-o", "--output", required=True, help="the .html to write")
+    rep.add_argument(
+        "--dataset",
+        nargs="+",
+        help="the rd data sets (dhf1k_0002, VIDEO:GAZE.csv, a folder): their videos get frame "
+        "grabs (re-encodes one bitrate, plain and perceptual)",
+    )
+    rep.add_argument("--grab-bitrate", type=_ranged(int, 1, 10**6), help="kbit/s (default: lowest)")
+    rep.add_argument("--grab-config", help="configuration label (default: the default model's)")
+    rep.add_argument(
+        "--max-videos", type=_ranged(int, 1, 1000), default=4, help="videos with figures (4)"
+    )
+    rep.add_argument("--force", action="store_true", help="overwrite an existing report")
+    rep.set_defaults(run=_report)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -294,7 +343,9 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
     from perceptcodec.encoder.x264 import MAX_KEYINT, MAX_THREADS, PRESETS
 
     enc = sub.add_parser("encode", help="encode a video with saliency-guided QP offsets")
-    enc.add_argument("input", help="any video FFmpeg reads")
+    enc.add_argument(
+        "input", nargs="+", help="any video FFmpeg reads; several files, folders or a quoted glob"
+    )
     enc.add_argument("-o", "--output", help="output .mp4/.mkv (default: beside the input)")
     rate = enc.add_mutually_exclusive_group()
     rate.add_argument(
@@ -352,6 +403,9 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
     )
     enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     enc.add_argument("--json", action="store_true", help="print the summary as JSON")
+    from perceptcodec.batch import add_flags
+
+    add_flags(enc)
     enc.set_defaults(run=_encode, parser=enc)
 
 
@@ -452,7 +506,20 @@ def _rd_parser(sub: argparse._SubParsersAction) -> None:
         default=",".join(map(str, PAPER_BITRATES_KBPS)),
         help="comma-separated kbit/s (default: the paper's)",
     )
-    rd.add_argument("-j", "--jobs", type=_ranged(int, 1, 64), default=1, help="jobs at once")
+    from perceptcodec.distributed import Shipping, add_engine_flags
+
+    add_engine_flags(
+        rd,
+        "points at once: local processes (default 1), or the CPUs of a Ray "
+        "started here (default all)",
+    )
+    rd.add_argument(
+        "--ship",
+        default=Shipping.PATH.value,
+        choices=[s.value for s in Shipping],
+        help="how Ray workers reach the videos: path (same path on every node, default) or "
+        "object-store (bytes sent through Ray; small clips)",
+    )
     rd.add_argument("--preset", default="medium", choices=PRESETS)
     rd.add_argument("--one-pass", action="store_true", help="1-pass ABR instead of 2-pass")
     rd.add_argument("--out", default="eval/results/rd", help="results folder")
@@ -466,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"perceptcodec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_encode_parser, _saliency_parser, _qpmap_parser, _export_parser, _rd_parser):
+    parsers = (_encode_parser, _saliency_parser, _qpmap_parser, _export_parser, _rd_parser)
+    for add in (*parsers, _report_parser):
         add(sub)
     return parser
 

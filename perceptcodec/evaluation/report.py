@@ -104,26 +104,27 @@ def mean_curve(results: Sequence[dict], label: str) -> dict[str, list[float]]:
 
 
 def _bd_row(a: dict[str, list[float]], b: dict[str, list[float]]) -> dict[str, object]:
+    """BD-rate (%) and BD-quality of ``b`` against ``a`` per metric: ``bd_ewpsnr_db``,
+    ``bd_psnr_db`` (dB) and ``bd_ssim`` (SSIM units)."""
     row: dict[str, object] = {}
-    for metric in ("ewpsnr_y", "psnr_y"):
+    for metric in ("ewpsnr_y", "psnr_y", "ssim_y"):
         short = metric.split("_")[0]
+        quality_key = "bd_ssim" if short == "ssim" else f"bd_{short}_db"
         try:
             row[f"bd_rate_{short}_pct"] = bd_rate(
                 a["actual_kbps"], a[metric], b["actual_kbps"], b[metric]
             )
-            row[f"bd_{short}_db"] = bd_quality(
-                a["actual_kbps"], a[metric], b["actual_kbps"], b[metric]
-            )
+            row[quality_key] = bd_quality(a["actual_kbps"], a[metric], b["actual_kbps"], b[metric])
         except PerceptcodecError as exc:
-            row[f"bd_rate_{short}_pct"] = row[f"bd_{short}_db"] = None
-            row["note"] = str(exc)
+            row[f"bd_rate_{short}_pct"] = row[quality_key] = None
+            row.setdefault("note", str(exc))
     return row
 
 
 def bd_table(results: Sequence[dict], anchor: str = "none") -> list[dict[str, object]]:
     """BD numbers of every configuration against ``anchor`` of the same run, per video and on
-    the mean curve over videos: BD-rate (%) at equal EWPSNR and at equal PSNR, BD-EWPSNR and
-    BD-PSNR (dB)."""
+    the mean curve over videos: BD-rate (%) at equal EWPSNR, PSNR and SSIM; BD-EWPSNR and
+    BD-PSNR (dB); BD-SSIM (SSIM units, 0..1 scale)."""
     rows = []
     by_run: dict[tuple, list[dict]] = {}
     for r in results:
@@ -161,8 +162,8 @@ def bd_table(results: Sequence[dict], anchor: str = "none") -> list[dict[str, ob
 def bd_markdown(rows: Sequence[dict[str, object]]) -> str:
     """The BD table as Markdown (negative BD-rate = fewer bits for the same quality)."""
 
-    def fmt(v: object) -> str:
-        return "n/a" if v is None else f"{v:+.2f}"
+    def fmt(v: object, digits: int = 2) -> str:
+        return "n/a" if v is None else f"{v:+.{digits}f}"
 
     header = (
         "video",
@@ -172,9 +173,21 @@ def bd_markdown(rows: Sequence[dict[str, object]]) -> str:
         "BD-EWPSNR dB",
         "BD-rate (PSNR) %",
         "BD-PSNR dB",
+        "BD-rate (SSIM) %",
+        "BD-SSIM",
     )
     keys = ("bd_rate_ewpsnr_pct", "bd_ewpsnr_db", "bd_rate_psnr_pct", "bd_psnr_db")
-    cells = [(r["video"], r["run"], r["config"], *(fmt(r[k]) for k in keys)) for r in rows]
+    cells = [
+        (
+            r["video"],
+            r["run"],
+            r["config"],
+            *(fmt(r[k]) for k in keys),
+            fmt(r.get("bd_rate_ssim_pct")),
+            fmt(r.get("bd_ssim"), 5),
+        )
+        for r in rows
+    ]
     return markdown_table(header, cells)
 
 

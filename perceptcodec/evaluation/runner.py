@@ -11,7 +11,6 @@ already in a file are skipped, so an interrupted run resumes.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime
 import hashlib
 import json
@@ -271,13 +270,14 @@ def run_rd(
     jobs: int = 1,
     settings: RdSettings = RdSettings(),
 ) -> list[Path]:
-    """Every video x configuration, ``jobs`` of them at once (processes)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [(v, c) for v in videos for c in configs]
-    if jobs <= 1:
-        return [run_video_config(v, c, bitrates, out_dir, settings) for v, c in tasks]
-    with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
-        futures = [
-            pool.submit(run_video_config, v, c, bitrates, out_dir, settings) for v, c in tasks
-        ]
-        return [f.result() for f in futures]
+    """Every missing point of videos x configurations x bitrates, ``jobs`` local processes at
+    once (:func:`perceptcodec.evaluation.engine.run_points`; that function also runs them on
+    Ray). Raises if any point failed, after the others are done."""
+    from perceptcodec.distributed import EngineOptions
+    from perceptcodec.evaluation.engine import run_points
+
+    report = run_points(videos, configs, bitrates, out_dir, settings, EngineOptions(jobs=jobs))
+    if report.failed:
+        name, reason = report.failed[0]
+        raise PerceptcodecError(f"{len(report.failed)} point(s) failed, first {name}: {reason}")
+    return report.paths
