@@ -165,9 +165,13 @@ def _encode(args: argparse.Namespace) -> int:
         fmt=args.format,
         verbose=args.verbose,
     )
-    if not args.quiet:  # stdout carries the video when the output is "-": the summary to stderr
-        out = sys.stderr if is_stdout(args.output) else sys.stdout
-        print(json.dumps(summary.as_dict()) if args.json else summary.text(), file=out)
+    # -q: no summary unless --json asks for it; stdout carries the video when the output is
+    # "-", so the summary goes to stderr then.
+    out = sys.stderr if is_stdout(args.output) else sys.stdout
+    if args.json:
+        print(json.dumps(summary.as_dict()), file=out)
+    elif not args.quiet:
+        print(summary.text(), file=out)
     return 0
 
 
@@ -473,7 +477,7 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
     talk.add_argument(
         "-v", "--verbose", action="store_true", help="x264/x265 and FFmpeg messages on stderr"
     )
-    enc.add_argument("--json", action="store_true", help="print the summary as JSON")
+    enc.add_argument("--json", action="store_true", help="print the summary as JSON (also with -q)")
     enc.set_defaults(run=_encode, parser=enc)
 
 

@@ -146,12 +146,11 @@ class Encoder:
 
     def codec_context(self) -> av.VideoCodecContext:
         """A PyAV decoder context for this encoder's stream (not opened): codec h264 or hevc,
-        size, frame rate, time base, sample aspect ratio, colour, and extradata = the
+        size, frame rate, sample aspect ratio, colour, and extradata = the
         parameter sets (:meth:`headers`, Annex B: SPS + PPS, or VPS + SPS + PPS), which
         FFmpeg's decoders and its MP4/Matroska muxers read as they are."""
         ctx = av.CodecContext.create(self.codec.value, "r")
         ctx.width, ctx.height = self.width, self.height
-        ctx.time_base = self.time_base
         ctx.framerate = self.fps
         if self.sar is not None:
             ctx.sample_aspect_ratio = Fraction(self.sar)
