@@ -565,12 +565,12 @@ def _input_frames(job: _Job, trimmer: _Trimmer) -> Iterator[av.VideoFrame]:
 
 
 def _map_items(
-    job: _Job, pass_: Pass, trimmer: _Trimmer
+    job: _Job, pass_: Pass, trimmer: _Trimmer | None = None
 ) -> Iterator[tuple[av.VideoFrame, np.ndarray | None]]:
     """(frame, dqp_mb or None) per frame. In a 2-pass encode the maps are rounded to float16
     as computed, so pass 1 (which stores them) and pass 2 (which reads them back) apply the
     same offsets."""
-    frames = _input_frames(job, trimmer)
+    frames = _input_frames(job, trimmer or _Trimmer(job.info, job.config.trim))
     if job.model is None:
         for frame in frames:
             yield frame, None

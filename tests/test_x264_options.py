@@ -260,3 +260,18 @@ def test_library_gives_av_packets_and_its_muxer(tmp_path):
     sink.close()
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(video=0)) == 10
+
+
+def test_hevc_carries_colour_and_level(tmp_path):
+    from perceptcodec.encoder.x265 import x265_available
+
+    if not x265_available():
+        pytest.skip("libx265 wrapper not built")
+    src = _tagged_clip(tmp_path / "tagged.mkv", True)
+    out = tmp_path / "out.mkv"
+    x264 = X264Options(preset="ultrafast", level=41)
+    conf = EncodeConfig(codec=Codec.HEVC, x264=x264, saliency=SaliencySpec("none"))
+    perceptcodec.encode(src, out, conf, progress=False)
+    assert _colour(out)[0] == ColorInfo(9, 6, 9, True)
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.level == 123  # HEVC level_idc = 30 x 4.1
