@@ -640,6 +640,8 @@ def _check_pipes(args: argparse.Namespace) -> None:
             )
     if args.input == "-" and args.output is None:
         args.parser.error("reading standard input (-) needs -o FILE (or -o - with --format)")
+    if args.input == "-" and sys.stdin is not None and sys.stdin.isatty():
+        args.parser.error("standard input (-) is a terminal: pipe a video into it")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
