@@ -5,12 +5,17 @@
  * (x264_picture_t.prop.quant_offsets). Output is Annex-B H.264 without repeated headers;
  * pcx_headers() gives SPS+PPS for the container's extradata.
  */
+#define _POSIX_C_SOURCE 200809L /* strdup under -std=c99 */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <x264.h>
+
+static void set_err(char *err, int errlen, const char *msg) {
+    if (err && errlen > 0) snprintf(err, (size_t)errlen, "%s", msg);
+}
 
 #define PCX_RC_ABR 0
 #define PCX_RC_CRF 1
@@ -35,6 +40,12 @@ typedef struct {
     int vbv_maxrate_kbps;        /* 0 = none */
     int vbv_bufsize_kbit;        /* 0 = none */
     int sar_width, sar_height;   /* sample aspect ratio, 0 = unspecified */
+    const char *x264_params;     /* "key=value:key=value" (x264_param_parse names) or NULL */
+    const char *profile;         /* x264_param_apply_profile name, NULL = "high" */
+    int level_idc;               /* H.264 level_idc (31 = 3.1, 9 = 1b), 0 = x264's choice */
+    int fullrange;               /* VUI video_full_range_flag: 0/1, -1 = unspecified */
+    int colorprim, transfer, colmatrix; /* VUI colour codes (H.273), -1 = unspecified */
+    int log_level;               /* X264_LOG_* (-1 = none: errors reported by the caller) */
 } pcx_params;
 
 typedef struct {
@@ -61,13 +72,99 @@ typedef struct {
     int force_qp_plus1; /* > 0: every frame at this QP + 1 (constant QP that keeps offsets) */
 } pcx_enc;
 
+/* Keys perceptcodec sets itself (rate control, passes, stream framing, timing, level, log):
+ * set through its own options, not x264-params. Names as x264_param_parse normalises them
+ * ('_' -> '-', a "no"/"no-" prefix dropped). */
+static const char *const OWNED[] = {
+    "bitrate", "qp", "qp-constant", "crf", "pass", "stats", "vbv-maxrate", "vbv-bufsize",
+    "level", "level-idc", "fps", "sar", "annexb", "repeat-headers", "global-header",
+    "force-cfr", "interlaced", "tff", "bff", "log", "dump-yuv", "crop-rect", NULL,
+};
+
+static int owned(const char *key) {
+    char name[64];
+    size_t n = strlen(key);
+    if (n >= sizeof(name)) return 0;
+    memcpy(name, key, n + 1);
+    for (char *c = name; *c; c++)
+        if (*c == '_') *c = '-';
+    const char *bare = name;
+    if (!strncmp(bare, "no", 2)) {
+        bare += 2;
+        if (*bare == '-') bare++;
+    }
+    for (int i = 0; OWNED[i]; i++)
+        if (!strcmp(name, OWNED[i]) || !strcmp(bare, OWNED[i])) return 1;
+    return 0;
+}
+
+/* Apply "key=value:key=value" with x264_param_parse; a bare key means "true" (booleans).
+ * Returns 0, or -1 with the offending key named in err. */
+static int parse_params(x264_param_t *q, const char *text, char *err, int errlen) {
+    char *copy = strdup(text), *item = copy, *next;
+    if (!copy) { set_err(err, errlen, "out of memory"); return -1; }
+    for (; item; item = next) {
+        next = strchr(item, ':');
+        if (next) *next++ = '\0';
+        char *value = strchr(item, '=');
+        if (value) *value++ = '\0';
+        if (!*item) continue;
+        if (owned(item)) {
+            if (err && errlen > 0)
+                snprintf(err, (size_t)errlen,
+                         "x264 parameter '%s' is set by perceptcodec's own options "
+                         "(--bitrate/--crf/--qp/--two-pass/--vbv-*/--level/...), not x264-params",
+                         item);
+            free(copy);
+            return -1;
+        }
+        int rc = x264_param_parse(q, item, value);
+        if (rc != 0) {
+            if (err && errlen > 0) {
+                if (rc == X264_PARAM_BAD_NAME)
+                    snprintf(err, (size_t)errlen, "unknown x264 parameter '%s'", item);
+                else if (rc == X264_PARAM_BAD_VALUE && !value)
+                    snprintf(err, (size_t)errlen, "x264 parameter '%s' needs a value", item);
+                else if (rc == X264_PARAM_BAD_VALUE)
+                    snprintf(err, (size_t)errlen, "bad value '%s' for x264 parameter '%s'",
+                             value ? value : "", item);
+                else
+                    snprintf(err, (size_t)errlen, "out of memory parsing x264 parameter '%s'", item);
+            }
+            free(copy);
+            return -1;
+        }
+    }
+    free(copy);
+    return 0;
+}
+
+/* Check x264-params on a scratch x264_param_t (nothing is opened): 0, or -1 with the
+ * offending key named in err. */
+int pcx_check_params(const char *text, char *err, int errlen) {
+    x264_param_t scratch;
+    if (!text) return 0;
+    x264_param_default(&scratch);
+    int rc = parse_params(&scratch, text, err, errlen);
+    x264_param_cleanup(&scratch);
+    return rc;
+}
+
+/* Whether x264_param_apply_profile accepts profile for 8-bit I420 input: 0, or -1. */
+int pcx_check_profile(const char *profile) {
+    x264_param_t scratch;
+    x264_param_default(&scratch);
+    scratch.i_csp = X264_CSP_I420;
+    scratch.i_bitdepth = 8;
+    scratch.i_log_level = X264_LOG_NONE;
+    int rc = x264_param_apply_profile(&scratch, profile);
+    x264_param_cleanup(&scratch);
+    return rc < 0 ? -1 : 0;
+}
+
 static int live(const pcx_enc *e) { return e && e->magic == PCX_MAGIC && e->h; }
 
 int pcx_build(void) { return X264_BUILD; }
-
-static void set_err(char *err, int errlen, const char *msg) {
-    if (err && errlen > 0) snprintf(err, (size_t)errlen, "%s", msg);
-}
 
 pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
     if (!p || p->width < 16 || p->height < 16 || p->width % 2 || p->height % 2 ||
@@ -94,7 +191,7 @@ pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
     q->b_vfr_input = p->vfr;
     q->b_annexb = 1;
     q->b_repeat_headers = 0;
-    q->i_log_level = X264_LOG_NONE; /* errors are reported by the caller, in one line */
+    q->i_log_level = p->log_level; /* X264_LOG_NONE by default: the caller reports errors */
     q->i_threads = p->threads > 0 ? p->threads : X264_THREADS_AUTO;
     if (p->keyint > 0) q->i_keyint_max = p->keyint;
     switch (p->rc_mode) {
@@ -128,6 +225,12 @@ pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
     }
     if (p->vbv_maxrate_kbps > 0) q->rc.i_vbv_max_bitrate = p->vbv_maxrate_kbps;
     if (p->vbv_bufsize_kbit > 0) q->rc.i_vbv_buffer_size = p->vbv_bufsize_kbit;
+    if (p->level_idc > 0) q->i_level_idc = p->level_idc;
+    /* The input's colour description (unset fields keep x264's "undefined"). */
+    if (p->fullrange >= 0) q->vui.b_fullrange = p->fullrange;
+    if (p->colorprim >= 0) q->vui.i_colorprim = p->colorprim;
+    if (p->transfer >= 0) q->vui.i_transfer = p->transfer;
+    if (p->colmatrix >= 0) q->vui.i_colmatrix = p->colmatrix;
     if (p->pass == 1) {
         q->rc.b_stat_write = 1;
         q->rc.psz_stat_out = (char *)p->stats_path;
@@ -135,19 +238,31 @@ pcx_enc *pcx_open(const pcx_params *p, char *err, int errlen) {
         q->rc.b_stat_read = 1;
         q->rc.psz_stat_in = (char *)p->stats_path;
     }
+    /* x264-params last among the settings, so they win over the preset, the tune and ours
+     * (keys that would undo ours are refused by parse_params). */
+    if (p->x264_params && *p->x264_params && parse_params(q, p->x264_params, err, errlen) < 0) {
+        x264_param_cleanup(q);
+        free(e);
+        return NULL;
+    }
     /* x264 ignores quant_offsets when adaptive quantisation is off (preset ultrafast):
      * keep AQ's bookkeeping on with zero strength so the offsets still apply. */
     if (p->use_offsets && (q->rc.i_aq_mode == X264_AQ_NONE || q->rc.f_aq_strength <= 0.0f)) {
         q->rc.i_aq_mode = X264_AQ_VARIANCE;
         q->rc.f_aq_strength = PCX_AQ_BOOKKEEPING;
     }
-    if (x264_param_apply_profile(q, "high") < 0) {
-        set_err(err, errlen, "x264 rejected the high profile");
+    const char *profile = p->profile && *p->profile ? p->profile : "high";
+    if (x264_param_apply_profile(q, profile) < 0) {
+        if (err && errlen > 0)
+            snprintf(err, (size_t)errlen, "x264 rejected profile '%s' with these settings",
+                     profile);
+        x264_param_cleanup(q);
         free(e);
         return NULL;
     }
     if (p->pass == 1) x264_param_apply_fastfirstpass(q);
     e->h = x264_encoder_open(q);
+    x264_param_cleanup(q); /* strings x264-params allocated: the encoder holds its own copies */
     if (!e->h) {
         set_err(err, errlen, p->pass == 2 ? "x264 could not open (pass-1 statistics missing or unreadable?)"
                                           : "x264 could not open an encoder with these settings");

@@ -60,6 +60,10 @@ typedef struct {
     int vbv_bufsize_kbit;           /* 0 = none */
     int sar_width, sar_height;      /* sample aspect ratio, 0 = unspecified */
     const char *x265_params;        /* "key=value:key2=value2" or NULL */
+    int level_idc;                  /* level x 10 (41 = 4.1), 0 = x265's choice */
+    int fullrange;                  /* VUI video_full_range_flag: 0/1, -1 = unspecified */
+    int colorprim, transfer, colmatrix; /* VUI colour codes (H.273), -1 = unspecified */
+    int log_level;                  /* X265_LOG_* (X265_LOG_ERROR by default) */
 } pcx265_params;
 
 typedef struct {
@@ -95,7 +99,7 @@ static void set_err(char *err, int errlen, const char *msg) {
 static const char *const OWNED[] = {
     "input-res", "input-csp", "input-depth", "output-depth", "fps", "interlace", "annexb",
     "repeat-headers", "pass", "stats", "bitrate", "crf", "qp", "preset", "tune", "keyint",
-    "sar", "vbv-maxrate", "vbv-bufsize", NULL,
+    "sar", "vbv-maxrate", "vbv-bufsize", "level-idc", NULL,
 };
 
 /* Apply "key=value:key=value" with x265_param_parse; a key without '=' means "1" (booleans,
@@ -171,7 +175,7 @@ pcx265_enc *pcx265_open(const pcx265_params *p, char *err, int errlen) {
         fail_open(e);
         return NULL;
     }
-    q->logLevel = X265_LOG_ERROR;
+    q->logLevel = p->log_level;
     q->internalCsp = X265_CSP_I420;
     q->sourceWidth = p->width;
     q->sourceHeight = p->height;
@@ -202,6 +206,19 @@ pcx265_enc *pcx265_open(const pcx265_params *p, char *err, int errlen) {
     }
     if (p->vbv_maxrate_kbps > 0) q->rc.vbvMaxBitrate = p->vbv_maxrate_kbps;
     if (p->vbv_bufsize_kbit > 0) q->rc.vbvBufferSize = p->vbv_bufsize_kbit;
+    if (p->level_idc > 0) q->levelIdc = p->level_idc;
+    /* The input's colour description (unset fields keep x265's "undefined"). */
+    if (p->fullrange >= 0) {
+        q->vui.bEnableVideoSignalTypePresentFlag = 1;
+        q->vui.bEnableVideoFullRangeFlag = p->fullrange;
+    }
+    if (p->colorprim >= 0 || p->transfer >= 0 || p->colmatrix >= 0) {
+        q->vui.bEnableVideoSignalTypePresentFlag = 1;
+        q->vui.bEnableColorDescriptionPresentFlag = 1;
+        if (p->colorprim >= 0) q->vui.colorPrimaries = p->colorprim;
+        if (p->transfer >= 0) q->vui.transferCharacteristics = p->transfer;
+        if (p->colmatrix >= 0) q->vui.matrixCoeffs = p->colmatrix;
+    }
     if (p->x265_params && *p->x265_params && parse_params(q, p->x265_params, err, errlen) < 0) {
         fail_open(e);
         return NULL;

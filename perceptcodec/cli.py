@@ -117,26 +117,44 @@ def saliency_spec(args: argparse.Namespace):
 
 def encode_config(args: argparse.Namespace):
     """The :class:`perceptcodec.config.EncodeConfig` the ``encode`` flags describe."""
-    from perceptcodec.config import EncodeConfig
+    from dataclasses import replace
+
+    from perceptcodec.config import EncodeConfig, Trim
     from perceptcodec.encoder.codec import Codec, X265Options
     from perceptcodec.encoder.x264 import RateControl, X264Options
     from perceptcodec.roi import RoiSettings
 
+    rate = RateControl.choose(args.bitrate, args.crf, args.qp, args.two_pass)
+    rate = replace(
+        rate, vbv_maxrate_kbps=args.vbv_maxrate or 0, vbv_bufsize_kbit=args.vbv_bufsize or 0
+    )
     return EncodeConfig(
-        rate=RateControl.choose(args.bitrate, args.crf, args.qp, args.two_pass),
-        x264=X264Options(args.preset, args.tune, args.keyint, args.threads),
+        rate=rate,
+        x264=X264Options(
+            args.preset,
+            args.tune,
+            args.keyint,
+            args.threads,
+            params=args.x264_params,
+            profile=args.profile,
+            level=args.level or 0,
+        ),
         roi=RoiSettings(args.strength, args.max_delta_qp, args.smoothing),
         saliency=saliency_spec(args),
         codec=Codec.parse(args.codec),
         x265=X265Options(args.x265_params),
+        trim=Trim(args.start or 0.0, args.frames or 0),
     )
 
 
 def _encode(args: argparse.Namespace) -> int:
     from perceptcodec import batch
+    from perceptcodec.io.sink import is_stdout
     from perceptcodec.pipeline import encode
 
     config = encode_config(args)
+    if args.verbose:
+        _ffmpeg_logs()
     if batch.wanted(args):  # several inputs, a folder or a glob: perceptcodec/batch.py
         return batch.main(args, config)
     summary = encode(
@@ -147,9 +165,26 @@ def _encode(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         keep_going=args.keep_going,
         dump_qp=args.dump_qp,
+        fmt=args.format,
+        verbose=args.verbose,
     )
-    print(json.dumps(summary.as_dict()) if args.json else summary.text())
+    # -q: no summary unless --json asks for it; stdout carries the video when the output is
+    # "-", so the summary goes to stderr then.
+    out = sys.stderr if is_stdout(args.output) else sys.stdout
+    if args.json:
+        print(json.dumps(summary.as_dict()), file=out)
+    elif not args.quiet:
+        print(summary.text(), file=out)
     return 0
+
+
+def _ffmpeg_logs() -> None:
+    """-v: FFmpeg's messages (info level and up) on stderr, by FFmpeg's own logger (PyAV's
+    Python callback can deadlock with FFmpeg's decoder threads)."""
+    import av.logging
+
+    av.logging.restore_default_callback()
+    av.logging.set_libav_level(av.logging.INFO)
 
 
 def _qpmap(args: argparse.Namespace) -> int:
@@ -290,6 +325,34 @@ def _x265_params(text: str) -> str:
 _x265_params.__name__ = "x265 params"
 
 
+def _x264_params(text: str) -> str:
+    """An argparse type: x264-params that libx264's x264_param_parse accepts (an unknown key, a
+    bad value or a key perceptcodec sets itself is a one-line usage error naming it)."""
+    from perceptcodec.encoder.x264 import check_x264_params
+
+    try:
+        check_x264_params(text)
+    except PerceptcodecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+_x264_params.__name__ = "x264 params"
+
+
+def _usage_type(parse, name: str):
+    """An argparse type from a parser that raises PerceptcodecError (a usage error, status 2)."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except PerceptcodecError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = name
+    return convert
+
+
 def _ranged(kind: type, low: float, high: float):
     """An argparse type: a ``kind`` number in low..high (NaN and inf refused), else a one-line
     usage error naming the range."""
@@ -340,13 +403,30 @@ def _add_saliency_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _encode_parser(sub: argparse._SubParsersAction) -> None:
+    from perceptcodec.config import MAX_FRAMES
+    from perceptcodec.encoder.settings import H264_PROFILES, MAX_KBPS, parse_level
     from perceptcodec.encoder.x264 import MAX_KEYINT, MAX_THREADS, PRESETS
+    from perceptcodec.io.sink import FORMATS
+    from perceptcodec.units import parse_time
 
     enc = sub.add_parser("encode", help="encode a video with saliency-guided QP offsets")
     enc.add_argument(
-        "input", nargs="+", help="any video FFmpeg reads; several files, folders or a quoted glob"
+        "input",
+        nargs="+",
+        help="any video FFmpeg reads; several files, folders or a quoted glob; - reads "
+        "standard input (y4m, mkv, mpegts, ...)",
     )
-    enc.add_argument("-o", "--output", help="output .mp4/.mkv (default: beside the input)")
+    enc.add_argument(
+        "-o",
+        "--output",
+        help="output .mp4/.mkv/.mov/.ts/.h264 (default: beside the input); - writes standard "
+        "output (with --format mkv, mpegts, h264 or hevc)",
+    )
+    enc.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        help="output format instead of the extension's (needed with -o -)",
+    )
     rate = enc.add_mutually_exclusive_group()
     rate.add_argument(
         "--bitrate", default="300k", help="target rate, e.g. 300k, 1.5M (default 300k)"
@@ -361,10 +441,51 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
     )
     enc.add_argument("--two-pass", action="store_true", help="2-pass ABR (same maps in both)")
     enc.add_argument(
+        "--vbv-maxrate",
+        type=_ranged(int, 1, MAX_KBPS),
+        metavar="KBIT/S",
+        help="VBV maximum rate, kbit/s (with --vbv-bufsize)",
+    )
+    enc.add_argument(
+        "--vbv-bufsize",
+        type=_ranged(int, 1, MAX_KBPS),
+        metavar="KBIT",
+        help="VBV buffer size, kbit",
+    )
+    enc.add_argument(
+        "--profile",
+        choices=H264_PROFILES,
+        help="H.264 profile the stream keeps to (default high)",
+    )
+    enc.add_argument(
+        "--level",
+        type=_usage_type(parse_level, "level"),
+        help="H.264/HEVC level, e.g. 3.1, 4.0 or 41 (default: the encoder's choice)",
+    )
+    enc.add_argument(
+        "--start",
+        type=_usage_type(parse_time, "time"),
+        metavar="TIME",
+        help="encode from this time: seconds (12.5) or a timestamp (1:02.5); audio cut to match",
+    )
+    enc.add_argument(
+        "--frames",
+        type=_ranged(int, 1, MAX_FRAMES),
+        metavar="N",
+        help="encode at most N frames",
+    )
+    enc.add_argument(
         "--codec",
         default="h264",
         choices=["h264", "hevc"],
         help="h264 (x264, default) or hevc (x265; MP4/MOV tagged hvc1)",
+    )
+    enc.add_argument(
+        "--x264-params",
+        type=_x264_params,
+        metavar="KEY=VALUE:...",
+        help="x264 settings by x264's own names (--codec h264), e.g. keyint=60:bframes=0; "
+        "applied after the preset and tune",
     )
     enc.add_argument(
         "--x265-params",
@@ -401,8 +522,14 @@ def _encode_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="encode what decodes from a damaged or truncated input (with a warning)",
     )
-    enc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    enc.add_argument("--json", action="store_true", help="print the summary as JSON")
+    talk = enc.add_mutually_exclusive_group()
+    talk.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar, no summary (errors only)"
+    )
+    talk.add_argument(
+        "-v", "--verbose", action="store_true", help="x264/x265 and FFmpeg messages on stderr"
+    )
+    enc.add_argument("--json", action="store_true", help="print the summary as JSON (also with -q)")
     from perceptcodec.batch import add_flags
 
     add_flags(enc)
@@ -545,6 +672,12 @@ def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "x265_params", None) and getattr(args, "codec", None) != "hevc":
         args.parser.error("--x265-params applies to --codec hevc only")
+    if getattr(args, "x264_params", None) and getattr(args, "codec", None) == "hevc":
+        args.parser.error("--x264-params applies to --codec h264; give HEVC --x265-params")
+    if getattr(args, "profile", None) and getattr(args, "codec", None) == "hevc":
+        args.parser.error("--profile applies to --codec h264 (HEVC is coded Main)")
+    if args.command == "encode":
+        _check_pipes(args)
     try:
         return args.run(args)
     except PerceptcodecError as exc:
@@ -560,6 +693,27 @@ def _run(argv: Sequence[str] | None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _check_pipes(args: argparse.Namespace) -> None:
+    """Usage errors of ``-`` (stdin/stdout) and --format, before anything is read."""
+    from perceptcodec.io.sink import PIPE_FORMATS
+
+    if args.output == "-":
+        if args.format is None:
+            args.parser.error(f"-o - (standard output) needs --format {'|'.join(PIPE_FORMATS)}")
+        if args.format not in PIPE_FORMATS:
+            args.parser.error(
+                f"--format {args.format} cannot go to a pipe (it needs a seekable file); "
+                f"use {', '.join(PIPE_FORMATS)}"
+            )
+    inputs = args.input if isinstance(args.input, list) else [args.input]
+    if "-" in inputs and len(inputs) > 1:
+        args.parser.error("standard input (-) cannot be one of several inputs")
+    if "-" in inputs and args.output is None:
+        args.parser.error("reading standard input (-) needs -o FILE (or -o - with --format)")
+    if "-" in inputs and sys.stdin is not None and sys.stdin.isatty():
+        args.parser.error("standard input (-) is a terminal: pipe a video into it")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 handed to :func:`perceptcodec.pipeline.encode` as it is.
 
 ``EncodeConfig`` = codec (H.264 or HEVC) + rate control + x264 options (x265 takes the same
-ones) + x265-only options + ROI mapping + which saliency drives it.
+ones) + x265-only options + ROI mapping + which saliency drives it + which part of the input
+(:class:`Trim`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,27 @@ from perceptcodec.roi import RoiSettings
 from perceptcodec.saliency import DEFAULT_MODEL, NONE, SaliencyModel, get_model, model_entry
 from perceptcodec.saliency.external import ExternalSaliency, is_external
 from perceptcodec.saliency.options import ModelOptions, Runtime, check_range
+
+MAX_START_S = 10 * 24 * 3600.0  # ten days, in seconds
+MAX_FRAMES = 100_000_000
+
+
+@dataclass(frozen=True)
+class Trim:
+    """Which part of the input is encoded: from ``start_s`` seconds after its first frame (the
+    frame nearest that time, within half a frame; the output starts at the input's start
+    time), at most ``frames`` frames (0 = to the end). The audio is cut to match."""
+
+    start_s: float = 0.0
+    frames: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.start_s, bool) or not isinstance(self.start_s, (int, float)):
+            raise PerceptcodecError(f"start must be a number of seconds, not {self.start_s!r}")
+        check_range("start (s)", self.start_s, 0.0, MAX_START_S)
+        if isinstance(self.frames, bool) or not isinstance(self.frames, int):
+            raise PerceptcodecError(f"frames must be an integer, not {self.frames!r}")
+        check_range("frames", self.frames, 0, MAX_FRAMES)
 
 
 @dataclass(frozen=True)
@@ -82,13 +104,22 @@ class EncodeConfig:
     saliency: SaliencySpec = field(default_factory=SaliencySpec)
     codec: Codec = Codec.H264
     x265: X265Options = field(default_factory=X265Options)
+    trim: Trim = field(default_factory=Trim)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "codec", Codec.parse(self.codec))
         if not isinstance(self.x265, X265Options):
             raise PerceptcodecError("x265 options must be an X265Options")
+        if not isinstance(self.trim, Trim):
+            raise PerceptcodecError("trim must be a Trim")
         if self.codec is Codec.H264 and self.x265.params:
             raise PerceptcodecError("x265 params apply to HEVC only (codec hevc)")
+        if self.codec is Codec.HEVC and self.x264.params:
+            raise PerceptcodecError(
+                "x264 params apply to H.264 only; for HEVC give x265 params (--x265-params)"
+            )
+        if self.codec is Codec.HEVC and self.x264.profile:
+            raise PerceptcodecError("profiles apply to H.264 only (HEVC is coded Main)")
         if self.codec is Codec.HEVC and self.x264.tune:
             from perceptcodec.encoder.x265 import X265_TUNES
 
@@ -98,4 +129,4 @@ class EncodeConfig:
                 )
 
 
-__all__ = ["EncodeConfig", "SaliencySpec"]
+__all__ = ["EncodeConfig", "SaliencySpec", "Trim"]

@@ -7,21 +7,22 @@ video's length: at most ``QUEUE_FRAMES`` decoded frames wait between the two.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 import av
 import numpy as np
 
-from perceptcodec.config import EncodeConfig
+from perceptcodec.config import EncodeConfig, Trim
 from perceptcodec.encoder.codec import Codec
 from perceptcodec.encoder.encoder import Encoder
 from perceptcodec.encoder.frames import i420_planes
@@ -30,12 +31,16 @@ from perceptcodec.encoder.x265 import INSTALL_HINT as X265_INSTALL_HINT
 from perceptcodec.encoder.x265 import X265Error, x265_available
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.audio import load_audio_mono
+from perceptcodec.io.live import LiveInput, display_name, spool
 from perceptcodec.io.sink import (
+    RAW,
     MediaSink,
     atomic_output,
+    check_format,
     check_output,
     container_format,
     disk_error,
+    is_stdout,
     remove_stale,
     same_file,
     work_dir,
@@ -46,12 +51,14 @@ from perceptcodec.io.source import (
     VideoInfo,
     check_frame_size,
     decode_video,
+    is_streamed,
     probe,
 )
 from perceptcodec.progress import Progress
 from perceptcodec.qpmap import QpMapFormat, QpMapWriter
 from perceptcodec.roi import QpOffsetMapper, mb_grid
 from perceptcodec.saliency import SaliencyModel
+from perceptcodec.saliency.external import ExternalSaliency
 from perceptcodec.saliency.stream import saliency_maps
 
 QUEUE_FRAMES = 8
@@ -73,6 +80,10 @@ class EncodeSummary:
     audio: str
     wall_s: float
     encode_fps: float
+    dqp_mean: float = 0.0  # mean QP offset applied, over every 16x16 block of every frame
+    dqp_min: float = 0.0  # smallest / largest offset applied (QP units)
+    dqp_max: float = 0.0
+    boosted_share: float = 0.0  # share of blocks given more bits (offset < 0), 0..1
 
     def text(self) -> str:
         target = f"{self.target_kbps} kbit/s" if self.target_kbps else "none (CRF/QP)"
@@ -82,6 +93,9 @@ class EncodeSummary:
             f"  {self.frames} frames, {self.duration_s:.2f} s\n"
             f"  target {target}, actual video {self.video_kbps:.1f} kbit/s "
             f"(file {self.total_kbps:.1f} kbit/s)\n"
+            f"  QP offsets mean {self.dqp_mean:+.2f}, range {self.dqp_min:+.2f}.."
+            f"{self.dqp_max:+.2f}, {100 * self.boosted_share:.1f} % of macroblocks boosted "
+            "(offset < 0)\n"
             f"  wall time {self.wall_s:.1f} s ({self.encode_fps:.1f} frames/s)"
         )
 
@@ -167,35 +181,112 @@ class _MapStore:
                 yield np.frombuffer(chunk, np.float16).reshape(self.mb_shape).astype(np.float32)
 
 
-class _AudioPump:
-    """Copies (or re-encodes) the input's audio into the sink, kept up with the video time."""
+class _Trimmer:
+    """Drops the frames before ``trim.start_s`` (seconds after the first frame) and stops
+    after ``trim.frames``; with a start, shifts the kept frames' pts so the output starts
+    where the input did. ``shift_s`` (known once the first frame is kept) is what the audio
+    is shifted by; ``cut_s`` the input time (s) of the first frame kept."""
 
-    def __init__(self, src: Path) -> None:
-        self._container = av.open(str(src))
-        self.stream = self._container.streams.audio[0]
-        self._packets = self._container.demux(self.stream)
+    def __init__(self, info: VideoInfo, trim: Trim) -> None:
+        self.info, self.trim = info, trim
+        self.shift_ticks: int | None = None
+        self.shift_s = 0.0
+        self.cut_s = 0.0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.trim.start_s or self.trim.frames)
+
+    def __call__(self, frames: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        info, trim = self.info, self.trim
+        if not self.active:
+            yield from frames
+            return
+        half = 0.5 / float(info.fps) if info.fps else 0.0
+        kept = 0
+        for frame in frames:
+            if trim.start_s and frame.pts is not None:
+                if float((frame.pts - info.start_pts) * info.time_base) < trim.start_s - half:
+                    continue
+            if self.shift_ticks is None:
+                first = frame.pts if frame.pts is not None else info.start_pts
+                self.shift_ticks = first - info.start_pts if trim.start_s else 0
+                self.shift_s = float(self.shift_ticks * info.time_base)
+                self.cut_s = float(first * info.time_base)
+            if self.shift_ticks and frame.pts is not None:
+                frame.pts -= self.shift_ticks
+            yield frame
+            kept += 1
+            if trim.frames and kept >= trim.frames:
+                return
+
+
+class _AudioPump:
+    """Copies (or re-encodes) the input's audio into the sink, kept up with the video time:
+    from a file (its own demuxer) or from a :class:`LiveInput` (the packets its one demuxer
+    set aside). With trimming, packets before the first kept frame are dropped and the rest
+    shifted as the video was."""
+
+    def __init__(
+        self,
+        stream: av.audio.stream.AudioStream,
+        next_packet: Callable[[], av.Packet | None],
+        close: Callable[[], None],
+        trimmer: _Trimmer,
+    ) -> None:
+        self.stream = stream
+        self._next, self._close, self._trim = next_packet, close, trimmer
         self._pending: av.Packet | None = None
-        self._done = False
+
+    @classmethod
+    def of_file(cls, src: Path, trimmer: _Trimmer) -> _AudioPump:
+        container = av.open(str(src))
+        stream = container.streams.audio[0]
+        if trimmer.trim.start_s:
+            with contextlib.suppress(av.error.FFmpegError, ValueError, OverflowError):
+                container.seek(int(trimmer.trim.start_s * av.time_base), backward=True)
+        packets = container.demux(stream)
+        return cls(stream, lambda: next(packets, None), container.close, trimmer)
+
+    @classmethod
+    def of_live(cls, live: LiveInput, trimmer: _Trimmer) -> _AudioPump:
+        queued = live.audio
+
+        def next_packet() -> av.Packet | None:
+            return queued.popleft() if queued else None
+
+        assert live.audio_stream is not None
+        return cls(live.audio_stream, next_packet, lambda: None, trimmer)
 
     def pump(self, sink: MediaSink, until_s: float) -> None:
-        """Write the audio packets that start before ``until_s`` seconds."""
-        while not self._done:
-            packet = self._pending or next(self._packets, None)
+        """Write the audio packets that start before ``until_s`` seconds of output time."""
+        trim = self._trim
+        while True:
+            packet = self._pending or self._next()
             self._pending = None
             if packet is None:
-                self._done = True
                 return
+            t = None
             if packet.pts is not None and packet.time_base is not None:
-                if float(packet.pts * packet.time_base) > until_s:
-                    self._pending = packet
-                    return
+                t = float(packet.pts * packet.time_base)
+            if trim.active and t is not None and t < trim.cut_s - 1e-6:
+                continue  # before the first frame kept
+            if t is not None and t - trim.shift_s > until_s:
+                self._pending = packet
+                return
+            if trim.shift_s and packet.time_base is not None:
+                ticks = round(trim.shift_s / packet.time_base)
+                if packet.pts is not None:
+                    packet.pts -= ticks
+                if packet.dts is not None:
+                    packet.dts -= ticks
             try:
                 sink.write_audio_packet(packet)
             except av.error.FFmpegError:
                 continue  # a damaged audio packet is dropped, the video goes on
 
     def close(self) -> None:
-        self._container.close()
+        self._close()
 
 
 def encode(
@@ -207,56 +298,113 @@ def encode(
     progress: bool = True,
     keep_going: bool = False,
     dump_qp: str | os.PathLike[str] | None = None,
+    fmt: str | None = None,
+    verbose: bool = False,
 ) -> EncodeSummary:
-    """Encode ``src`` to H.264 (or HEVC: ``config.codec``) in MP4/MKV/MOV with saliency-guided
-    per-block QP offsets, as ``config`` says (default: :class:`EncodeConfig`'s defaults,
-    H.264 at 300 kbit/s 1-pass ABR with the default model). ``dst`` defaults to
-    ``<stem>.<model>.<rate>.mp4`` beside the input (``<stem>.<model>.hevc.<rate>.mp4``). The
-    output appears only when complete; an existing output is refused unless ``force``.
+    """Encode ``src`` to H.264 (or HEVC: ``config.codec``) in MP4/MKV/MOV/MPEG-TS or a raw
+    stream with saliency-guided per-block QP offsets, as ``config`` says (default:
+    :class:`EncodeConfig`'s defaults, H.264 at 300 kbit/s 1-pass ABR with the default model).
+    ``dst`` defaults to ``<stem>.<model>.<rate>.mp4`` beside the input
+    (``<stem>.<model>.hevc.<rate>.mp4``). The output appears only when complete; an existing
+    output is refused unless ``force``. ``fmt``: the output format by --format name (mp4, mov,
+    mkv, mpegts, h264, hevc), else the extension decides.
+
+    Pipes: ``src`` ``-`` reads standard input (any stream FFmpeg can probe: y4m, Matroska,
+    MPEG-TS, ...; a FIFO likewise), opened once; a 2-pass encode, or a model that needs the
+    whole audio track first, reads a copy spooled to the temporary folder instead. ``dst``
+    ``-`` writes standard output (``fmt`` mkv, mpegts, h264 or hevc); a failure then leaves
+    what was already written, and the exit status says so.
 
     A damaged or truncated input (decided from its container and decoder) is an error unless
     ``keep_going``, which encodes what decodes and warns (:class:`PerceptcodecWarning`). The
     input must stay the same file, unmodified, until the encode ends (checked between and
     after the passes). Temporary files left by killed runs are removed first. ``dump_qp``: an
     .npz that receives the offsets applied to each frame (:mod:`perceptcodec.qpmap`), written
-    only when the encode succeeds."""
+    only when the encode succeeds. ``config.trim`` encodes a part of the input (audio cut to
+    match). ``verbose``: x264/x265 log their own messages to stderr."""
     t0 = time.monotonic()
     config = config or EncodeConfig()
     if config.codec is Codec.HEVC and not x265_available():
         raise PerceptcodecError(X265_INSTALL_HINT)
+    streamed = is_streamed(src)
+    name = display_name(src)
+    if dst is None and streamed:
+        raise PerceptcodecError(f"{name}: give the output (-o FILE, or -o - with --format)")
     src = Path(src)
-    info = probe(src)
-    fingerprint = Fingerprint.of(src)
-    check_frame_size(info)
+    info: VideoInfo | None = None
+    fingerprint: Fingerprint | None = None
+    if not streamed:
+        info = probe(src)
+        fingerprint = Fingerprint.of(src)
+        check_frame_size(info)
+    stdout = is_stdout(dst)
     model_name = config.saliency.name
     dst = (
         Path(dst) if dst is not None else default_output(src, model_name, config.rate, config.codec)
     )
-    container_format(dst)
-    check_output(dst, overwrite=force, inputs=(src,))
-    remove_stale(dst.parent, Path(tempfile.gettempdir()))
+    muxer = container_format(dst, fmt)
+    check_format(muxer, config.codec)
+    if not stdout:
+        check_output(dst, overwrite=force, inputs=(src,))
+    remove_stale(*([] if stdout else [dst.parent]), Path(tempfile.gettempdir()))
     if dump_qp is not None:
         dump_qp = Path(dump_qp)
         if dump_qp.suffix.lower() != ".npz" or same_file(dump_qp, dst):
             raise PerceptcodecError(f"{dump_qp}: --dump-qp writes an .npz beside the output")
         check_output(dump_qp, overwrite=force, inputs=(src,))
+    if config.trim.start_s and is_external_maps(config):
+        raise PerceptcodecError(
+            f"{model_name}: maps from a file are per frame of the whole video; --start would "
+            "shift them (cut the maps, or encode without --start)"
+        )
     model = config.saliency.build()
 
     passes = 2 if config.rate.two_pass else 1
-    with (
-        work_dir() as tmp,
-        atomic_output(dst, overwrite=force, inputs=(src,)) as tmp_out,
-    ):
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(work_dir())
+        live = None
+        if streamed:
+            needs_file = passes == 2 or (
+                model is not None
+                and (bool(model.audio_rate) or isinstance(model, ExternalSaliency))
+            )
+            if needs_file:  # read twice: spooled once into the private temporary folder
+                src = spool(src, tmp)
+                info, fingerprint = probe(src), Fingerprint.of(src)
+            else:
+                live = stack.enter_context(LiveInput(src, keep_going, audio=muxer not in RAW))
+                info = live.info
+            check_frame_size(info)
+        assert info is not None
+        tmp_out: Path | None = None
+        if not stdout:
+            tmp_out = stack.enter_context(atomic_output(dst, overwrite=force, inputs=(src,)))
         stats = os.path.join(tmp, "x265.stats" if config.codec is Codec.HEVC else "x264.stats")
         maps = _MapStore(tmp / "dqp.f16", mb_grid((info.width, info.height)))
         audio_samples = None
         if model is not None and model.audio_rate and info.has_audio:
             audio_samples = load_audio_mono(src, model.audio_rate)
+            if audio_samples is not None and config.trim.start_s:
+                audio_samples = audio_samples[int(round(config.trim.start_s * model.audio_rate)) :]
         dump = None
         if dump_qp is not None:
             size = (info.width, info.height)
             dump = QpMapWriter(dump_qp, QpMapFormat.NPZ, size, info.time_base, force, (src,))
-        job = _Job(info, config, model, audio_samples, stats, maps, progress, keep_going, dst, dump)
+        job = _Job(
+            info,
+            config,
+            model,
+            audio_samples,
+            stats,
+            maps,
+            progress,
+            keep_going,
+            dst,
+            dump,
+            live=live,
+            muxer=muxer,
+            verbose=verbose,
+        )
         if passes == 2:
             try:
                 _run_pass(job, Pass.FIRST, None)
@@ -265,35 +413,89 @@ def encode(
                     f"{tmp}: pass 1 failed writing its statistics (disk full?); "
                     "set TMPDIR to a folder with space"
                 ) from exc
-            fingerprint.check(src)
+            if fingerprint is not None:
+                fingerprint.check(src)
         last = Pass.SECOND if passes == 2 else Pass.SINGLE
         try:
-            frames, video_bytes, audio_mode, duration = _run_pass(job, last, tmp_out)
-            fingerprint.check(src)
+            result = _run_pass(job, last, tmp_out if tmp_out is not None else dst)
+            if fingerprint is not None:
+                fingerprint.check(src)
         except BaseException:
             if dump is not None:
                 dump.abort()
             raise
         if dump is not None:
             dump.close()
-        total_bytes = tmp_out.stat().st_size
+        total_bytes = tmp_out.stat().st_size if tmp_out is not None else result.sink_bytes
     wall = time.monotonic() - t0
     used = getattr(model, "runtime", None)
     rate = config.rate
+    frames, duration = result.frames, result.duration_s
     return EncodeSummary(
-        src=str(src),
-        dst=str(dst),
+        src=str(name if streamed else src),
+        dst="<stdout>" if stdout else str(dst),
         saliency=f"{model_name} ({used})" if used else model_name,
         frames=frames,
         duration_s=duration,
         target_kbps=rate.bitrate_kbps if rate.mode is RateMode.ABR else None,
-        video_kbps=video_bytes * 8 / duration / 1000 if duration > 0 else 0.0,
+        video_kbps=result.video_bytes * 8 / duration / 1000 if duration > 0 else 0.0,
         total_kbps=total_bytes * 8 / duration / 1000 if duration > 0 else 0.0,
         passes=passes,
-        audio=audio_mode,
+        audio=result.audio,
         wall_s=wall,
         encode_fps=frames / wall if wall > 0 else 0.0,
+        dqp_mean=result.offsets.mean,
+        dqp_min=result.offsets.low,
+        dqp_max=result.offsets.high,
+        boosted_share=result.offsets.boosted_share,
     )
+
+
+def is_external_maps(config: EncodeConfig) -> bool:
+    """Whether the saliency comes from a maps/gaze file (indexed by frame of the whole video)."""
+    from perceptcodec.saliency.external import is_external
+
+    model = config.saliency.model
+    return isinstance(model, str) and is_external(model)
+
+
+@dataclass
+class _OffsetStats:
+    """Running statistics of the QP offsets applied (QP units, per 16x16 block)."""
+
+    total: float = 0.0
+    blocks: int = 0
+    boosted: int = 0
+    low: float = 0.0
+    high: float = 0.0
+
+    def add(self, dqp: np.ndarray) -> None:
+        if dqp.size == 0:
+            return
+        lo, hi = float(dqp.min()), float(dqp.max())
+        self.low = lo if self.blocks == 0 else min(self.low, lo)
+        self.high = hi if self.blocks == 0 else max(self.high, hi)
+        self.total += float(dqp.sum(dtype=np.float64))
+        self.blocks += dqp.size
+        self.boosted += int(np.count_nonzero(dqp < 0))
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.blocks if self.blocks else 0.0
+
+    @property
+    def boosted_share(self) -> float:
+        return self.boosted / self.blocks if self.blocks else 0.0
+
+
+@dataclass
+class _PassResult:
+    frames: int = 0
+    video_bytes: int = 0
+    audio: str = "none"
+    duration_s: float = 0.0
+    sink_bytes: int = 0
+    offsets: _OffsetStats = field(default_factory=_OffsetStats)
 
 
 @dataclass(frozen=True)
@@ -310,6 +512,9 @@ class _Job:
     keep_going: bool = False
     dst: Path | None = None
     dump: QpMapWriter | None = None  # the applied offsets, written by the output pass
+    live: LiveInput | None = None  # a streamed input, opened once (1 pass only)
+    muxer: str | None = None  # FFmpeg muxer of the output (None: from dst's extension)
+    verbose: bool = False
 
 
 def _turned(frame: av.VideoFrame, turns: int) -> av.VideoFrame:
@@ -350,11 +555,22 @@ def upright_saliency_maps(
         yield coded.pop(id(up)), t, np.ascontiguousarray(np.rot90(sal, -turns))
 
 
-def _map_items(job: _Job, pass_: Pass) -> Iterator[tuple[av.VideoFrame, np.ndarray | None]]:
+def _input_frames(job: _Job, trimmer: _Trimmer) -> Iterator[av.VideoFrame]:
+    """The frames to encode: decoded from the file (from the keyframe before --start) or
+    from the streamed input, trimmed."""
+    if job.live is not None:
+        return trimmer(job.live.frames())
+    start = job.config.trim.start_s
+    return trimmer(decode_video(job.info.path, keep_going=job.keep_going, seek_s=start))
+
+
+def _map_items(
+    job: _Job, pass_: Pass, trimmer: _Trimmer | None = None
+) -> Iterator[tuple[av.VideoFrame, np.ndarray | None]]:
     """(frame, dqp_mb or None) per frame. In a 2-pass encode the maps are rounded to float16
     as computed, so pass 1 (which stores them) and pass 2 (which reads them back) apply the
     same offsets."""
-    frames = decode_video(job.info.path, keep_going=job.keep_going)
+    frames = _input_frames(job, trimmer or _Trimmer(job.info, job.config.trim))
     if job.model is None:
         for frame in frames:
             yield frame, None
@@ -386,9 +602,10 @@ def _map_items(job: _Job, pass_: Pass) -> Iterator[tuple[av.VideoFrame, np.ndarr
             yield frame, dqp16.astype(np.float32)
 
 
-def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, float]:
-    """One x264/x265 pass over the video; muxes into ``out`` unless it is None.
-    Returns (frames, video bytes, audio mode, video duration in s)."""
+def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> _PassResult:
+    """One x264/x265 pass over the video; muxes into ``out`` (a file, or ``-``: stdout) unless
+    it is None. Returns frames, video bytes, audio mode, video duration and, for the output
+    pass, the statistics of the offsets applied."""
     info = job.info
     encoder = Encoder(
         info.width,
@@ -402,11 +619,26 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
         stats_path=job.stats if pass_ is not Pass.SINGLE else None,
         codec=job.config.codec,
         x265=job.config.x265 if job.config.codec is Codec.HEVC else None,
+        color=info.color,
+        verbose=job.verbose,
     )
-    pump = _AudioPump(info.path) if out is not None and info.has_audio else None
+    trimmer = _Trimmer(info, job.config.trim)
+    result = _PassResult()
+    pump = None
     sink = None
     ok = False
     try:
+        if out is not None and info.has_audio:
+            if job.muxer in RAW:
+                warnings.warn(
+                    f"{info.path}: the audio is left out: a raw {job.muxer} stream carries none",
+                    PerceptcodecWarning,
+                    stacklevel=2,
+                )
+            elif job.live is not None:
+                pump = _AudioPump.of_live(job.live, trimmer)
+            else:
+                pump = _AudioPump.of_file(info.path, trimmer)
         if out is not None:
             sink = MediaSink(
                 out,
@@ -420,6 +652,7 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
                 name=job.dst,
                 rotation=info.rotation,
                 codec=job.config.codec,
+                fmt=_format_name(job.muxer),
             )
     except BaseException:
         encoder.close()
@@ -427,17 +660,23 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
             pump.close()
         raise
     label = {Pass.SINGLE: "encode", Pass.FIRST: "pass 1/2", Pass.SECOND: "pass 2/2"}[pass_]
-    bar = Progress(info.frames, label) if job.progress else None
-    frames = video_bytes = 0
+    total = info.frames
+    if job.config.trim.frames:
+        total = min(total, job.config.trim.frames) if total else job.config.trim.frames
+    bar = Progress(total, label) if job.progress else None
+    frames = 0
     video = _VideoOut(sink, _Durations(info))
     zero_map = np.zeros(mb_grid((info.width, info.height)), np.float32)
     try:
-        for frame, dqp in _Producer(_map_items(job, pass_)):
+        for frame, dqp in _Producer(_map_items(job, pass_, trimmer)):
             previous = encoder.last_pts if frames else None
             packets = encoder.encode(frame, dqp, frame.pts)
             video.durations.add(previous, encoder.last_pts, frame)
-            if job.dump is not None and out is not None:
-                job.dump.add(encoder.last_pts, dqp if dqp is not None else zero_map)
+            if out is not None:
+                applied = dqp if dqp is not None else zero_map
+                result.offsets.add(applied)
+                if job.dump is not None:
+                    job.dump.add(encoder.last_pts, applied)
             for packet in packets:
                 video.write(packet)
             frames += 1
@@ -445,13 +684,18 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
                 pump.pump(sink, float(encoder.last_pts * info.time_base))
             if bar:
                 bar.update(frames)
+        if frames == 0:  # only a trim can leave nothing: a video without frames failed above
+            raise PerceptcodecError(
+                f"{info.path}: no frame at or after --start {job.config.trim.start_s:g} s"
+            )
         for packet in encoder.flush():
             video.write(packet)
         video.finish()
-        video_bytes = video.bytes
-        _check_complete(info, frames)
+        if not trimmer.active:
+            _check_complete(info, frames)
         if pump is not None and sink is not None:
-            pump.pump(sink, float("inf"))
+            end = float(video.end_pts * info.time_base) if trimmer.active else float("inf")
+            pump.pump(sink, end)
         ok = True
     finally:
         encoder.close()
@@ -466,11 +710,25 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> tuple[int, int, str, 
                 if ok:
                     raise  # otherwise the error already on its way is the one to report
     start = encoder.first_pts if encoder.first_pts is not None else 0
-    duration = float((video.end_pts - start) * info.time_base) if frames else 0.0
-    audio_mode = "none"
-    if sink is not None and sink.audio is not None:
-        audio_mode = f"copied ({info.audio_codec})" if sink.audio_copy else "re-encoded to AAC"
-    return frames, video_bytes, audio_mode, duration
+    result.frames, result.video_bytes = frames, video.bytes
+    result.duration_s = float((video.end_pts - start) * info.time_base) if frames else 0.0
+    if sink is not None:
+        result.sink_bytes = sink.bytes
+        if sink.audio is not None:
+            copied = f"copied ({info.audio_codec})"
+            result.audio = copied if sink.audio_copy else "re-encoded to AAC"
+        elif pump is None and info.has_audio and job.muxer in RAW:
+            result.audio = f"none (a raw {job.muxer} stream carries no audio)"
+    return result
+
+
+def _format_name(muxer: str | None) -> str | None:
+    """The --format name of an FFmpeg muxer (None stays None: the extension decides)."""
+    from perceptcodec.io.sink import FORMATS
+
+    if muxer is None:
+        return None
+    return next(name for name, m in FORMATS.items() if m == muxer)
 
 
 class _Durations:

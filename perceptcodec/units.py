@@ -26,3 +26,31 @@ def parse_bitrate(text: str | int | float) -> int:
     if not 1 <= kbps <= 1_000_000:
         raise PerceptcodecError(f"bitrate {text!r} is out of range (1k to 1000M)")
     return int(round(kbps))
+
+
+_CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)\s*$")
+
+
+def parse_time(text: str | int | float) -> float:
+    """Seconds from ``12.5``, ``1:02.5`` (minutes:seconds) or ``1:00:02.5``
+    (hours:minutes:seconds). Raises PerceptcodecError for anything else or a negative time."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        text = str(text)
+        match = _CLOCK.match(text)
+        if match:
+            hours, minutes, secs = match.groups()
+            if int(minutes) >= 60 and hours is not None or float(secs) >= 60:
+                raise PerceptcodecError(f"bad time {text!r}: minutes and seconds count to 59")
+            seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
+        else:
+            try:
+                seconds = float(text)
+            except ValueError:
+                raise PerceptcodecError(
+                    f"bad time {text!r}: write seconds (12.5) or a timestamp (1:02.5, 0:01:02.5)"
+                ) from None
+    if not 0 <= seconds < float("inf"):  # NaN fails too
+        raise PerceptcodecError(f"time {text!r} must be 0 or more seconds")
+    return seconds

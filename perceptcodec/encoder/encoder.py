@@ -12,7 +12,7 @@ import numpy as np
 from perceptcodec.encoder.codec import Codec, X265Options
 from perceptcodec.encoder.frames import Planes, i420_planes
 from perceptcodec.encoder.native import NativeEncoder
-from perceptcodec.encoder.settings import _ratio
+from perceptcodec.encoder.settings import NO_COLOR, ColorInfo, _ratio
 from perceptcodec.encoder.x264 import (
     Packet,
     Pass,
@@ -37,6 +37,17 @@ class Encoder:
 
     ``mb_shape`` is the grid the codec takes offsets on: 16x16 blocks, or 8x8 blocks with x265's
     ``qg-size=8``; a map on the 16x16 grid is then repeated onto the finer one.
+
+    ``color``: the colour description written into the stream (:class:`ColorInfo`; with
+    ``full_range=True`` yuvj420p/full-range yuv420p frames are coded as they are, without a
+    range conversion). ``verbose``: the codec logs its own messages (x264/x265 info level) to
+    stderr.
+
+    PyAV packets: :meth:`av_packet` turns a :class:`Packet` into an ``av.Packet`` (pts/dts in
+    ``time_base``), and :meth:`codec_context` gives a decoder context whose extradata holds the
+    parameter sets, for decoding the packets or as the template of a stream;
+    :class:`perceptcodec.io.sink.MediaSink` (``perceptcodec.MediaSink``) is the muxer the
+    pipeline writes them with.
     """
 
     def __init__(
@@ -52,6 +63,8 @@ class Encoder:
         stats_path: str | None = None,
         codec: Codec = Codec.H264,
         x265: X265Options | None = None,
+        color: ColorInfo = NO_COLOR,
+        verbose: bool = False,
     ) -> None:
         fps = _ratio("fps", fps)
         self.time_base = _ratio("time_base", time_base) if time_base is not None else 1 / fps
@@ -74,8 +87,13 @@ class Encoder:
             pass_=pass_,
             stats_path=stats_path,
             sar=sar,
+            color=color,
+            verbose=verbose,
             **extra,
         )
+        self.width, self.height, self.fps, self.sar = width, height, fps, sar
+        self.color = color
+        self._full_range = color.full_range is True
         self.mb_shape = (self._enc.mb_rows, self._enc.mb_cols)
         self._coarse = (-(-height // 16), -(-width // 16))  # the 16x16 grid
         self.first_pts: int | None = None  # pts of the first and last frame given (time_base)
@@ -94,7 +112,7 @@ class Encoder:
         """Encode one frame; returns the packets that became ready (0 or 1). A missing or
         non-increasing pts becomes the previous one + 1 (x264 needs strictly increasing pts)."""
         try:
-            planes, _owner = i420_planes(frame)
+            planes, _owner = i420_planes(frame, full_range=self._full_range)
         except (ValueError, TypeError, AttributeError) as exc:
             raise PerceptcodecError(f"not a frame: {exc}") from None
         if pts is not None and (isinstance(pts, bool) or not isinstance(pts, int | np.integer)):
@@ -115,6 +133,38 @@ class Encoder:
     def flush(self) -> Iterator[Packet]:
         """Packets of the frames the codec still holds; call once after the last frame."""
         yield from self._enc.flush()
+
+    def av_packet(self, packet: Packet) -> av.Packet:
+        """``packet`` as an ``av.Packet``: Annex-B payload, pts/dts in :attr:`time_base`, the
+        keyframe flag set. Mux it into a stream made from :meth:`codec_context` (or through
+        :class:`perceptcodec.io.sink.MediaSink`), or decode it with that context."""
+        pkt = av.Packet(packet.data)
+        pkt.pts, pkt.dts = packet.pts, packet.dts
+        pkt.time_base = self.time_base
+        pkt.is_keyframe = packet.keyframe
+        return pkt
+
+    def codec_context(self) -> av.VideoCodecContext:
+        """A PyAV decoder context for this encoder's stream (not opened): codec h264 or hevc,
+        size, frame rate, sample aspect ratio, colour, and extradata = the
+        parameter sets (:meth:`headers`, Annex B: SPS + PPS, or VPS + SPS + PPS), which
+        FFmpeg's decoders and its MP4/Matroska muxers read as they are."""
+        ctx = av.CodecContext.create(self.codec.value, "r")
+        ctx.width, ctx.height = self.width, self.height
+        ctx.framerate = self.fps
+        if self.sar is not None:
+            ctx.sample_aspect_ratio = Fraction(self.sar)
+        ctx.extradata = self.headers()
+        c = self.color
+        if c.primaries is not None:
+            ctx.color_primaries = c.primaries
+        if c.transfer is not None:
+            ctx.color_trc = c.transfer
+        if c.matrix is not None:
+            ctx.colorspace = c.matrix
+        if c.full_range is not None:
+            ctx.color_range = 2 if c.full_range else 1
+        return ctx
 
     def close(self) -> None:
         """Release the codec (writes the statistics file in pass 1)."""

@@ -8,12 +8,16 @@ import numpy as np
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def i420_planes(frame: av.VideoFrame | np.ndarray | Planes) -> tuple[Planes, av.VideoFrame | None]:
+def i420_planes(
+    frame: av.VideoFrame | np.ndarray | Planes, full_range: bool = False
+) -> tuple[Planes, av.VideoFrame | None]:
     """(Y, U, V) uint8 plane views (H x W, H/2 x W/2, H/2 x W/2; rows may be padded).
 
     Accepts a PyAV VideoFrame of any pixel format (converted to yuv420p when needed, no copy
     otherwise), an H x W x 3 uint8 RGB array, or a (Y, U, V) tuple. Also returns the frame that
-    owns the memory: keep it alive until the planes are consumed.
+    owns the memory: keep it alive until the planes are consumed. ``full_range``: the stream is
+    coded full range, so yuvj420p (full-range 4:2:0) planes are taken as they are; otherwise
+    they are converted to limited range like any other format.
     """
     if isinstance(frame, tuple):
         if len(frame) != 3:
@@ -25,7 +29,7 @@ def i420_planes(frame: av.VideoFrame | np.ndarray | Planes) -> tuple[Planes, av.
         frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
     if not isinstance(frame, av.VideoFrame):
         raise TypeError(f"expected a VideoFrame, an RGB array or (Y, U, V), not {type(frame)}")
-    if frame.format.name != "yuv420p":
+    if frame.format.name != "yuv420p" and not (full_range and frame.format.name == "yuvj420p"):
         frame = frame.reformat(format="yuv420p")
     planes = []
     for i, plane in enumerate(frame.planes):

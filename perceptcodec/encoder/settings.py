@@ -44,6 +44,11 @@ PRESETS = (
     "placebo",
 )
 TUNES = ("film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency")
+# x264_param_apply_profile names for 8-bit 4:2:0 input (high10/422/444 would only code 8-bit
+# 4:2:0 High here, so they are not offered); the default is high.
+H264_PROFILES = ("baseline", "main", "high")
+# level_idc values (H.264 Table A-1; 9 = level 1b); HEVC's are level x 10 as well.
+LEVELS = (9, 10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52, 60, 61, 62)
 
 
 MAX_KBPS = 2_000_000  # x264's own ceiling
@@ -120,14 +125,46 @@ class RateControl:
         }[self.mode]
 
 
+def parse_level(value: str | int | float) -> int:
+    """A level as level_idc: ``"3.1"``, ``3.1``, ``"31"``, ``31``, ``"4"``, ``"4.0"`` -> 31 or
+    40; ``"1b"`` -> 9. Anything else (or a level H.264 does not define) is a one-line error."""
+    text = str(value).strip().lower()
+    if text == "1b":
+        return 9
+    try:
+        number = float(text)
+    except ValueError:
+        raise PerceptcodecError(f"level {value!r} is not a level like 3.1, 4.0 or 41") from None
+    idc = int(round(number * 10)) if number < 7 else int(round(number))
+    if idc not in LEVELS or (number >= 7 and number != idc):
+        levels = ", ".join("1b" if n == 9 else f"{n / 10:g}" for n in LEVELS)
+        raise PerceptcodecError(f"level {value!r} does not exist; one of {levels}")
+    return idc
+
+
 @dataclass(frozen=True)
 class X264Options:
-    """x264 settings other than rate control."""
+    """x264 settings other than rate control (HEVC takes preset, tune, keyint, threads and
+    level too).
+
+    ``params``: x264-params, ``"key=value:key=value"`` by ``x264 --fullhelp`` names (a bare
+    key means 1), applied through x264's own ``x264_param_parse`` after the preset, the tune
+    and perceptcodec's settings, before the profile: they win over the preset. Unknown keys
+    and unparsable values are refused here, naming the key (checked by libx264 on a scratch
+    parameter set), and so are keys perceptcodec sets itself (``bitrate``, ``crf``, ``qp``,
+    ``pass``, ``stats``, ``vbv-maxrate``, ``vbv-bufsize``, ``level``, ``fps``, ``sar``,
+    ``annexb``, ``repeat-headers``, ``force-cfr``, ``interlaced``, ...). Numeric ranges are
+    checked when the encoder opens. H.264 only. ``profile``: ``baseline``, ``main`` or
+    ``high`` (None = high, x264's ceiling applied as before). ``level``: level_idc (31 = 3.1;
+    any form :func:`parse_level` reads), 0 = the encoder's choice."""
 
     preset: str = "medium"
     tune: str | None = None
     keyint: int = 0  # max GOP length in frames; 0 = x264 default (250)
     threads: int = 0  # 0 = auto
+    params: str | None = None
+    profile: str | None = None
+    level: int = 0
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -137,6 +174,93 @@ class X264Options:
                 raise PerceptcodecError(f"unknown tune {tune!r}; one of {', '.join(TUNES)}")
         _in_range("keyint", self.keyint, 0, MAX_KEYINT)
         _in_range("threads", self.threads, 0, MAX_THREADS)
+        if self.profile is not None and self.profile not in H264_PROFILES:
+            raise PerceptcodecError(
+                f"unknown profile {self.profile!r}; one of {', '.join(H264_PROFILES)}"
+            )
+        if self.level:
+            object.__setattr__(self, "level", parse_level(self.level))
+        params = self.params
+        if params is not None and (not isinstance(params, str) or "\0" in params):
+            raise PerceptcodecError(f"x264 params {params!r} must be a 'key=value:...' string")
+        if params is not None and not params.strip(": "):
+            object.__setattr__(self, "params", None)
+        elif params is not None:
+            from perceptcodec.encoder.x264 import check_x264_params
+
+            check_x264_params(params)
+
+
+# H.273 code points (FFmpeg's AVColorPrimaries/AVColorTransferCharacteristic/AVColorSpace and
+# the H.264/HEVC VUI share them) that say nothing: 0 reserved (matrix 0 is RGB), 2 unspecified.
+_UNSPECIFIED = (0, 2)
+
+
+@dataclass(frozen=True)
+class ColorInfo:
+    """The colour description written into the stream's VUI (and the container): ITU-T H.273
+    code points, as FFmpeg and the H.264/HEVC VUI use them (``primaries`` 1 = BT.709, 6 =
+    SMPTE 170M, 9 = BT.2020; ``transfer`` 1 = BT.709, 16 = PQ, 18 = HLG; ``matrix`` 1 = BT.709,
+    6 = SMPTE 170M, 9 = BT.2020 non-constant), and ``full_range`` (True: 0-255 "JPEG" range,
+    False: 16-235 limited). None = unspecified (the encoder writes nothing for it)."""
+
+    primaries: int | None = None
+    transfer: int | None = None
+    matrix: int | None = None
+    full_range: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("primaries", "transfer", "matrix"):
+            value = getattr(self, name)
+            if value is not None:
+                _in_range(f"colour {name}", value, 0, 255)
+        if self.full_range is not None and not isinstance(self.full_range, bool):
+            raise PerceptcodecError(
+                f"full_range must be True, False or None, not {self.full_range!r}"
+            )
+
+    @classmethod
+    def of_frame(cls, frame: object) -> ColorInfo:
+        """What a decoded PyAV frame says about its colour, as the encoder will code it: a
+        yuv420p/yuvj420p frame keeps its range (yuvj420p is full range); other formats are
+        converted to limited-range yuv420p; RGB frames get no matrix (the conversion picks
+        one)."""
+        fmt = getattr(getattr(frame, "format", None), "name", "") or ""
+
+        def code(name: str) -> int | None:
+            value = getattr(frame, name, None)
+            value = int(value) if value is not None else None
+            return None if value is None or value in _UNSPECIFIED else value
+
+        rgb = any(tag in fmt for tag in ("rgb", "bgr", "gbr")) or fmt.startswith("gray")
+        range_code = int(getattr(frame, "color_range", 0) or 0)
+        if fmt == "yuvj420p":
+            full: bool | None = True
+        elif fmt == "yuv420p":
+            full = {1: False, 2: True}.get(range_code)
+        else:
+            full = False if range_code or fmt.startswith("yuvj") else None
+        return cls(
+            code("color_primaries"),
+            code("color_trc"),
+            None if rgb else code("colorspace"),
+            full,
+        )
+
+    @property
+    def specified(self) -> bool:
+        """Whether anything is known."""
+        values = (self.primaries, self.transfer, self.matrix, self.full_range)
+        return any(v is not None for v in values)
+
+    def native(self) -> dict[str, int]:
+        """The native wrappers' fields: -1 for unspecified."""
+        return {
+            "fullrange": -1 if self.full_range is None else int(self.full_range),
+            "colorprim": -1 if self.primaries is None else self.primaries,
+            "transfer": -1 if self.transfer is None else self.transfer,
+            "colmatrix": -1 if self.matrix is None else self.matrix,
+        }
 
 
 @dataclass(frozen=True)
@@ -167,3 +291,4 @@ def _ratio(name: str, value: object) -> Fraction:
 
 
 DEFAULT_OPTIONS = X264Options()  # a default argument (frozen, so one instance serves all)
+NO_COLOR = ColorInfo()

@@ -17,10 +17,13 @@ from perceptcodec.encoder.native import NativeEncoder
 from perceptcodec.encoder.settings import (
     _RC_CODES,
     DEFAULT_OPTIONS,
+    H264_PROFILES,
     MAX_KEYINT,
     MAX_THREADS,
+    NO_COLOR,
     PRESETS,
     TUNES,
+    ColorInfo,
     Packet,
     Pass,
     RateControl,
@@ -28,6 +31,8 @@ from perceptcodec.encoder.settings import (
     X264Options,
 )
 from perceptcodec.errors import PerceptcodecError
+
+X264_LOG_NONE, X264_LOG_INFO = -1, 2
 
 # The settings types are re-exported here: they began life in this module.
 __all__ = [
@@ -42,6 +47,7 @@ __all__ = [
     "X264Encoder",
     "X264Error",
     "X264Options",
+    "check_x264_params",
     "x264_build",
 ]
 
@@ -74,6 +80,14 @@ class _Params(ctypes.Structure):
         ("vbv_bufsize_kbit", ctypes.c_int),
         ("sar_width", ctypes.c_int),
         ("sar_height", ctypes.c_int),
+        ("x264_params", ctypes.c_char_p),
+        ("profile", ctypes.c_char_p),
+        ("level_idc", ctypes.c_int),
+        ("fullrange", ctypes.c_int),
+        ("colorprim", ctypes.c_int),
+        ("transfer", ctypes.c_int),
+        ("colmatrix", ctypes.c_int),
+        ("log_level", ctypes.c_int),
     ]
 
 
@@ -111,6 +125,8 @@ def _load_library() -> ctypes.CDLL:
     ]
     lib.pcx_delayed.argtypes = [ctypes.c_void_p]
     lib.pcx_close.argtypes = [ctypes.c_void_p]
+    lib.pcx_check_params.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+    lib.pcx_check_profile.argtypes = [ctypes.c_char_p]
     return lib
 
 
@@ -127,6 +143,19 @@ def _lib() -> ctypes.CDLL:
 def x264_build() -> int:
     """X264_BUILD of the linked libx264 (164 on Debian bookworm)."""
     return int(_lib().pcx_build())
+
+
+def check_x264_params(params: str | None) -> None:
+    """Refuse unknown x264-params keys, unparsable values and keys perceptcodec sets itself,
+    in one line naming the key: libx264's own ``x264_param_parse`` on a scratch parameter set
+    (no encoder is opened). Numeric ranges are checked when an encoder opens."""
+    if not params:
+        return
+    if not isinstance(params, str) or "\0" in params:
+        raise PerceptcodecError(f"x264 params {params!r} must be a 'key=value:...' string")
+    err = ctypes.create_string_buffer(512)
+    if _lib().pcx_check_params(params.encode(), err, len(err)) != 0:
+        raise PerceptcodecError(err.value.decode(errors="replace") or "bad x264 params")
 
 
 class X264Encoder(NativeEncoder):
@@ -158,11 +187,17 @@ class X264Encoder(NativeEncoder):
         use_offsets: bool = True,
         vfr: bool = True,
         sar: Fraction | None = None,
+        color: ColorInfo = NO_COLOR,
+        verbose: bool = False,
     ) -> None:
         self._begin()
         pass_, fps, time_base = self._checked_setup(
             width, height, pass_, stats_path, fps, time_base, rate, options
         )
+        if not isinstance(color, ColorInfo):
+            raise PerceptcodecError("color must be a ColorInfo")
+        if options.profile is not None and options.profile not in H264_PROFILES:
+            raise PerceptcodecError(f"unknown profile {options.profile!r}")
         self.mb_rows, self.mb_cols = -(-height // 16), -(-width // 16)
         params = _Params(
             width=width,
@@ -187,12 +222,17 @@ class X264Encoder(NativeEncoder):
             vbv_bufsize_kbit=rate.vbv_bufsize_kbit,
             sar_width=sar.numerator if sar else 0,
             sar_height=sar.denominator if sar else 0,
+            x264_params=options.params.encode() if options.params else None,
+            profile=options.profile.encode() if options.profile else None,
+            level_idc=options.level,
+            log_level=X264_LOG_INFO if verbose else X264_LOG_NONE,
+            **color.native(),
         )
-        err = ctypes.create_string_buffer(256)
+        err = ctypes.create_string_buffer(512)
         self._pkt = _Packet()
         self._h = _lib().pcx_open(ctypes.byref(params), err, len(err))
         if not self._h:
-            raise PerceptcodecError(err.value.decode() or "x264 failed to open")
+            raise PerceptcodecError(err.value.decode(errors="replace") or "x264 failed to open")
 
     def headers(self) -> bytes:
         """SPS + PPS in Annex-B form, for the container's extradata."""

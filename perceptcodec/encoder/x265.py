@@ -36,6 +36,8 @@ from perceptcodec.encoder.native import NativeEncoder
 from perceptcodec.encoder.settings import (
     _RC_CODES,
     DEFAULT_OPTIONS,
+    NO_COLOR,
+    ColorInfo,
     Packet,
     Pass,
     RateControl,
@@ -45,6 +47,8 @@ from perceptcodec.encoder.settings import (
 from perceptcodec.errors import PerceptcodecError
 
 X265_TUNES = ("psnr", "ssim", "grain", "zerolatency", "fastdecode", "animation")
+X265_LOG_ERROR, X265_LOG_INFO = 0, 2
+HEVC_LEVELS = (10, 20, 21, 30, 31, 40, 41, 50, 51, 52, 60, 61, 62)  # level x 10
 INSTALL_HINT = (
     "the HEVC encoder needs libx265: install libx265-dev "
     "(`sudo apt-get install libx265-dev`), then `pip install -e .`"
@@ -82,6 +86,12 @@ class _Params(ctypes.Structure):
         ("sar_width", ctypes.c_int),
         ("sar_height", ctypes.c_int),
         ("x265_params", ctypes.c_char_p),
+        ("level_idc", ctypes.c_int),
+        ("fullrange", ctypes.c_int),
+        ("colorprim", ctypes.c_int),
+        ("transfer", ctypes.c_int),
+        ("colmatrix", ctypes.c_int),
+        ("log_level", ctypes.c_int),
     ]
 
 
@@ -185,6 +195,8 @@ class X265Encoder(NativeEncoder):
         vfr: bool = True,
         sar: Fraction | None = None,
         params: str | None = None,
+        color: ColorInfo = NO_COLOR,
+        verbose: bool = False,
     ) -> None:
         self._begin()
         self._flushing = False
@@ -203,6 +215,15 @@ class X265Encoder(NativeEncoder):
             )
         if params is not None and (not isinstance(params, str) or "\0" in params):
             raise PerceptcodecError(f"x265 params {params!r} must be a 'key=value:...' string")
+        if options.params or options.profile:
+            raise PerceptcodecError(
+                "x264 params and profiles apply to H.264 only (x265: params=..., Main profile)"
+            )
+        if not isinstance(color, ColorInfo):
+            raise PerceptcodecError("color must be a ColorInfo")
+        if options.level and options.level not in HEVC_LEVELS:
+            levels = ", ".join(f"{n / 10:g}" for n in HEVC_LEVELS)
+            raise PerceptcodecError(f"HEVC has no level {options.level / 10:g}; one of {levels}")
         if sar is not None:
             sar = _ratio("sample aspect ratio", sar)
             if sar.numerator > 65535 or sar.denominator > 65535:
@@ -232,6 +253,9 @@ class X265Encoder(NativeEncoder):
             sar_width=sar.numerator if sar else 0,
             sar_height=sar.denominator if sar else 0,
             x265_params=params.encode() if params else None,
+            level_idc=options.level,
+            log_level=X265_LOG_INFO if verbose else X265_LOG_ERROR,
+            **color.native(),
         )
         lib = _lib()
         err = ctypes.create_string_buffer(512)

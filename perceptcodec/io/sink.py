@@ -1,4 +1,5 @@
-"""Writing H.264 or HEVC packets (and the input's audio) into MP4 / MKV / MOV, atomically."""
+"""Writing H.264 or HEVC packets (and the input's audio) into MP4 / MKV / MOV / MPEG-TS or a raw
+stream, atomically to a file or as a stream to stdout (``-``)."""
 
 from __future__ import annotations
 
@@ -22,22 +23,89 @@ from perceptcodec.encoder.codec import Codec
 from perceptcodec.encoder.x264 import Packet
 from perceptcodec.errors import PerceptcodecError
 
-CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+CONTAINERS = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".ts": "mpegts",
+    ".h264": "h264",
+    ".264": "h264",
+    ".hevc": "hevc",
+    ".265": "hevc",
+}
+# --format names -> FFmpeg muxers. mkv, mpegts and the raw streams also go to a pipe.
+FORMATS = {
+    "mp4": "mp4",
+    "mov": "mov",
+    "mkv": "matroska",
+    "mpegts": "mpegts",
+    "h264": "h264",
+    "hevc": "hevc",
+}
+PIPE_FORMATS = ("mkv", "mpegts", "h264", "hevc")
+RAW = ("h264", "hevc")  # elementary streams: no audio, parameter sets in-band
+STDOUT = "-"  # the output name that writes standard output
+# Audio codecs MPEG-TS carries as they are (others are re-encoded to AAC).
+_TS_AUDIO = ("aac", "mp3", "mp2", "ac3", "eac3", "opus")
 
 
-def container_format(path: Path) -> str:
-    """FFmpeg muxer name for an output path, from its extension."""
-    fmt = CONTAINERS.get(path.suffix.lower())
-    if fmt is None:
+def is_stdout(path: str | os.PathLike[str] | None) -> bool:
+    return path is not None and str(path) == STDOUT
+
+
+def container_format(path: Path, fmt: str | None = None) -> str:
+    """FFmpeg muxer name for an output: ``fmt`` (a --format name: mp4, mov, mkv, mpegts, h264,
+    hevc) when given, else from the path's extension. Standard output (``-``) needs ``fmt``,
+    one of mkv, mpegts, h264, hevc (MP4 and MOV need a seekable file)."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise PerceptcodecError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+        if is_stdout(path) and fmt not in PIPE_FORMATS:
+            raise PerceptcodecError(
+                f"{fmt} cannot be written to a pipe (it needs a seekable file); "
+                f"use --format {', '.join(PIPE_FORMATS)}"
+            )
+        return FORMATS[fmt]
+    if is_stdout(path):
         raise PerceptcodecError(
-            f"{path}: unsupported output extension {path.suffix!r} (use .mp4, .mkv or .mov)"
+            f"output to stdout (-o -) needs --format ({', '.join(PIPE_FORMATS)})"
         )
-    return fmt
+    muxer = CONTAINERS.get(Path(path).suffix.lower())
+    if muxer is None:
+        raise PerceptcodecError(
+            f"{path}: unsupported output extension {Path(path).suffix!r} (use .mp4, .mkv, .mov, "
+            ".ts, .h264 or .hevc, or --format)"
+        )
+    return muxer
+
+
+def check_format(muxer: str, codec: Codec) -> None:
+    """Refuse a raw stream of the other codec (--format h264 with --codec hevc)."""
+    if muxer in RAW and muxer != codec.value:
+        raise PerceptcodecError(
+            f"a raw {muxer} stream cannot carry {codec.value}; use --format {codec.value}"
+        )
+
+
+def _stat(path: Path) -> os.stat_result:
+    """os.stat, where ``-`` is standard input's file (stdin redirected from a file)."""
+    return os.fstat(0) if str(path) == "-" else os.stat(path)
 
 
 def same_file(a: Path, b: Path) -> bool:
     """Whether two paths name one file: the same resolved path (symlinks, ``./``) or the same
-    inode (hard links)."""
+    inode (hard links). ``-`` (standard input) is the file stdin reads, if it reads one."""
+    if "-" in (str(a), str(b)):
+        if str(a) == str(b):
+            return False  # stdin and stdout: not files
+        try:
+            x, y = _stat(Path(a)), _stat(Path(b))
+        except OSError:
+            return False
+        import stat
+
+        return stat.S_ISREG(x.st_mode) and (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino)
     if Path(a).resolve() == Path(b).resolve():
         return True
     try:
@@ -207,12 +275,17 @@ def _find_box(f: BinaryIO, kind: bytes, start: int, end: int) -> tuple[int, int]
 
 
 class MediaSink:
-    """An output container with one H.264 (or HEVC: ``codec``) video stream and, optionally,
-    the input's audio.
+    """The muxer: an output with one H.264 (or HEVC: ``codec``) video stream and, optionally,
+    the input's audio. Public as ``perceptcodec.MediaSink``.
 
-    Audio is copied packet by packet when the output format accepts the input codec, otherwise
-    re-encoded to AAC. Video packets come from :class:`X264Encoder` or :class:`X265Encoder`
-    (Annex B, pts/dts in ``time_base``).
+    ``path``: a file (written in place: wrap it in :func:`atomic_output` for all-or-nothing) or
+    ``-``, standard output (then ``fmt`` is needed: mkv, mpegts, h264 or hevc). ``fmt``: a
+    --format name (:data:`FORMATS`), else the extension decides. ``headers``: the encoder's
+    parameter sets (``Encoder.headers()``). Audio (``audio_from``, a demuxed input stream) is
+    copied packet by packet when the output format accepts the input codec, otherwise
+    re-encoded to AAC; raw streams carry none. Video packets come from :class:`Encoder`
+    (Annex B, pts/dts in ``time_base``): :meth:`write_video`. :meth:`close` writes the
+    trailer. :meth:`for_encoder` builds one from an :class:`Encoder`.
     """
 
     def __init__(
@@ -228,17 +301,24 @@ class MediaSink:
         name: Path | None = None,
         rotation: int = 0,
         codec: Codec = Codec.H264,
+        fmt: str | None = None,
     ) -> None:
         self._time_base = time_base
         self.codec = Codec.parse(codec)
-        self.name = Path(name or path)  # the user's name for the file, for messages
+        stdout = is_stdout(path)
+        self.name = Path("<stdout>") if stdout else Path(name or path)  # for messages
+        self.muxer = container_format(Path(STDOUT) if stdout else self.name, fmt)
+        check_format(self.muxer, self.codec)
         try:
-            self._out = av.open(str(path), "w", format=container_format(self.name))
+            self._out = av.open("pipe:1" if stdout else str(path), "w", format=self.muxer)
         except (av.error.FFmpegError, OSError) as exc:
             raise self._failed(exc) from exc
-        if self.codec is Codec.HEVC:
+        if self.codec is Codec.HEVC and self.muxer in ("mp4", "mov", "matroska"):
             self.video = self._hevc_stream(headers, fps, width, height)
             self._headers = b""
+        elif self.codec is Codec.HEVC:  # MPEG-TS, raw: parameter sets in-band
+            self.video = self._out.add_mux_stream("hevc", rate=fps, width=width, height=height)
+            self._headers = headers
         else:
             self.video = self._out.add_mux_stream("h264", rate=fps, width=width, height=height)
             # PyAV cannot set a mux stream's extradata: the SPS/PPS ``headers`` go in-band
@@ -248,11 +328,37 @@ class MediaSink:
         if sar != 1:
             self.video.sample_aspect_ratio = sar
         self._path, self._rotation = Path(path), rotation % 360
+        self._stdout = stdout
+        self.bytes = 0  # payload bytes muxed (video + audio; container overhead not counted)
         self.audio_copy = False
         self.audio: av.stream.Stream | None = None
         self._resampler: av.AudioResampler | None = None
-        if audio_from is not None:
+        if audio_from is not None and self.muxer not in RAW:
             self._add_audio(audio_from)
+
+    @classmethod
+    def for_encoder(
+        cls,
+        path: str | os.PathLike[str],
+        encoder: object,
+        fmt: str | None = None,
+        audio_from: av.audio.stream.AudioStream | None = None,
+    ) -> MediaSink:
+        """A sink for the packets of a :class:`perceptcodec.Encoder` (its size, time base,
+        frame rate, sample aspect ratio, codec and parameter sets)."""
+        enc = encoder
+        return cls(
+            Path(path),
+            enc.width,  # type: ignore[attr-defined]
+            enc.height,  # type: ignore[attr-defined]
+            enc.time_base,  # type: ignore[attr-defined]
+            enc.fps,  # type: ignore[attr-defined]
+            enc.headers(),  # type: ignore[attr-defined]
+            sar=Fraction(enc.sar or 1),  # type: ignore[attr-defined]
+            audio_from=audio_from,
+            codec=enc.codec,  # type: ignore[attr-defined]
+            fmt=fmt,
+        )
 
     def _hevc_stream(
         self, headers: bytes, fps: Fraction, width: int, height: int
@@ -269,13 +375,17 @@ class MediaSink:
             raise PerceptcodecError(f"{self.name}: cannot set up the HEVC stream ({exc})") from exc
         ctx = video.codec_context
         ctx.width, ctx.height, ctx.framerate = width, height, fps
-        if container_format(self.name) in ("mp4", "mov"):
+        if self.muxer in ("mp4", "mov"):
             video.codec_tag = "hvc1"
         return video
 
     def _add_audio(self, src: av.audio.stream.AudioStream) -> None:
         name = src.codec_context.name
-        if name in self._out.supported_codecs and name not in ("pcm_s16le", "pcm_s24le"):
+        if self.muxer == "mpegts":
+            copy = name in _TS_AUDIO
+        else:
+            copy = name in self._out.supported_codecs and name not in ("pcm_s16le", "pcm_s24le")
+        if copy:
             self.audio = self._out.add_stream_from_template(src)
             self.audio_copy = True
         else:
@@ -294,13 +404,15 @@ class MediaSink:
         return PerceptcodecError(f"{self.name}: cannot write ({reason})")
 
     def _mux(self, packet: av.Packet) -> None:
+        self.bytes += packet.size
         try:
             self._out.mux(packet)
         except (av.error.FFmpegError, OSError) as exc:
             raise self._failed(exc) from exc
 
     def write_video(self, packet: Packet, duration: int | None = None) -> None:
-        """Mux one encoded frame; ``duration`` (time-base ticks) is how long it shows."""
+        """Mux one encoded frame (decode order); ``duration`` (time-base ticks) is how long it
+        shows."""
         pkt = av.Packet(self._headers + packet.data if self._headers else packet.data)
         self._headers = b""
         pkt.pts, pkt.dts = packet.pts, packet.dts
@@ -341,7 +453,7 @@ class MediaSink:
                 self._out.close()
             except (av.error.FFmpegError, OSError) as exc:
                 raise self._failed(exc) from exc
-        if self._rotation and container_format(self.name) in ("mp4", "mov"):
+        if self._rotation and self.muxer in ("mp4", "mov") and not self._stdout:
             try:
                 set_mp4_rotation(self._path, self._rotation)  # the input's display matrix, kept
             except OSError as exc:

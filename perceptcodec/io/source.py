@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableSequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -12,8 +12,11 @@ from pathlib import Path
 import av
 import av.error
 
+from perceptcodec.encoder.settings import NO_COLOR, ColorInfo
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.integrity import structure_damage
+
+STDIN = "-"  # the input name that reads standard input
 
 
 class PerceptcodecWarning(UserWarning):
@@ -59,7 +62,9 @@ class VideoInfo:
     width * sar x height); fps: nominal frame rate; time_base: seconds per pts tick;
     frames: frame count if the container knows it, else an estimate from the duration (0 if
     unknown); frames_declared: whether the container stated the count; duration_s: seconds
-    (0 if unknown).
+    (0 if unknown); color: the colour description of the first frame as it will be coded;
+    start_pts: pts of the first frame (time-base ticks; where ``--start`` counts from);
+    streamed: read once from a pipe (stdin or a FIFO), not a file that can be opened again.
     """
 
     path: Path
@@ -74,6 +79,9 @@ class VideoInfo:
     has_audio: bool
     audio_codec: str | None
     rotation: int = 0  # display matrix: degrees counter-clockwise (FFmpeg's sign), 0/90/180/270
+    color: ColorInfo = NO_COLOR
+    start_pts: int = 0
+    streamed: bool = False
 
     @property
     def quarter_turns(self) -> int:
@@ -96,15 +104,37 @@ def _open(path: Path) -> av.container.InputContainer:
         raise PerceptcodecError(f"{path}: not a readable media file ({_reason(exc)})") from exc
 
 
-def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
-    """The display rotation of the first frame, rounded to quarter turns (0 when none)."""
+def is_streamed(src: str | os.PathLike[str]) -> bool:
+    """Whether ``src`` is read as a stream, once: ``-`` (stdin), a FIFO or a character device."""
+    if str(src) == STDIN:
+        return True
+    try:
+        mode = os.stat(src).st_mode
+    except OSError:
+        return False
+    import stat
+
+    return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)
+
+
+def _first_frame(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> av.VideoFrame | None:
     try:
         for frame in container.decode(stream):
-            angle = float(getattr(frame, "rotation", 0) or 0)
-            return int(round(angle / 90)) * 90 % 360
+            return frame
     except (av.error.FFmpegError, ValueError, OverflowError):
         pass
-    return 0
+    return None
+
+
+def _rotation(frame: av.VideoFrame | None) -> int:
+    """The display rotation of a frame, rounded to quarter turns (0 when none)."""
+    try:
+        angle = float(getattr(frame, "rotation", 0) or 0)
+    except (ValueError, OverflowError):
+        return 0
+    return int(round(angle / 90)) * 90 % 360
 
 
 def _reason(exc: Exception) -> str:
@@ -115,42 +145,66 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Check that ``path`` holds a decodable video stream and describe it."""
     path = Path(path)
     with _open(path) as container:
-        if not container.streams.video:
-            raise PerceptcodecError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        ctx = stream.codec_context
-        if not ctx.width or not ctx.height:
-            raise PerceptcodecError(
-                f"{path}: video stream has no picture size (unsupported codec?)"
-            )
-        fps = stream.average_rate or stream.guessed_rate or Fraction(25)
-        time_base = stream.time_base or Fraction(1, 90000)
-        duration_s = 0.0
-        if stream.duration is not None:
-            duration_s = float(stream.duration * time_base)
-        elif container.duration is not None:
-            duration_s = container.duration / av.time_base
-        frames = stream.frames or int(round(duration_s * float(fps)))
-        sar = stream.sample_aspect_ratio or Fraction(1)
-        audio = container.streams.audio[0] if container.streams.audio else None
-        return VideoInfo(
-            path=path,
-            width=ctx.width,
-            height=ctx.height,
-            sar=Fraction(sar) if sar.numerator else Fraction(1),
-            fps=Fraction(fps),
-            time_base=Fraction(time_base),
-            frames=frames,
-            frames_declared=bool(stream.frames),
-            rotation=_rotation(container, stream),
-            duration_s=duration_s,
-            has_audio=audio is not None,
-            audio_codec=audio.codec_context.name if audio is not None else None,
-        )
+        stream = _video_stream(container, path)
+        return describe(container, stream, path, _first_frame(container, stream))
+
+
+def _video_stream(
+    container: av.container.InputContainer, name: Path
+) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        raise PerceptcodecError(f"{name}: no video stream")
+    stream = container.streams.video[0]
+    if not stream.codec_context.width or not stream.codec_context.height:
+        raise PerceptcodecError(f"{name}: video stream has no picture size (unsupported codec?)")
+    return stream
+
+
+def describe(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    path: Path,
+    first: av.VideoFrame | None,
+    streamed: bool = False,
+) -> VideoInfo:
+    """The :class:`VideoInfo` of an opened container's video ``stream``, whose first decoded
+    frame (rotation, colour, start) is ``first``."""
+    ctx = stream.codec_context
+    fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+    time_base = stream.time_base or Fraction(1, 90000)
+    duration_s = 0.0
+    if stream.duration is not None:
+        duration_s = float(stream.duration * time_base)
+    elif container.duration is not None:
+        duration_s = container.duration / av.time_base
+    frames = stream.frames or int(round(duration_s * float(fps)))
+    sar = stream.sample_aspect_ratio or Fraction(1)
+    audio = container.streams.audio[0] if container.streams.audio else None
+    start = first.pts if first is not None and first.pts is not None else stream.start_time
+    return VideoInfo(
+        path=path,
+        width=ctx.width,
+        height=ctx.height,
+        sar=Fraction(sar) if sar.numerator else Fraction(1),
+        fps=Fraction(fps),
+        time_base=Fraction(time_base),
+        frames=frames,
+        frames_declared=bool(stream.frames),
+        rotation=_rotation(first),
+        duration_s=duration_s,
+        has_audio=audio is not None,
+        audio_codec=audio.codec_context.name if audio is not None else None,
+        color=ColorInfo.of_frame(first) if first is not None else NO_COLOR,
+        start_pts=int(start or 0),
+        streamed=streamed,
+    )
 
 
 def decode_video(
-    path: str | os.PathLike[str], threads: int = 0, keep_going: bool = False
+    path: str | os.PathLike[str],
+    threads: int = 0,
+    keep_going: bool = False,
+    seek_s: float = 0.0,
 ) -> Iterator[av.VideoFrame]:
     """Decoded frames of the first video stream in presentation order, streamed one at a time.
 
@@ -158,9 +212,42 @@ def decode_video(
     container structure cut short (:func:`structure_damage`), a packet cut by the end of the
     file, a demuxer or decoder error. Damage raises PerceptcodecError, unless ``keep_going``:
     then it is a warning and the frames that decode are yielded. A file without any decodable
-    frame is always an error.
+    frame is always an error. ``seek_s`` > 0: start decoding at the keyframe at or before that
+    many seconds after the stream's start (frames before it still come out; the caller drops
+    them).
     """
     path = Path(path)
+    cut = structure_damage(path)
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if threads:
+            stream.codec_context.thread_count = threads
+        if seek_s > 0:
+            _seek(container, stream, seek_s)
+        yield from decoded_frames(path, container.demux(stream), keep_going, cut)
+
+
+def _seek(container: av.container.InputContainer, stream: av.video.stream.VideoStream, s: float):
+    """Seek to the keyframe at or before ``s`` seconds after the stream's start; where that
+    fails, decoding starts at the beginning (the caller drops the early frames either way)."""
+    start = stream.start_time or 0
+    try:
+        container.seek(start + int(s / stream.time_base), stream=stream, backward=True)
+    except (av.error.FFmpegError, ValueError, OverflowError, ZeroDivisionError):
+        pass
+
+
+def decoded_frames(
+    path: Path,
+    packets: Iterator[av.Packet],
+    keep_going: bool = False,
+    cut: str | None = None,
+    other: MutableSequence[av.Packet] | None = None,
+) -> Iterator[av.VideoFrame]:
+    """The video frames decoded from demuxed ``packets`` (:func:`decode_video`'s damage rules;
+    ``cut``: container damage found beforehand). Packets of other streams (audio, when the
+    demuxer was asked for it) are appended to ``other``."""
     count = 0
     damaged = False
 
@@ -173,38 +260,35 @@ def decode_video(
             warn(f"{text}; going on with what decodes")
         damaged = True
 
-    cut = structure_damage(path)
-    with _open(path) as container:
-        if cut is not None:
-            damage(cut)
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        if threads:
-            stream.codec_context.thread_count = threads
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:
-                if count == 0 and not keep_going:
-                    raise PerceptcodecError(f"{path}: cannot read video ({_reason(exc)})") from exc
-                damage(f"demuxer error after frame {count}: {_reason(exc)}")
-                break
-            if packet.is_corrupt and packet.size:
-                damage(f"packet after frame {count} is cut short or marked corrupt")
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError as exc:
-                if count == 0 and not keep_going:
-                    reason = _reason(exc)
-                    raise PerceptcodecError(f"{path}: cannot decode video ({reason})") from exc
-                damage(f"decode error after frame {count}: {_reason(exc)}")
-                continue
-            for frame in frames:
-                count += 1
-                yield frame
+    if cut is not None:
+        damage(cut)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.error.FFmpegError as exc:
+            if count == 0 and not keep_going:
+                raise PerceptcodecError(f"{path}: cannot read video ({_reason(exc)})") from exc
+            damage(f"demuxer error after frame {count}: {_reason(exc)}")
+            break
+        if packet.stream.type != "video":
+            if other is not None and packet.size:
+                other.append(packet)
+            continue
+        if packet.is_corrupt and packet.size:
+            damage(f"packet after frame {count} is cut short or marked corrupt")
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            if count == 0 and not keep_going:
+                reason = _reason(exc)
+                raise PerceptcodecError(f"{path}: cannot decode video ({reason})") from exc
+            damage(f"decode error after frame {count}: {_reason(exc)}")
+            continue
+        for frame in frames:
+            count += 1
+            yield frame
     if count == 0:
         raise PerceptcodecError(f"{path}: the video stream holds no decodable frame")
 
