@@ -195,8 +195,13 @@ def plan(
     outputs), two inputs with one output, an output that exists without ``force``."""
     from perceptcodec.io.sink import same_file
 
-    if options.out_dir is not None and not options.out_dir.is_dir():
-        raise PerceptcodecError(f"--out-dir {options.out_dir}: not a folder")
+    if options.out_dir is not None:
+        if options.out_dir.exists() and not options.out_dir.is_dir():
+            raise PerceptcodecError(f"--out-dir {options.out_dir}: not a folder")
+        try:
+            options.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PerceptcodecError(f"--out-dir {options.out_dir}: {exc.strerror}") from None
     pairs = [(src, output_for(src, config, options)) for src in files]
     outputs = {dst.resolve(): src for src, dst in pairs}
     todo: list[tuple[Path, Path]] = []

@@ -86,10 +86,11 @@ def test_glob_and_name_template(folder, tmp_path, capsys):
 
 def test_misuse_is_a_one_line_error(folder, tmp_path, capsys):
     two = [str(folder / "a.mp4"), str(folder / "b.mkv")]
+    (tmp_path / "file.txt").write_text("not a folder")
     for extra, why in (
         (["-o", str(tmp_path / "x.mp4")], "-o names one output"),
         (["--dump-qp", str(tmp_path / "q.npz")], "--dump-qp takes one input"),
-        (["--out-dir", str(tmp_path / "missing")], "not a folder"),
+        (["--out-dir", str(tmp_path / "file.txt")], "not a folder"),
         (["--address", "auto"], "--address applies to --engine ray only"),
     ):
         assert main(["encode", *two, *extra, *FAST]) == 1
@@ -98,6 +99,15 @@ def test_misuse_is_a_one_line_error(folder, tmp_path, capsys):
     assert main(["encode", two[0], "--address", "auto", *FAST]) == 1  # one input: also refused
     assert "--address applies to --engine ray only" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["a.mp4", "b.mkv", "bad.mp4", "notes.txt"]
+
+
+def test_a_missing_out_dir_is_created(folder, tmp_path):
+    out = tmp_path / "new" / "deeper"
+    assert (
+        main(["encode", str(folder / "a.mp4"), str(folder / "b.mkv"), "--out-dir", str(out), *FAST])
+        == 0
+    )
+    assert len(list(out.iterdir())) == 2
 
 
 _REAL_ENCODE_ONE = batch.encode_one
