@@ -69,6 +69,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "center_weight": (0.0, 1.0),
     "center_sigma": (0.01, 10.0),
     "temporal": (0.0, 0.99),
+    "static": (0.0, 1.0),
     "threads": (0, 256),
 }
 
@@ -83,8 +84,9 @@ class PriorOptions(ModelOptions):
     center_sigma (fraction of each side), temporal (EMA weight of the previous map).
     attention (0/1): learned face attention (:mod:`perceptcodec.saliency.attention`; the share
     of the faces then comes from the model and face_weight is unused) or the old equal weights;
-    motion_floor (0/1): the motion noise floor; speaker (0/1): the active-speaker cue (off by
-    default: below its accuracy target and not yet validated on gaze).
+    motion_floor (0/1): the motion noise floor; static (0..1): share of the background drawn
+    from spectral-residual saliency x centre (with attention); speaker (0/1): the
+    active-speaker cue (off by default: its weight is not validated on gaze).
     ``prior:0.7:att=0:mf=0`` in ``rd`` is the prior as it was before both."""
 
     face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
@@ -108,6 +110,13 @@ class PriorOptions(ModelOptions):
         key="mf",
         help="1: motion above the frame's noise floor, two-frame consistent, weighted by its "
         "confidence (default); 0: the old motion term",
+    )
+    static: float = option(
+        0.5,
+        flag="--static-saliency",
+        key="ss",
+        help="0..1 share of the background that follows what stands out of the picture "
+        "(spectral residual x centre bias) rather than the centre bias alone (default 0.5)",
     )
     speaker: int = option(
         0,

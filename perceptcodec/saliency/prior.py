@@ -27,6 +27,7 @@ from perceptcodec.saliency.motion import MotionSaliency, motion_confidence
 from perceptcodec.saliency.options import PriorOptions
 from perceptcodec.saliency.sources import FaceSources, sound_source_map
 from perceptcodec.saliency.speaker import ActiveSpeaker
+from perceptcodec.saliency.static import static_background
 
 # Blur (fraction of the frame width) of the viewers' fixation density the maps aim at: the
 # evaluation's EWPSNR weights and CC use sigma = 3.5 % of the width (about one degree).
@@ -199,11 +200,14 @@ class PriorSaliency:
         extra = w * math.hypot(wts.noise_sigma_frac, DENSITY_SIGMA_FRAC)
         sal = render_faces(tracks, shares, (h, w), grid, wts.template, extra)
         mw, cw = self._motion_weights(raw_motion)
+        still = static_background(
+            cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), center, self.options.static
+        )
         total = float(motion.sum())
         if total > 0 and mw > 0:
-            back = (mw * motion / total + cw * center) / (mw + cw)
+            back = (mw * motion / total + cw * still) / (mw + cw)
         else:
-            back = center
+            back = still
         return normalise_map(sal + background * back)
 
     @staticmethod
