@@ -32,6 +32,9 @@ from perceptcodec.saliency.static import static_background
 # Blur (fraction of the frame width) of the viewers' fixation density the maps aim at: the
 # evaluation's EWPSNR weights and CC use sigma = 3.5 % of the width (about one degree).
 DENSITY_SIGMA_FRAC = 0.035
+# Frames between recomputations of the static background (what stands out of the picture
+# changes slowly; ~1 ms per computation at the working size).
+STATIC_EVERY = 5
 
 
 def face_map(
@@ -96,6 +99,8 @@ class PriorSaliency:
             self._want_audio()
         self._prev: np.ndarray | None = None
         self._center: np.ndarray | None = None
+        self._still: np.ndarray | None = None  # the static background, recomputed every few frames
+        self._still_age = 0
 
     def _want_audio(self) -> None:
         self.audio_rate = int(getattr(self.speaker, "audio_rate", 0))
@@ -125,6 +130,7 @@ class PriorSaliency:
         self.tracker.reset()
         self.motion.reset()
         self.attention.reset()
+        self._still = None
         if self.speaker is not None and hasattr(self.speaker, "reset"):
             self.speaker.reset()
         self._prev = None
@@ -200,9 +206,11 @@ class PriorSaliency:
         extra = w * math.hypot(wts.noise_sigma_frac, DENSITY_SIGMA_FRAC)
         sal = render_faces(tracks, shares, (h, w), grid, wts.template, extra)
         mw, cw = self._motion_weights(raw_motion)
-        still = static_background(
-            cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), center, self.options.static
-        )
+        if self._still is None or self._still.shape != grid or self._still_age >= STATIC_EVERY:
+            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            self._still, self._still_age = static_background(grey, center, self.options.static), 0
+        self._still_age += 1
+        still = self._still
         total = float(motion.sum())
         if total > 0 and mw > 0:
             back = (mw * motion / total + cw * still) / (mw + cw)
