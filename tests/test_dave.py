@@ -201,11 +201,11 @@ def test_shipped_onnx_matches_pytorch():
 
     rng = np.random.default_rng(0)
     frames = _clip(3)
+    audio = rng.standard_normal(AUDIO_SAMPLES).astype(np.float32)
     maps = {}
     for runtime in ("onnx", "torch"):
         model = get_model("dave", DaveOptions(window_stride=1, device="cpu"), runtime=runtime)
         size = model.size_for(64, 32)
-        audio = rng.standard_normal(AUDIO_SAMPLES).astype(np.float32)
         maps[runtime] = np.stack(
             [
                 model(np.ascontiguousarray(np.resize(f, (size[1], size[0], 3))), i / 25, audio)
