@@ -634,7 +634,7 @@ def _rd_parser(sub: argparse._SubParsersAction) -> None:
         help="none or MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]... with keys k (saliency "
         "stride), codec (h264 or hevc; also none:codec=hevc; each codec's configurations are "
         "measured against its own none) and the model's own (fs: face stride, w: working "
-        f"width); default: none {DEFAULT_MODEL}",
+        f"width, ds: dave's window stride); default: none {DEFAULT_MODEL}",
     )
     rd.add_argument(
         "--bitrates",
