@@ -241,8 +241,14 @@ def main() -> None:
         "",
         markdown_table(header, rows).rstrip("\n"),
     ]
-    if any(m in IN_TRAINING for m in args.models):
-        lines += ["", "Held-out numbers for trained models: eval/results/vamnet_validation.md."]
+    if "vamnet" in args.models:
+        lines += ["", "Held-out numbers for VAM-Net: eval/results/vamnet_validation.md."]
+    if "dave" in args.models:
+        lines += [
+            "",
+            "DAVE's split, data and deviations: perceptcodec/models/dave/MODEL_CARD.md "
+            "(DHF1K 0002 is not in its training).",
+        ]
     table = "\n".join(lines) + "\n"
     args.out.with_suffix(".md").write_text(table)
     print(table)
