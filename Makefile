@@ -7,7 +7,7 @@ SHARED ?= ../shared/data
 SAMPLE ?= $(firstword $(wildcard $(SHARED)/video/talking/WDA_*.mp4))
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev demo test lint clean train-vamnet wheel
+.PHONY: install install-dev demo test lint clean train-vamnet train-dave wheel
 
 $(VENV)/.system-deps:
 	@dpkg -s libx264-dev libx265-dev pkg-config python3-venv >/dev/null 2>&1 || \
@@ -58,6 +58,21 @@ train-vamnet: install-dev
 	$(PY) -m perceptcodec.training.pretrained .cache_train/init.pt
 	$(PY) -m perceptcodec.training --config perceptcodec/models/vamnet/configs/$(CONFIG).toml \
 	  --cache $(CACHE) --init .cache_train/init.pt $(if $(STEPS),--steps $(STEPS))
+
+# DAVE from scratch (no 3D weights exist offline): the cache from $(SHARED), then training
+# (DAVE_CONFIG=cpu: the shipped reduced model, ~34 min on 2 shared cores under nice;
+# DAVE_CONFIG=gpu or full: the paper's size on a CUDA machine, cache at 256 x 320), then the
+# ONNX export beside the weights. Weights land in runs/dave-$(DAVE_CONFIG)/; copy dave.pt,
+# dave.onnx and dave.json to perceptcodec/models/dave/ to ship them.
+DAVE_CONFIG ?= cpu
+DAVE_CACHE := .cache_train/dave_cache$(if $(filter cpu,$(DAVE_CONFIG)),,_256).npz
+train-dave: install-dev
+	@[ -f $(DAVE_CACHE) ] || nice -n 19 $(PY) -m perceptcodec.training.dave.cache --out $(DAVE_CACHE) \
+	  $(if $(filter cpu,$(DAVE_CONFIG)),,--height 256 --width 320)
+	nice -n 19 $(PY) -m perceptcodec.training.dave \
+	  --config perceptcodec/models/dave/configs/$(DAVE_CONFIG).toml \
+	  --cache $(DAVE_CACHE) $(if $(STEPS),--steps $(STEPS))
+	$(PY) -m perceptcodec export onnx --model dave --weights runs/dave-$(DAVE_CONFIG)/dave.pt
 
 lint: install
 	$(VENV)/bin/ruff check perceptcodec tests eval

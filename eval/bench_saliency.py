@@ -8,6 +8,9 @@ Baselines: ``center`` (a centre Gaussian, the classic baseline) and ``human`` (s
 the fixations of the even-numbered viewers, blurred, predict the odd-numbered viewers'; a
 ceiling, slightly pessimistic as it uses half the viewers). sAUC negatives are the fixations
 of 10 other images (images) or of frames at least 2 s away (the single video).
+``--split heldout`` keeps only the images DAVE's training never saw (positions 7-9 of
+every 10 by name; the video is held out whole); ``--audio`` gives models that take audio
+(``dave``, ``vamnet``) the video's soundtrack (without it they get none: silence).
 Writes Markdown + JSON (model, settings, per-set means, counts).
 """
 
@@ -26,17 +29,24 @@ import numpy as np
 from perceptcodec.datasets import IMAGE_SETS, ImageGaze, read_dhf1k_0002
 from perceptcodec.datasets.gaze import DEFAULT_SIGMA_FRAC, points_to_map
 from perceptcodec.evaluation.report import markdown_table
+from perceptcodec.io.audio import audio_window, load_audio_mono
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.metrics import auc_judd, cc, gaussian_fixation_map, kl, nss, sauc, sim
 from perceptcodec.saliency import get_model
+from perceptcodec.training.dave.cache import heldout_names
 from perceptcodec.versions import tool_versions
 
 HERE = Path(__file__).resolve().parent
 # What a trained model saw in training (perceptcodec/models/vamnet/MODEL_CARD.md): rows on
 # these sets are mostly in-sample, so they are flagged in the table.
 IN_TRAINING = {
-    "vamnet": {"osie": "90 %", "eyecrowd": "90 %", "mit1003": "90 %", "dhf1k_0002": "all"}
+    "vamnet": {"osie": "90 %", "eyecrowd": "90 %", "mit1003": "90 %", "dhf1k_0002": "all"},
+    # perceptcodec/models/dave/MODEL_CARD.md: 70 % of each image set; DHF1K 0002 held out
+    "dave": {"osie": "70 %", "eyecrowd": "70 %", "mit1003": "70 %", "figrim": "70 %"},
 }
+# --split heldout keeps only the images DAVE never saw (positions 7-9 of every 10 by name);
+# VAM-Net's held-out images are another tenth, so its rows stay flagged there.
+HELDOUT_FOR = {"dave"}
 METRICS = ("nss", "cc", "kl", "auc_j", "sauc", "sim")
 
 
@@ -101,17 +111,37 @@ def video_items(limit: int) -> Iterator[tuple]:
         yield (frame.to_ndarray(format="rgb24"), gaze.fix_map(i), gaze.density(i), other, pts)
 
 
-def run_set(name: str, models: list[str], limit: int, seed: int = 0) -> dict[str, dict]:
-    """Mean metrics per model (+ center and human baselines) on one set."""
+def run_set(
+    name: str,
+    models: list[str],
+    limit: int,
+    seed: int = 0,
+    split: str = "all",
+    audio: bool = False,
+) -> dict[str, dict]:
+    """Mean metrics per model (+ center and human baselines) on one set. ``split``
+    ``heldout``: only the images DAVE's training never saw (all frames of the video);
+    ``audio``: models that take audio get the video's soundtrack (else none: silence)."""
     is_video = name == "dhf1k_0002"
+    track = None
     if is_video:
         items = video_items(limit)
+        if audio:
+            track = read_dhf1k_0002().video
     else:
         records = IMAGE_SETS[name]()
+        if split == "heldout":
+            keep = heldout_names([r.name for r in records])
+            records = [r for r in records if r.name in keep]
         items = image_items(records[:limit] if limit else records, np.random.default_rng(seed))
     nets = {m: get_model(m) for m in models}
     for net in nets.values():
         net.reset()
+    waves = {
+        m: load_audio_mono(track, net.audio_rate)
+        for m, net in nets.items()
+        if track is not None and net.audio_rate
+    }
     scores: dict[str, list[dict[str, float]]] = {m: [] for m in [*models, "human"]}
     timing = {m: 0.0 for m in models}
     for t, (rgb, fix, dens, other, points) in enumerate(items):
@@ -122,7 +152,13 @@ def run_set(name: str, models: list[str], limit: int, seed: int = 0) -> dict[str
             if not is_video:
                 net.reset()  # images are independent
             t0 = time.perf_counter()
-            pred = net(small, t / 30.0)
+            wave = waves.get(m)
+            window = (
+                audio_window(wave, net.audio_rate, t / 30.0, net.audio_window_s)
+                if wave is not None
+                else None
+            )
+            pred = net(small, t / 30.0, window)
             timing[m] += time.perf_counter() - t0
             if dens is not None:
                 scores[m].append(score(pred, fix, dens, other))
@@ -154,17 +190,28 @@ def main() -> None:
         choices=[*IMAGE_SETS, "dhf1k_0002"],
     )
     parser.add_argument("--limit", type=int, default=0, help="items per set (0 = all)")
+    parser.add_argument(
+        "--split",
+        choices=["all", "heldout"],
+        default="all",
+        help="heldout: only the images DAVE's training never saw (default all)",
+    )
+    parser.add_argument(
+        "--audio", action="store_true", help="give audio models the video's soundtrack"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "saliency_benchmark")
     args = parser.parse_args()
     results = {}
     for name in args.sets:
         t0 = time.time()
-        results[name] = run_set(name, args.models, args.limit)
+        results[name] = run_set(name, args.models, args.limit, 0, args.split, args.audio)
         print(f"{name}: done in {time.time() - t0:.0f} s", file=sys.stderr)
     meta = {
         "models": args.models,
         "sets": args.sets,
         "limit": args.limit,
+        "split": args.split,
+        "audio": args.audio,
         "sigma": f"{DEFAULT_SIGMA_FRAC} x stimulus width",
         "command": " ".join(["python", "eval/bench_saliency.py", *sys.argv[1:]]),
         "versions": tool_versions(),
@@ -177,19 +224,31 @@ def main() -> None:
     for name, by_model in results.items():
         for m, r in by_model.items():
             seen = IN_TRAINING.get(m, {}).get(name)
+            if args.split == "heldout" and m in HELDOUT_FOR:
+                seen = None  # only images it never saw
             label = f"{m} (in-sample: {seen} of the set was training data)" if seen else m
+            if m in IN_TRAINING and not seen:
+                label = f"{m} (held out)"
             rows.append(
                 [name, label, r["count"], *(f"{r[k]:.3f}" if k in r else "n/a" for k in METRICS)]
             )
     header = ["set", "model", "n", "NSS", "CC", "KL", "AUC-J", "sAUC", "SIM"]
     lines = [
         f"Command: `{meta['command']}`; density sigma {meta['sigma']}; "
-        f"limit {args.limit or 'none'} per set.",
+        f"limit {args.limit or 'none'} per set; split {args.split}"
+        + (" (image sets: only the images DAVE never saw)" if args.split == "heldout" else "")
+        + f"; audio {'from the video' if args.audio else 'none'}.",
         "",
         markdown_table(header, rows).rstrip("\n"),
     ]
-    if any(m in IN_TRAINING for m in args.models):
-        lines += ["", "Held-out numbers for trained models: eval/results/vamnet_validation.md."]
+    if "vamnet" in args.models:
+        lines += ["", "Held-out numbers for VAM-Net: eval/results/vamnet_validation.md."]
+    if "dave" in args.models:
+        lines += [
+            "",
+            "DAVE's split, data and deviations: perceptcodec/models/dave/MODEL_CARD.md "
+            "(DHF1K 0002 is not in its training).",
+        ]
     table = "\n".join(lines) + "\n"
     args.out.with_suffix(".md").write_text(table)
     print(table)

@@ -6,8 +6,9 @@
     python eval/bench_speed.py --only encode --codecs h264 hevc --sizes 720p \\
         --presets medium --models none prior        # HEVC (x265) beside H.264, encode rows only
 
-Models are ``none``, ``prior``, ``center`` or ``vamnet:RUNTIME`` (onnx, torch, tensorrt,
-auto). Source: a real clip (default: the Hamilton stage clip from ../shared/data) scaled to
+Models are ``none``, ``prior``, ``center``, ``vamnet:RUNTIME`` (onnx, torch, tensorrt,
+auto) or ``dave:RUNTIME`` (onnx, torch, auto; its default window stride 8). Source: a real
+clip (default: the Hamilton stage clip from ../shared/data) scaled to
 each size and looped to --seconds, written once as a near-lossless intermediate under
 eval/.cache/ (the long memory sources repeat its packets, no re-encode).
 
@@ -42,7 +43,7 @@ from perceptcodec.paths import shared_data_dir
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 HERE = Path(__file__).resolve().parent
-DEFAULT_MODELS = ["none", "prior", "vamnet:onnx", "vamnet:torch", "vamnet:tensorrt"]
+DEFAULT_MODELS = ["none", "prior", "vamnet:onnx", "vamnet:torch", "vamnet:tensorrt", "dave:onnx"]
 
 
 def make_source(src: Path, size: str, seconds: float, cache: Path, audio: bool = False) -> Path:

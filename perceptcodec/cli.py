@@ -282,12 +282,17 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from perceptcodec.saliency.vamnet import default_weights
-    from perceptcodec.saliency.vamnet.export import export
+    if args.model == "dave":
+        from perceptcodec.saliency.dave.export import export
+        from perceptcodec.saliency.dave.spec import default_weights
+    else:
+        from perceptcodec.saliency.vamnet import default_weights
+        from perceptcodec.saliency.vamnet.export import export
 
     weights = Path(args.weights) if args.weights else default_weights()
     if not weights.exists():
-        raise PerceptcodecError(f"{weights}: no VAM-Net weights to export")
+        name = "DAVE" if args.model == "dave" else "VAM-Net"
+        raise PerceptcodecError(f"{weights}: no {name} weights to export")
     try:
         import torch  # noqa: F401
     except ImportError as exc:
@@ -603,9 +608,12 @@ def _saliency_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _export_parser(sub: argparse._SubParsersAction) -> None:
-    exp = sub.add_parser("export", help="export VAM-Net's per-frame step for other runtimes")
+    exp = sub.add_parser(
+        "export", help="export VAM-Net's per-frame step or DAVE's window for other runtimes"
+    )
     exp.add_argument("format", choices=["onnx"])
-    exp.add_argument("--weights", help="VAM-Net weights (default: the shipped ones)")
+    exp.add_argument("--model", choices=["vamnet", "dave"], default="vamnet", help="default vamnet")
+    exp.add_argument("--weights", help="the model's weights (default: the shipped ones)")
     exp.add_argument("--out", help="folder (default: beside the weights)")
     exp.set_defaults(run=_export)
 
@@ -626,7 +634,7 @@ def _rd_parser(sub: argparse._SubParsersAction) -> None:
         help="none or MODEL[:STRENGTH[:MAX_DELTA_QP]][:KEY=VALUE]... with keys k (saliency "
         "stride), codec (h264 or hevc; also none:codec=hevc; each codec's configurations are "
         "measured against its own none) and the model's own (fs: face stride, w: working "
-        f"width); default: none {DEFAULT_MODEL}",
+        f"width, ds: dave's window stride); default: none {DEFAULT_MODEL}",
     )
     rd.add_argument(
         "--bitrates",

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
-def test_wheel_in_a_fresh_venv_encodes_with_prior_and_vamnet(tmp_path):
+def test_wheel_in_a_fresh_venv_encodes_with_prior_vamnet_and_dave(tmp_path):
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(REPO)],
@@ -58,7 +58,7 @@ def test_wheel_in_a_fresh_venv_encodes_with_prior_and_vamnet(tmp_path):
         check=True,
     )
     assert where.stdout.startswith(str(fresh_site))
-    for model in ("prior", "vamnet"):
+    for model in ("prior", "vamnet", "dave"):
         out = work / f"{model}.mp4"
         result = subprocess.run(
             [

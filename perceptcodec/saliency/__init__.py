@@ -14,6 +14,7 @@ from perceptcodec.errors import PerceptcodecError
 from perceptcodec.saliency.base import SaliencyModel, normalise_map
 from perceptcodec.saliency.options import (
     CenterOptions,
+    DaveOptions,
     ModelOptions,
     PriorOptions,
     Runtime,
@@ -35,6 +36,7 @@ MODELS: dict[str, ModelEntry] = {
     "prior": ModelEntry("perceptcodec.saliency.prior:PriorSaliency", PriorOptions),
     "center": ModelEntry("perceptcodec.saliency.center:CenterBias", CenterOptions),
     "vamnet": ModelEntry("perceptcodec.saliency.vamnet:VamNetSaliency", VamNetOptions, True),
+    "dave": ModelEntry("perceptcodec.saliency.dave:DaveSaliency", DaveOptions, True),
 }
 
 NONE = "none"  # no saliency: plain x264 (handled by the pipeline, not a model)

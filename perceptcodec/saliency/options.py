@@ -71,6 +71,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "temporal": (0.0, 0.99),
     "static": (0.0, 1.0),
     "threads": (0, 256),
+    "window_stride": (1, 64),
 }
 
 WIDTH_HELP = "width in pixels the model works at (32-1920; default 320)"
@@ -150,6 +151,30 @@ class VamNetOptions(ModelOptions):
 
     face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
     width: int = option(320, flag="--saliency-width", key="w", help=WIDTH_HELP)
+    weights: str | None = None
+    device: str = "auto"
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise PerceptcodecError(f"device {self.device!r}: auto, cpu or cuda")
+
+
+@dataclass(frozen=True)
+class DaveOptions(ModelOptions):
+    """``dave``: window_stride (frames between two runs of the network on the causal
+    16-frame window; the map is held in between), weights (a checkpoint; default the shipped
+    one, the exported graph is looked for beside it), device (auto, cpu, cuda; for the torch
+    runtime), threads (CPU threads of the runtime)."""
+
+    window_stride: int = option(
+        8,
+        flag="--dave-stride",
+        key="ds",
+        help="dave: frames between runs of the network on its causal 16-frame window, the "
+        "map held in between (1-64; default 8)",
+    )
     weights: str | None = None
     device: str = "auto"
     threads: int = 1
