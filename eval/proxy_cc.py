@@ -30,6 +30,7 @@ from perceptcodec.saliency.options import CenterOptions, PriorOptions
 MODELS = {
     "prior (new)": ("prior", PriorOptions()),
     "prior (old: att=0, mf=0)": ("prior", PriorOptions(attention=0, motion_floor=0)),
+    "prior, centre-only background (ss=0)": ("prior", PriorOptions(static=0.0)),
     "prior, speaker cue on": ("prior", PriorOptions(speaker=1)),
     "center": ("center", CenterOptions()),
 }
