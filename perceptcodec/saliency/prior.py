@@ -147,7 +147,8 @@ class PriorSaliency:
             self._center = center_gaussian(grid, self.center_sigma)
         center = self._center
         speaking = None
-        if self.speaker is not None and tracks:  # with sound, or visual only without
+        wanted = self._speaker_in_map or self._sources is not None
+        if self.speaker is not None and wanted and tracks:  # with sound, or visual only
             speaking = self.speaker(rgb, tracks, self.motion.flow, audio, t)
         if self._sources is not None:
             self._sources = self._face_sources(tracks, speaking or {}, (h, w), grid)
@@ -198,8 +199,8 @@ class PriorSaliency:
         grid: tuple[int, int],
     ) -> np.ndarray:
         """Faces drawn with their attention shares (``speaking``: {track id: probability}
-        from the speaker cue, or None) + the background share spread over the motion and
-        centre maps."""
+        from the speaker cue, or None) + the background share spread over the motion map and
+        the static one (spectral residual x centre, :mod:`perceptcodec.saliency.static`)."""
         h, w = rgb.shape[:2]
         shares, background = self.attention(tracks, (h, w), t, raw_motion, speaking)
         wts = self.attention.weights
