@@ -50,14 +50,18 @@ def curve(video: Path, gaze, saliency: str) -> dict[str, list[float]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("eval/results/rd/proxy_oracle"))
+    parser.add_argument(
+        "--models", nargs="+", default=["prior", "gaze"], help="saliency models; gaze = the clip's"
+    )
     args = parser.parse_args()
     rows: dict[str, dict] = {}
+    all_curves: dict[str, dict] = {}
     for line in (CACHE / "proxy" / "datasets.txt").read_text().split():
         video, table = (Path(p) for p in line.replace(".mp4:", ".mp4\n").split("\n"))
         gaze = read_gaze_csv(video, table)
-        curves = {name: curve(video, gaze, name) for name in ("none", "prior", str(table))}
-        base = curves.pop("none")
-        curves["gaze"] = curves.pop(str(table))
+        base = curve(video, gaze, "none")
+        curves = {m: curve(video, gaze, str(table) if m == "gaze" else m) for m in args.models}
+        all_curves[video.stem] = {"none": base, **curves}
         rows[video.stem] = {
             name: {
                 metric: bd_quality(base["kbps"], base[metric], c["kbps"], c[metric])
@@ -70,19 +74,18 @@ def main() -> int:
         name: {
             m: float(np.mean([r[name][m] for r in rows.values()])) for m in ("ewpsnr_y", "psnr_y")
         }
-        for name in ("prior", "gaze")
+        for name in args.models
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bd.json").write_text(json.dumps({"per_clip": rows, "mean": mean}, indent=1))
+    result = {"per_clip": rows, "mean": mean, "curves": all_curves}
+    (args.out / "bd.json").write_text(json.dumps(result, indent=1))
     lines = [
-        "| clip | prior BD-EWPSNR / BD-PSNR (dB) | viewers' map BD-EWPSNR / BD-PSNR (dB) |",
-        "|---|---|---|",
+        "| clip | " + " | ".join(f"{m} BD-EWPSNR / BD-PSNR (dB)" for m in args.models) + " |",
+        "|---|" + "---|" * len(args.models),
     ]
     for name, r in [("**mean**", mean), *rows.items()]:
-        lines.append(
-            f"| {name} | {r['prior']['ewpsnr_y']:+.2f} / {r['prior']['psnr_y']:+.2f} |"
-            f" {r['gaze']['ewpsnr_y']:+.2f} / {r['gaze']['psnr_y']:+.2f} |"
-        )
+        cells = " | ".join(f"{r[m]['ewpsnr_y']:+.2f} / {r[m]['psnr_y']:+.2f}" for m in args.models)
+        lines.append(f"| {name} | {cells} |")
     (args.out / "bd.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
