@@ -33,7 +33,8 @@ def _offsets(spec: SaliencySpec, clip) -> list[np.ndarray]:
     info = probe(clip)
     mapper = QpOffsetMapper((info.width, info.height))
     model = spec.build()
-    return [mapper(sal) for _f, _t, sal in saliency_maps(decode_video(clip), model, info)]
+    maps = saliency_maps(decode_video(clip), model, info, stride=spec.stride)
+    return [mapper(sal) for _f, _t, sal in maps]
 
 
 def test_saliency_npz_round_trips_to_the_same_offsets(clip, tmp_path):
