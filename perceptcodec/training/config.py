@@ -14,7 +14,7 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import tomllib
 
@@ -65,21 +65,21 @@ class LossWeights:
     attention: float = 0.5
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """The whole file ([model] and [loss] may be absent: defaults)."""
+class ConfigTables:
+    """What every trainer's TrainConfig (a frozen dataclass with ``data``, ``train``, ``model``
+    and ``loss`` tables) can do: command-line overrides and plain tables."""
 
-    data: DataConfig
-    train: TrainSettings
-    model: VamNetConfig = field(default_factory=VamNetConfig)
-    loss: LossWeights = field(default_factory=LossWeights)
+    data: Any
+    train: Any
+    model: Any
+    loss: Any
 
     def with_overrides(
         self,
         steps: int | None = None,
         run_dir: str | os.PathLike[str] | None = None,
         cache: str | os.PathLike[str] | None = None,
-    ) -> TrainConfig:
+    ) -> Self:
         """A copy with the command line's overrides applied (None: keep)."""
         train, data = self.train, self.data
         if steps:
@@ -88,7 +88,7 @@ class TrainConfig:
             train = dataclasses.replace(train, run_dir=str(run_dir))
         if cache:
             data = dataclasses.replace(data, cache=str(cache))
-        return dataclasses.replace(self, train=train, data=data)
+        return dataclasses.replace(self, train=train, data=data)  # type: ignore[type-var]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain tables (what the checkpoint stores as ``train_config``)."""
@@ -98,6 +98,16 @@ class TrainConfig:
             "train": dataclasses.asdict(self.train),
             "loss": dataclasses.asdict(self.loss),
         }
+
+
+@dataclass(frozen=True)
+class TrainConfig(ConfigTables):
+    """The whole file ([model] and [loss] may be absent: defaults)."""
+
+    data: DataConfig
+    train: TrainSettings
+    model: VamNetConfig = field(default_factory=VamNetConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
 
 
 def _check_value(where: str, name: str, value: Any, kind: Any) -> Any:

@@ -19,7 +19,7 @@ import tomllib
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.saliency.dave.spec import DaveConfig
-from perceptcodec.training.config import _table
+from perceptcodec.training.config import ConfigTables, _table
 
 
 @dataclass(frozen=True)
@@ -74,38 +74,13 @@ class LossWeights:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigTables):
     """The whole file ([model] and [loss] may be absent: defaults)."""
 
     data: DataConfig
     train: TrainSettings
     model: DaveConfig = field(default_factory=DaveConfig)
     loss: LossWeights = field(default_factory=LossWeights)
-
-    def with_overrides(
-        self,
-        steps: int | None = None,
-        run_dir: str | os.PathLike[str] | None = None,
-        cache: str | os.PathLike[str] | None = None,
-    ) -> TrainConfig:
-        """A copy with the command line's overrides applied (None: keep)."""
-        train, data = self.train, self.data
-        if steps:
-            train = dataclasses.replace(train, steps=int(steps))
-        if run_dir:
-            train = dataclasses.replace(train, run_dir=str(run_dir))
-        if cache:
-            data = dataclasses.replace(data, cache=str(cache))
-        return dataclasses.replace(self, train=train, data=data)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain tables (what the checkpoint stores as ``train_config``)."""
-        return {
-            "data": dataclasses.asdict(self.data),
-            "model": dataclasses.asdict(self.model),
-            "train": dataclasses.asdict(self.train),
-            "loss": dataclasses.asdict(self.loss),
-        }
 
 
 def parse_config(tables: dict[str, Any], source: str = "config") -> TrainConfig:
