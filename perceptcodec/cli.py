@@ -400,8 +400,8 @@ def _add_saliency_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--saliency-stride",
         type=_ranged(int, 1, 1000),
-        default=1,
-        help="run the model on every k-th frame, interpolating maps in between (default 1)",
+        help="run the model on every k-th frame, interpolating maps in between (default: 2 "
+        "for prior, 1 for the others)",
     )
     for flag, (_name, kind, text) in _model_flags().items():
         parser.add_argument(flag, type=kind, help=text)

@@ -15,7 +15,14 @@ from perceptcodec.encoder.codec import Codec, X265Options
 from perceptcodec.encoder.x264 import RateControl, X264Options
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.roi import RoiSettings
-from perceptcodec.saliency import DEFAULT_MODEL, NONE, SaliencyModel, get_model, model_entry
+from perceptcodec.saliency import (
+    DEFAULT_MODEL,
+    MODELS,
+    NONE,
+    SaliencyModel,
+    get_model,
+    model_entry,
+)
 from perceptcodec.saliency.external import ExternalSaliency, is_external
 from perceptcodec.saliency.options import ModelOptions, Runtime, check_range
 
@@ -49,15 +56,19 @@ class SaliencySpec:
     of maps (``.npz``/``.npy``, frames x h x w) or of gaze (``.csv``: ``frame,x,y,subject``;
     frames without a map fall back to the default model), or a model object; options: that
     model's options dataclass (None = its defaults); runtime: how a trained network runs;
-    stride: the model sees every k-th frame, maps in between are interpolated."""
+    stride: the model sees every k-th frame, maps in between are interpolated (None: the
+    registered model's default, ``ModelEntry.stride``; 1 for anything else)."""
 
     model: str | SaliencyModel = DEFAULT_MODEL
     options: ModelOptions | None = None
     runtime: Runtime = Runtime.AUTO
-    stride: int = 1
+    stride: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "runtime", Runtime.parse(self.runtime))
+        if self.stride is None:
+            registered = isinstance(self.model, str) and self.model in MODELS
+            object.__setattr__(self, "stride", MODELS[self.model].stride if registered else 1)
         check_range("saliency stride", self.stride, 1, 1000)
         if isinstance(self.model, str) and is_external(self.model):
             if self.options is not None or self.stride != 1:

@@ -272,7 +272,7 @@ class _nothing:
 def test_rd_config_codec_key_and_bd_pairs_by_codec():
     assert RdConfig.parse("none:codec=hevc").codec is Codec.HEVC
     config = RdConfig.parse("prior:0.7:codec=hevc")
-    assert config.label == "prior-s0.7-q8" and config.encode_config(300, _fast()).codec == "hevc"
+    assert config.label == "prior-s0.7-q8-k2" and config.encode_config(300, _fast()).codec == "hevc"
     assert "codec" not in RdConfig.parse("prior:0.7").settings()  # H.264 keys unchanged
     with pytest.raises(PerceptcodecError, match="unknown codec"):
         RdConfig.parse("none:codec=av1")

@@ -32,7 +32,9 @@ from perceptcodec.saliency.options import PriorOptions
 def test_config_parsing():
     assert RdConfig.parse("none").label == "none"
     assert RdConfig.parse("prior:0.5:6") == RdConfig(SaliencySpec("prior"), RoiSettings(0.5, 6.0))
-    assert RdConfig.parse("prior").label == "prior-s0.7-q8"
+    assert RdConfig.parse("prior").label == "prior-s0.7-q8-k2"  # the prior's default stride
+    assert RdConfig.parse("prior:k=1").label == "prior-s0.7-q8"
+    assert RdConfig.parse("center").saliency.stride == 1
     shortcut = RdConfig.parse("prior:0.7:k=4:fs=30:w=160")
     assert shortcut.label == "prior-s0.7-q8-k4-fs30-w160" and shortcut.saliency.stride == 4
     assert shortcut.saliency.options == PriorOptions(face_stride=30, width=160)

@@ -144,7 +144,7 @@ class RdConfig:
             raise PerceptcodecError(f"bad configuration {text!r}: {bad}")
         try:
             roi = RoiSettings(*(float(n) for n in numbers))
-            stride = int(keyed.pop(STRIDE_KEY, 1))
+            stride = int(keyed.pop(STRIDE_KEY)) if STRIDE_KEY in keyed else None
             given = {keys[k]: int(v) for k, v in keyed.items()}
         except ValueError as exc:
             raise PerceptcodecError(f"bad configuration {text!r}: numbers expected") from exc

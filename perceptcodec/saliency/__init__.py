@@ -25,15 +25,19 @@ from perceptcodec.saliency.options import (
 @dataclass(frozen=True)
 class ModelEntry:
     """factory: ``module:Class``; options: its options dataclass; trained: whether it takes
-    a runtime (the others have one way to run)."""
+    a runtime (the others have one way to run); stride: its default saliency stride (frames
+    between the frames it sees; maps in between are interpolated)."""
 
     factory: str
     options: type[ModelOptions]
     trained: bool = False
+    stride: int = 1
 
 
 MODELS: dict[str, ModelEntry] = {
-    "prior": ModelEntry("perceptcodec.saliency.prior:PriorSaliency", PriorOptions),
+    # stride 2: the same BD-EWPSNR as stride 1 on DHF1K 0002 and the proxies, faster encodes
+    # (eval/results/rd/proxy_stride/README.md, eval/results/speed_ab*.json)
+    "prior": ModelEntry("perceptcodec.saliency.prior:PriorSaliency", PriorOptions, stride=2),
     "center": ModelEntry("perceptcodec.saliency.center:CenterBias", CenterOptions),
     "vamnet": ModelEntry("perceptcodec.saliency.vamnet:VamNetSaliency", VamNetOptions, True),
     "dave": ModelEntry("perceptcodec.saliency.dave:DaveSaliency", DaveOptions, True),
