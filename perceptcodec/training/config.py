@@ -13,7 +13,6 @@ import dataclasses
 import os
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Self
 
 import tomllib
@@ -163,13 +162,7 @@ def _table(cls: type, values: Any, where: str) -> Any:
 
 def parse_config(tables: dict[str, Any], source: str = "config") -> TrainConfig:
     """TrainConfig from parsed TOML ``tables``; ``source`` names the file in errors."""
-    known = ("data", "model", "train", "loss")
-    for name in tables:
-        if name not in known:
-            raise PerceptcodecError(f"{source}: unknown table [{name}] (known: {', '.join(known)})")
-    for name in ("data", "train"):
-        if name not in tables:
-            raise PerceptcodecError(f"{source}: missing table [{name}]")
+    check_tables(tables, source)
     model = _table(VamNetConfig, tables.get("model", {}), f"{source} [model]")
     model = VamNetConfig.from_dict(dataclasses.asdict(model), where=f"{source} [model]")
     return TrainConfig(
@@ -182,12 +175,26 @@ def parse_config(tables: dict[str, Any], source: str = "config") -> TrainConfig:
 
 def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     """Read and check a training TOML file."""
-    path = Path(path)
+    return parse_config(read_toml(path), str(path))
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A TOML file's tables; a one-line error when it cannot be read or parsed."""
     try:
         with open(path, "rb") as f:
-            tables = tomllib.load(f)
+            return tomllib.load(f)
     except OSError as exc:
         raise PerceptcodecError(f"{path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise PerceptcodecError(f"{path}: {exc}") from None
-    return parse_config(tables, str(path))
+
+
+def check_tables(tables: dict[str, Any], source: str) -> None:
+    """A trainer's file holds [data] and [train], and may hold [model] and [loss], no more."""
+    known = ("data", "model", "train", "loss")
+    for name in tables:
+        if name not in known:
+            raise PerceptcodecError(f"{source}: unknown table [{name}] (known: {', '.join(known)})")
+    for name in ("data", "train"):
+        if name not in tables:
+            raise PerceptcodecError(f"{source}: missing table [{name}]")

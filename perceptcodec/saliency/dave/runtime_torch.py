@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptcodec.errors import PerceptcodecError
+from perceptcodec.saliency.checkpoint import runtime_torch
 from perceptcodec.saliency.dave.spec import WindowSpec, load_checkpoint
 
 
@@ -17,16 +17,7 @@ class TorchWindow:
     def __init__(
         self, weights: Path, device: str = "cpu", threads: int = 1, half: bool = True
     ) -> None:
-        try:
-            import torch
-        except ImportError as exc:
-            raise PerceptcodecError(
-                "dave --runtime torch needs PyTorch: pip install torch==2.13.0"
-            ) from exc
-        if device == "cuda" and not torch.cuda.is_available():
-            raise PerceptcodecError("device cuda asked for, but PyTorch sees no CUDA GPU")
-        if device == "cpu" and threads:
-            torch.set_num_threads(threads)
+        torch = runtime_torch("dave", device, threads)
         self.net = load_checkpoint(weights, device)
         self.config = self.net.config
         self.spec = WindowSpec.from_config(self.config)

@@ -20,11 +20,10 @@ past its frame.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,7 @@ import numpy as np
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.audio import window_samples
 from perceptcodec.paths import models_dir
+from perceptcodec.saliency.checkpoint import load_network, save_network, write_provenance
 
 if TYPE_CHECKING:
     from perceptcodec.saliency.dave.net import Dave
@@ -194,57 +194,22 @@ def default_weights() -> Path:
 def load_checkpoint(path: str | os.PathLike[str], device: str = "cpu") -> Dave:
     """The network of a checkpoint (``{"state_dict": fp16/fp32 tensors, "config": dict}``),
     float32, in eval mode, on ``device``; built from the checkpoint's own config."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise PerceptcodecError(
-            "loading DAVE weights needs PyTorch: pip install torch==2.13.0"
-        ) from exc
-    from perceptcodec.saliency.dave.net import Dave
 
-    if not Path(path).exists():
-        raise PerceptcodecError(f"{path}: DAVE weights missing (see perceptcodec/models/dave)")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    net = Dave(DaveConfig.from_dict(ck["config"], where=f"{path} config"))
-    net.load_state_dict(
-        {k: v.float() if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
-    )
-    return net.eval().to(device)
+    def build(config: Mapping[str, Any], where: str) -> Dave:
+        from perceptcodec.saliency.dave.net import Dave
+
+        return Dave(DaveConfig.from_dict(config, where=where))
+
+    return load_network(path, device, "DAVE", build)
 
 
-def save_checkpoint(
-    path: str | os.PathLike[str], net: Dave, steps: int, train_config: Mapping[str, Any]
-) -> Path:
-    """Write the shipped format (fp16 state dict + config + the training config + steps)
-    atomically (a temporary file renamed)."""
-    import torch
-
-    path = Path(path)
-    half = {
-        k: (v.half() if v.is_floating_point() else v).cpu() for k, v in net.state_dict().items()
-    }
-    tmp = path.with_suffix(f".{os.getpid()}.part")
-    torch.save(
-        {
-            "state_dict": half,
-            "config": asdict(net.config),
-            "train_config": dict(train_config),
-            "steps": steps,
-        },
-        tmp,
-    )
-    tmp.replace(path)
-    return path
+save_checkpoint = save_network  # fp16 state dict + config + training config + steps
 
 
 def write_spec(folder: Path, config: DaveConfig, weights: Path) -> Path:
     """``dave.json`` beside the exported graph: the checkpoint config and the weights'
     SHA-256 (provenance)."""
-    path = folder / SPEC_NAME
-    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
-    info = {"config": asdict(config), "weights": Path(weights).name, "weights_sha256": digest}
-    path.write_text(json.dumps(info, indent=1) + "\n")
-    return path
+    return write_provenance(folder / SPEC_NAME, config, weights)
 
 
 def read_spec(folder: Path) -> DaveConfig:

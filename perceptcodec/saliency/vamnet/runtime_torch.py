@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perceptcodec.errors import PerceptcodecError
+from perceptcodec.saliency.checkpoint import runtime_torch
 from perceptcodec.saliency.vamnet.spec import StepSpec, load_checkpoint
 
 
@@ -33,16 +33,7 @@ class TorchStep:
     def __init__(
         self, weights: Path, device: str = "cpu", threads: int = 1, half: bool = True
     ) -> None:
-        try:
-            import torch
-        except ImportError as exc:
-            raise PerceptcodecError(
-                "vamnet --runtime torch needs PyTorch: pip install torch==2.13.0"
-            ) from exc
-        if device == "cuda" and not torch.cuda.is_available():
-            raise PerceptcodecError("device cuda asked for, but PyTorch sees no CUDA GPU")
-        if device == "cpu" and threads:
-            torch.set_num_threads(threads)
+        torch = runtime_torch("vamnet", device, threads)
         self.net = load_checkpoint(weights, device)
         self.spec = StepSpec.from_config(self.net.config)
         self.torch, self.device = torch, torch.device(device)

@@ -12,14 +12,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.saliency.dave.spec import DaveConfig
-from perceptcodec.training.config import ConfigTables, _table
+from perceptcodec.training.config import ConfigTables, _table, check_tables, read_toml
 
 
 @dataclass(frozen=True)
@@ -85,13 +82,7 @@ class TrainConfig(ConfigTables):
 
 def parse_config(tables: dict[str, Any], source: str = "config") -> TrainConfig:
     """TrainConfig from parsed TOML ``tables``; ``source`` names the file in errors."""
-    known = ("data", "model", "train", "loss")
-    for name in tables:
-        if name not in known:
-            raise PerceptcodecError(f"{source}: unknown table [{name}] (known: {', '.join(known)})")
-    for name in ("data", "train"):
-        if name not in tables:
-            raise PerceptcodecError(f"{source}: missing table [{name}]")
+    check_tables(tables, source)
     model = _table(DaveConfig, tables.get("model", {}), f"{source} [model]")
     model = DaveConfig.from_dict(dataclasses.asdict(model), where=f"{source} [model]")
     data = _table(DataConfig, tables["data"], f"{source} [data]")
@@ -108,12 +99,4 @@ def parse_config(tables: dict[str, Any], source: str = "config") -> TrainConfig:
 
 def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     """Read and check a training TOML file."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            tables = tomllib.load(f)
-    except OSError as exc:
-        raise PerceptcodecError(f"{path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PerceptcodecError(f"{path}: {exc}") from None
-    return parse_config(tables, str(path))
+    return parse_config(read_toml(path), str(path))
