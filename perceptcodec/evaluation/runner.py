@@ -229,37 +229,23 @@ def run_video_config(
     log: Callable[[str], None] = print,
 ) -> Path:
     """All missing points of one video x configuration x settings; the JSON is rewritten
-    after each point."""
+    (atomically) after each point."""
+    from perceptcodec.evaluation.engine import ResultFile  # the engines' own result file
+
     described = described_settings(video, config, settings)
-    path = result_path(out_dir, video.name, described)
-    key = settings_key(described)
-    result = {
-        "format": RESULT_FORMAT,
-        "video": video.name,
-        "source": str(video.video),
-        "key": key,
-        "config": described,
-        "points": [],
-    }
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old.get("config") != described:
-            raise PerceptcodecError(f"{path}: holds other settings under the same key {key}")
-        result["points"] = old["points"]
-    done = {p["target_kbps"] for p in result["points"]}
+    results = ResultFile(result_path(out_dir, video.name, described), video, described)
     for kbps in bitrates:
-        if kbps in done:
+        if kbps in results.done():
             continue
         point = rd_point(video, config, kbps, settings)
-        result["points"] = sorted([*result["points"], point], key=lambda p: p["target_kbps"])
-        path.write_text(json.dumps(result, indent=1))
+        results.add(point)
         codec = "" if config.codec is Codec.H264 else f" ({config.codec.value})"
         log(
             f"{video.name} {config.label}{codec} {kbps}k: {point['actual_kbps']:.1f} kbit/s "
             f"PSNR {point['psnr_y']:.2f} EWPSNR {point['ewpsnr_y']:.2f} dB "
             f"({point['encode_s']:.0f} s)"
         )
-    return path
+    return results.path
 
 
 def run_rd(
