@@ -144,13 +144,11 @@ class CenterOptions(ModelOptions):
 
 
 @dataclass(frozen=True)
-class VamNetOptions(ModelOptions):
-    """``vamnet``: width (pixels, where faces are found), face_stride (frames), weights (a
-    checkpoint; default the shipped one), device (auto, cpu, cuda; for the torch runtime),
-    threads (CPU threads of the runtime)."""
+class TrainedOptions(ModelOptions):
+    """What the trained networks' options share: weights (a checkpoint; default the shipped
+    one), device (auto, cpu, cuda; for the torch runtime), threads (CPU threads of the
+    runtime)."""
 
-    face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
-    width: int = option(320, flag="--saliency-width", key="w", help=WIDTH_HELP)
     weights: str | None = None
     device: str = "auto"
     threads: int = 1
@@ -162,7 +160,17 @@ class VamNetOptions(ModelOptions):
 
 
 @dataclass(frozen=True)
-class DaveOptions(ModelOptions):
+class VamNetOptions(TrainedOptions):
+    """``vamnet``: width (pixels, where faces are found), face_stride (frames), weights (a
+    checkpoint; default the shipped one), device (auto, cpu, cuda; for the torch runtime),
+    threads (CPU threads of the runtime)."""
+
+    face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
+    width: int = option(320, flag="--saliency-width", key="w", help=WIDTH_HELP)
+
+
+@dataclass(frozen=True)
+class DaveOptions(TrainedOptions):
     """``dave``: window_stride (frames between two runs of the network on the causal
     16-frame window; the map is held in between), weights (a checkpoint; default the shipped
     one, the exported graph is looked for beside it), device (auto, cpu, cuda; for the torch
@@ -175,14 +183,6 @@ class DaveOptions(ModelOptions):
         help="dave: frames between runs of the network on its causal 16-frame window, the "
         "map held in between (1-64; default 8)",
     )
-    weights: str | None = None
-    device: str = "auto"
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise PerceptcodecError(f"device {self.device!r}: auto, cpu or cuda")
 
 
 def option_flags(options_type: type[ModelOptions]) -> dict[str, str]:
