@@ -137,3 +137,18 @@ def test_mse_ewmse_and_db_by_hand():
     assert db_from_mse(5.0) == pytest.approx(10 * np.log10(255**2 / 5.0))
     assert db_from_mse(0.0) == float("inf")
     assert psnr(ref, dist) == db_from_mse(mse(ref, dist))
+
+
+def test_coded_luma_keeps_full_range_luma_as_coded():
+    """A full-range (yuvj420p) frame is coded as stored, so its Y plane is read as stored,
+    not squeezed to 16-235; a 4:4:4 frame keeps its Y too (8 bits, same range)."""
+    import av
+
+    from perceptcodec.evaluation.scoring import coded_luma
+
+    y = np.tile(np.array([0, 64, 200, 255], np.uint8), (16, 4))
+    planes = np.concatenate([y, np.full((8, 16), 128, np.uint8)]).reshape(-1)
+    full = av.VideoFrame.from_ndarray(planes.reshape(24, 16), format="yuvj420p")
+    assert np.array_equal(coded_luma(full), y)
+    yuv444 = av.VideoFrame.from_ndarray(np.stack([y, y * 0 + 128, y * 0 + 128]), "yuv444p")
+    assert np.array_equal(coded_luma(yuv444), y)

@@ -19,6 +19,7 @@ from perceptcodec.config import EncodeConfig, SaliencySpec
 from perceptcodec.encoder import Codec, RateControl, X264Options
 from perceptcodec.encoder.settings import ColorInfo, parse_level
 from perceptcodec.errors import PerceptcodecError
+from perceptcodec.evaluation.scoring import coded_luma
 from perceptcodec.io.synthetic import textured_frame
 
 CLI = [sys.executable, "-m", "perceptcodec"]
@@ -190,10 +191,7 @@ def _tagged_clip(path: Path, full: bool) -> Path:
 def _colour(path: Path) -> tuple[ColorInfo, list[np.ndarray], str]:
     with av.open(str(path)) as c:
         frames = list(c.decode(video=0))
-    lumas = [
-        np.asarray(f.planes[0]).reshape(-1, f.planes[0].line_size)[:, : f.width] for f in frames
-    ]
-    return ColorInfo.of_frame(frames[0]), lumas, frames[0].format.name
+    return ColorInfo.of_frame(frames[0]), [coded_luma(f) for f in frames], frames[0].format.name
 
 
 @pytest.mark.parametrize("full", [True, False])

@@ -39,14 +39,15 @@ class GazeVideo(Protocol):
 def coded_luma(frame: av.VideoFrame) -> np.ndarray:
     """The Y plane x264 codes for ``frame``, H x W uint8 (a copy, row padding dropped).
 
-    A ``yuv420p`` frame (every decoded output of this project, and most sources) gives its
-    plane 0 as stored: no conversion. Any other pixel format (full-range ``yuvj420p``, 4:2:2,
-    4:4:4, 10-bit, RGB...) is converted exactly as the encoder converts its input
+    A ``yuv420p`` or full-range ``yuvj420p`` frame (every decoded output of this project, and
+    most sources) gives its plane 0 as stored: no conversion; the encoder codes a ``yuvj420p``
+    source as it is too, tagged full range. Any other pixel format (4:2:2, 4:4:4, 10-bit,
+    RGB...) is converted exactly as the encoder converts its input
     (:func:`perceptcodec.encoder.frames.i420_planes`), so a source is compared in the form
-    x264 was given. For 8-bit 4:2:2/4:4:4 that leaves Y unchanged; a full-range source is
-    compressed to limited range and a 10-bit one rounded to 8 bits, as in the encode.
+    x264 was given. For 8-bit 4:2:2/4:4:4 that leaves Y unchanged; a 10-bit one is rounded to
+    8 bits, as in the encode.
     """
-    (y, _u, _v), _owner = i420_planes(frame)
+    (y, _u, _v), _owner = i420_planes(frame, full_range=frame.format.name == "yuvj420p")
     return np.array(y, np.uint8, copy=True)
 
 
