@@ -12,6 +12,8 @@ Settings:
   speaker's audio plays.
 - ``visual``: no audio is given; the other tiles are real silent stretches of other clips
   (played forwards and backwards in a loop), the speaker's tile its whole clip.
+- ``listeners``: the tiles of ``visual`` (the others silent) with the speaker's audio: the
+  usual case of a video with sound, where the others listen.
 
 Frames are scored where the speaker's own audio is voiced (an offline level reference per
 40 ms, checked against GRID's word alignment); ``all`` frames are reported too.
@@ -170,7 +172,7 @@ def composites(
     for speaker in names:
         same = set().union(*[g for g in SAME_PERSON if speaker in g]) | {speaker}
         others = [n for n in names if n not in same]
-        if setting == "visual":
+        if setting in ("visual", "listeners"):
             others = [n for n in others if clips[n].silent_stretches()]
         for n_tiles in (2, 4):
             for _ in range(draws):
@@ -180,7 +182,7 @@ def composites(
                 spec = {"speaker": speaker, "tiles": order, "offsets": {}, "stretch": {}}
                 for name in picked:
                     clip = clips[name]
-                    if setting == "visual":
+                    if setting in ("visual", "listeners"):
                         stretches = clip.silent_stretches()
                         spec["stretch"][name] = stretches[int(rng.integers(len(stretches)))]
                     else:
@@ -220,6 +222,7 @@ def run_composite(
     detector: FaceDetector,
     params: dict,
     collect: list | None = None,
+    stride: int = 1,
 ) -> dict:
     """Runs the cue over one composite. ``collect``: a list to which each frame's
     (features n x F, is-speaker-tile n, speaker voiced) is appended (for fitting a cue whose
@@ -233,13 +236,13 @@ def run_composite(
     n = int(speaker_clip.duration * FPS)
     hits, hits_all, cost = [], [], 0.0
     n_faces = []
-    for k in range(n):
+    for k in range(0, n, stride):
         t = k / FPS
         rgb = tile_frame(clips, spec, t)
         motion(rgb)
         tracks = tracker(rgb, motion.flow)
         audio = None
-        if setting == "audio":
+        if setting in ("audio", "listeners"):
             audio = audio_window(speaker_clip.audio, RATE, t, asd.audio_window_s)
         t0 = time.perf_counter()
         probs = asd(rgb, tracks, motion.flow, audio, t)
@@ -265,18 +268,18 @@ def run_composite(
     return {
         "speaker": spec["speaker"],
         "tiles": spec["tiles"],
-        "frames": n,
+        "frames": len(hits_all),
         "scored_frames": len(hits),
         "accuracy": float(np.mean(hits)) if hits else float("nan"),
         "accuracy_all_frames": float(np.mean(hits_all)),
-        "ms_per_frame": 1e3 * cost / n,
+        "ms_per_frame": 1e3 * cost / len(hits_all),
         "mean_faces": float(np.mean(n_faces)),
     }
 
 
-def evaluate(clips, names, setting, detector, params, draws, seed) -> dict:
+def evaluate(clips, names, setting, detector, params, draws, seed, stride=1) -> dict:
     rows = [
-        run_composite(clips, spec, setting, detector, params)
+        run_composite(clips, spec, setting, detector, params, stride=stride)
         for spec in composites(clips, names, setting, draws, seed)
     ]
     scored = sum(r["scored_frames"] for r in rows)
@@ -336,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=shared_data_dir() / "video/talking")
     ap.add_argument("--splits", nargs="+", default=["tuning", "held_out"])
-    ap.add_argument("--settings", nargs="+", default=["audio", "visual"])
+    ap.add_argument("--settings", nargs="+", default=["audio", "visual", "listeners"])
     ap.add_argument("--draws", type=int, default=2, help="composites per speaker and tile count")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--params", default="{}", help="ActiveSpeaker keyword arguments, JSON")
@@ -347,6 +350,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[320],
         help="composite widths (working width of the prior; tiles are width / 2 square)",
     )
+    ap.add_argument(
+        "--stride",
+        type=int,
+        default=1,
+        help="feed every N-th frame, as the prior does at saliency stride N (default 1)",
+    )
+    ap.add_argument("--skip-cost", action="store_true", help="no per-frame cost bench")
     ap.add_argument("--out", type=Path, default=Path("eval/results/active_speaker"))
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument(
@@ -388,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         if width != args.widths[0]:
             clips = {n: load_clip(args.data, n, width // 2) for n in needed}
         detector = FaceDetector(input_width=width)
-        for n_faces in (2, 4):
+        for n_faces in (2, 4) if not args.skip_cost else ():
             cost = bench_cost(clips, n_faces, width)
             results[f"cost/{n_faces}/{width}"] = cost
             print(f"cost {n_faces} tiles at width {width}: {cost}", flush=True)
@@ -396,7 +406,14 @@ def main(argv: list[str] | None = None) -> int:
             for setting in args.settings:
                 t0 = time.perf_counter()
                 res = evaluate(
-                    clips, split_names[split], setting, detector, params, args.draws, args.seed
+                    clips,
+                    split_names[split],
+                    setting,
+                    detector,
+                    params,
+                    args.draws,
+                    args.seed,
+                    args.stride,
                 )
                 key = f"{split}/{setting}/{width}"
                 results[key] = res

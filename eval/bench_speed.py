@@ -7,7 +7,8 @@
         --presets medium --models none prior        # HEVC (x265) beside H.264, encode rows only
 
 Models are ``none``, ``prior``, ``center``, ``vamnet:RUNTIME`` (onnx, torch, tensorrt,
-auto) or ``dave:RUNTIME`` (onnx, torch, auto; its default window stride 8). Source: a real
+auto) or ``dave:RUNTIME`` (onnx, torch, auto; its default window stride 8), each optionally
+with ``:k=N``, the saliency stride (default: the model's own). Source: a real
 clip (default: the Hamilton stage clip from ../shared/data) scaled to
 each size and looped to --seconds, written once as a near-lossless intermediate under
 eval/.cache/ (the long memory sources repeat its packets, no re-encode).
@@ -113,9 +114,13 @@ def repeat_source(base: Path, times: int) -> Path:
     return out
 
 
-def _split(spec: str) -> tuple[str, str]:
-    name, _, runtime = spec.partition(":")
-    return name, runtime or "auto"
+def _split(spec: str) -> tuple[str, str, int | None]:
+    """``MODEL[:RUNTIME][:k=STRIDE]`` -> (model, runtime, saliency stride or None = default)."""
+    name, *rest = spec.split(":")
+    stride = None
+    if rest and rest[-1].startswith("k="):
+        stride = int(rest.pop()[2:])
+    return name, (rest[0] if rest else "") or "auto", stride
 
 
 def _encode_child(args: dict) -> dict:
@@ -123,11 +128,11 @@ def _encode_child(args: dict) -> dict:
     from perceptcodec.encoder import Codec, RateControl, X264Options
     from perceptcodec.pipeline import encode
 
-    name, runtime = _split(args["model"])
+    name, runtime, stride = _split(args["model"])
     config = EncodeConfig(
         rate=RateControl.choose(args["bitrate"]),
         x264=X264Options(preset=args["preset"]),
-        saliency=SaliencySpec(name, runtime=runtime),
+        saliency=SaliencySpec(name, runtime=runtime, stride=stride),
         codec=Codec.parse(args.get("codec", "h264")),
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,7 +152,7 @@ def _saliency_child(args: dict) -> dict:
     from perceptcodec.saliency import get_model
     from perceptcodec.saliency.stream import small_rgb
 
-    name, runtime = _split(args["model"])
+    name, runtime, _ = _split(args["model"])
     model = get_model(name, runtime=runtime)
     info = probe(args["src"])
     frames = [f for _, f in zip(range(args["frames"]), decode_video(args["src"]), strict=False)]

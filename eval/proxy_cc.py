@@ -12,6 +12,7 @@ as the RD evaluation's EWPSNR weights).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -29,9 +30,12 @@ from perceptcodec.saliency.options import CenterOptions, PriorOptions
 
 MODELS = {
     "prior (new)": ("prior", PriorOptions()),
-    "prior (old: att=0, mf=0)": ("prior", PriorOptions(attention=0, motion_floor=0)),
+    "prior (old: att=0, mf=0, spk=0)": (
+        "prior",
+        PriorOptions(attention=0, motion_floor=0, speaker=0),
+    ),
     "prior, centre-only background (ss=0)": ("prior", PriorOptions(static=0.0)),
-    "prior, speaker cue on": ("prior", PriorOptions(speaker=1)),
+    "prior, speaker cue off (spk=0)": ("prior", PriorOptions(speaker=0)),
     "center": ("center", CenterOptions()),
 }
 
@@ -67,7 +71,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--every", type=int, default=5)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--models", nargs="+", choices=sorted(MODELS), help="a subset of the rows (default: all)"
+    )
     args = parser.parse_args()
+    if args.models:
+        for label in set(MODELS) - set(args.models):
+            del MODELS[label]
     videos = []
     for line in (CACHE / "proxy" / "datasets.txt").read_text().split():
         video, table = line.split(".mp4:")
@@ -91,7 +101,7 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        command = f"nice .venv/bin/python eval/proxy_cc.py --out {args.out}"
+        command = "nice .venv/bin/python " + shlex.join(sys.argv)
         args.out.write_text(
             f"`{command}`\n\nMean per-frame CC and NSS with the viewers' gaze (every "
             f"{args.every}th frame; density sigma 3.5 % of the width). Proxy clips: held-out "

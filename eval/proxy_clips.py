@@ -11,6 +11,17 @@ held-out split (``eyecrowd_faces.split``), never from the images the attention m
 on; OSIE was not used for fitting at all. Images are picked by the width of their largest
 detected face (largest first: closest to office / conference shots), at least 2 faces.
 
+``--split`` picks other image sets, each written to its own folder:
+
+- ``vamnet_held_out`` (``eval/.cache/proxy_vamnet_held_out/``): only OSIE images in VAM-Net's
+  validation split (every 10th record of ``read_osie()``, as
+  ``perceptcodec.training.cache.add_images`` splits them): held out for both the prior (never
+  fitted on OSIE) and VAM-Net (trained on the other 9 of 10 OSIE and EyeCrowd images), the fair
+  set for comparing the two;
+- ``fit`` (``eval/.cache/proxy_fit/``): EyeCrowd images of the attention model's fitting split
+  only, for tuning what must not be tuned on the held-out clips (the speaker cue's false-alarm
+  level on still faces).
+
 Every frame's gaze is all fixations of all viewers on the image (free viewing of a still: the
 density does not change over time), mapped into the frame; fixations outside it are dropped.
 The source clip is x264 CRF 12 (near-lossless), 640 x 480, 25 fps, ``--seconds`` long.
@@ -33,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from eyecrowd_faces import CACHE, split
 from fit_attention import load
 
+from perceptcodec.datasets import read_osie
 from perceptcodec.paths import shared_data_dir
 
 OUT = CACHE / "proxy"
@@ -116,15 +128,33 @@ def main() -> None:
     parser.add_argument("--eyecrowd", type=int, default=8, help="clips from held-out EyeCrowd")
     parser.add_argument("--osie", type=int, default=8, help="clips from OSIE")
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--split",
+        choices=["held_out", "vamnet_held_out", "fit"],
+        default="held_out",
+        help="held_out: EyeCrowd test split + OSIE (default); vamnet_held_out: OSIE in "
+        "VAM-Net's validation split only; fit: EyeCrowd's fitting split only",
+    )
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    out_dir = OUT if args.split == "held_out" else CACHE / f"proxy_{args.split}"
+    if args.split == "vamnet_held_out":
+        args.eyecrowd = 0
+        held_out = {r.name for i, r in enumerate(read_osie()) if i % 10 == 0}
+    if args.split == "fit":
+        args.osie = 0
+    out_dir.mkdir(parents=True, exist_ok=True)
     root = shared_data_dir() / "images"
     specs = []
     for name, count in (("eyecrowd", args.eyecrowd), ("osie", args.osie)):
         if count <= 0:
             continue
         images = load(CACHE / f"faces_{name}.npz")
-        names = split(list(images))[1] if name == "eyecrowd" else sorted(images)
+        fit_names, test_names = split(list(images))
+        names = test_names if name == "eyecrowd" else sorted(images)
+        if args.split == "fit":
+            names = fit_names
+        if args.split == "vamnet_held_out":
+            names = [n for n in names if n in held_out]
         for stem in pick(images, names, count):
             specs.append((name, stem, images[stem]))
     args_out = []
@@ -133,14 +163,14 @@ def main() -> None:
         biggest = boxes[int(np.argmax(boxes[:, 2] - boxes[:, 0]))]
         target = ((biggest[0] + biggest[2]) / 2, (biggest[1] + biggest[3]) / 2)
         image = root / set_name / "stimuli" / f"{stem}.jpg"
-        out = OUT / f"{set_name}_{stem}"
+        out = out_dir / f"{set_name}_{stem}"
         rows = make_clip(image, img["fixations"], target, out, args.seconds)
         print(
             f"{out}.mp4: {len(boxes)} faces, widest {biggest[2] - biggest[0]:.0f} px, "
             f"{rows} gaze rows"
         )
         args_out.append(f"{out}.mp4:{out}.csv")
-    (OUT / "datasets.txt").write_text("\n".join(args_out) + "\n")
+    (out_dir / "datasets.txt").write_text("\n".join(args_out) + "\n")
     print(" ".join(args_out))
 
 

@@ -53,10 +53,16 @@ def main() -> int:
     parser.add_argument(
         "--models", nargs="+", default=["prior", "gaze"], help="saliency models; gaze = the clip's"
     )
+    parser.add_argument(
+        "--clips",
+        type=Path,
+        default=CACHE / "proxy",
+        help="folder of eval/proxy_clips.py output (its datasets.txt)",
+    )
     args = parser.parse_args()
     rows: dict[str, dict] = {}
     all_curves: dict[str, dict] = {}
-    for line in (CACHE / "proxy" / "datasets.txt").read_text().split():
+    for line in (args.clips / "datasets.txt").read_text().split():
         video, table = (Path(p) for p in line.replace(".mp4:", ".mp4\n").split("\n"))
         gaze = read_gaze_csv(video, table)
         base = curve(video, gaze, "none")

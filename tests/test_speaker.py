@@ -136,6 +136,42 @@ def test_without_audio_a_talker_counts_and_a_zoomed_still_face_does_not():
     assert asd.features[0]["eyes"] > 0  # the eye patch changes under the zoom too
 
 
+def test_a_still_face_under_zoom_and_pan_is_no_talker_at_saliency_stride_2():
+    """Left: a still face magnified 1 -> 1.25x about a point that drifts off the face (a camera
+    zoom with a pan: the face scales and slides by fractions of a pixel per frame, its box and
+    landmarks following); right: a talker. Frames 80 ms apart, as the prior sees a 25 fps
+    video at its default stride 2. The cue compares head-aligned patches at sub-pixel
+    positions with the head's scale, so the zoom is no mouth motion (the cue of 9c71cda, with
+    whole-pixel patches moved by the head's median flow, called this face a talker on 45 %
+    of the frames)."""
+    asd, motion = ActiveSpeaker(), MotionSaliency()
+    opening = syllables(4.0, seed=7)
+    base = tile_track(0, 0)
+    rng = np.random.default_rng(0)
+    probs = []
+    for k in range(0, int(4.0 * FPS), 2):
+        t = k / FPS
+        a = t / 4.0
+        s = 1.0 + 0.25 * a
+        cx, cy = 80 - 30 * a, 60 - 20 * a  # the zoom's centre drifts toward the top left
+        m = np.float32([[s, 0, 80 - s * cx], [0, s, 60 - s * cy]])
+        still = cv2.warpAffine(face_tile(0.0, seed=0), m, (TILE_W, TILE_H), flags=cv2.INTER_AREA)
+        rgb = np.concatenate([still, face_tile(float(opening[int(t * 1000)]), seed=1)], axis=1)
+        rgb = np.clip(rgb + rng.normal(0, 2, rgb.shape), 0, 255).astype(np.uint8)
+        zoomed = Track(
+            0,
+            (base.box.reshape(2, 2) * s + m[:, 2]).ravel().astype(np.float32),
+            0.9,
+            landmarks=(base.landmarks * s + m[:, 2]).astype(np.float32),
+        )
+        motion(rgb)
+        out = asd(rgb, [zoomed, tile_track(1, 1)], motion.flow, None, t)
+        probs.append((out[0], out[1]))
+    late = np.array(probs[int(FPS / 2) :])
+    assert (late[:, 0] >= 0.6).mean() < 0.05  # 0.6: where the attention switches a talker on
+    assert (late[:, 1] >= 0.6).mean() > 0.8
+
+
 def test_hysteresis_keeps_the_speaker_for_half_a_second():
     a = syllables(5.0, seed=5, stop=2.5)  # A talks until 2.5 s
     b = syllables(5.0, seed=6, start=2.5)  # then B

@@ -87,7 +87,8 @@ class PriorOptions(ModelOptions):
     of the faces then comes from the model and face_weight is unused) or the old equal weights;
     motion_floor (0/1): the motion noise floor; static (0..1): share of the background drawn
     from spectral-residual saliency x centre (with attention); speaker (0/1): the
-    active-speaker cue (off by default: its weight is not validated on gaze).
+    active-speaker cue (on by default; its weight is set by reasoning, no gaze on
+    conversations here: ``eval/results/attention/README.md``).
     ``prior:0.7:att=0:mf=0`` in ``rd`` is the prior as it was before both."""
 
     face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
@@ -120,13 +121,12 @@ class PriorOptions(ModelOptions):
         "(spectral residual x centre bias) rather than the centre bias alone (default 0.5)",
     )
     speaker: int = option(
-        0,
+        1,
         flag="--speaker-cue",
         key="spk",
-        help="1: weight the face that talks (active-speaker cue: with sound, mouth-voice "
-        "synchrony, 0.67 on held-out talking composites; without, mouth-over-eyes activity, "
-        "0.87; it costs ~10 %% of the encode speed at 720p and lowers CC on zooms over "
-        "photographs); 0: off (default)",
+        help="1: weight the face that talks (default; active-speaker cue: top face right on "
+        "0.92 of held-out talking composites without sound from mouth-over-eyes activity, "
+        "0.62 with sound from mouth-voice synchrony among muted talkers); 0: off",
     )
 
     def __post_init__(self) -> None:

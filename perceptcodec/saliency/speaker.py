@@ -102,6 +102,57 @@ class EnergyVad:
 
 
 @dataclass
+class _HeadMotion:
+    """A head's motion from the previous frame to this one: translation (dx, dy, pixels) at
+    the centre (cx, cy) plus a uniform scale rate ``s`` (pixels per pixel from the centre), so
+    that a point p moved by (dx, dy) + s (p - c); it covers the head's own motion and a camera
+    pan or zoom."""
+
+    dx: float = 0.0
+    dy: float = 0.0
+    cx: float = 0.0
+    cy: float = 0.0
+    s: float = 0.0
+
+    @classmethod
+    def fit(cls, face_flow: np.ndarray, x0: int, y0: int, scale: float) -> _HeadMotion:
+        """Robust fit on the flow over a face box: ``face_flow`` h x w x 2 (flow pixels) whose
+        top-left cell is (x0, y0) of the flow grid; ``scale`` frame pixels per flow pixel."""
+        h, w = face_flow.shape[:2]
+        f = face_flow.reshape(-1, 2).astype(np.float64) * scale
+        ys, xs = np.mgrid[0:h, 0:w]
+        px = (xs.ravel() + x0 + 0.5) * scale
+        py = (ys.ravel() + y0 + 0.5) * scale
+        cx, cy = float(px.mean()), float(py.mean())
+        dx, dy = np.median(f, axis=0)
+        rx, ry = px - cx, py - cy
+        norm = rx * rx + ry * ry
+        s = 0.0
+        if h * w >= 9 and norm.sum() > 0:
+            s = float(
+                np.median(((f[:, 0] - dx) * rx + (f[:, 1] - dy) * ry)[norm > 0] / norm[norm > 0])
+            )
+            s = float(np.clip(s, -0.2, 0.2))
+        return cls(float(dx), float(dy), cx, cy, s)
+
+    def at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Displacement (n x 2, pixels) of the points (x, y) (frame pixels)."""
+        return np.stack(
+            [self.dx + self.s * (x - self.cx), self.dy + self.s * (y - self.cy)], axis=1
+        )
+
+    def back(self, rect: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """Where ``rect`` (x0, y0, x1, y1) of this frame was in the previous one."""
+        x0, y0, x1, y1 = rect
+        k = 1.0 / (1.0 + self.s)
+        bx0 = self.cx + (x0 - self.dx - self.cx) * k
+        bx1 = self.cx + (x1 - self.dx - self.cx) * k
+        by0 = self.cy + (y0 - self.dy - self.cy) * k
+        by1 = self.cy + (y1 - self.dy - self.cy) * k
+        return bx0, by0, bx1, by1
+
+
+@dataclass
 class _TrackState:
     """Per-track ring buffer of mouth activity (aligned with the speaker's frame ring; NaN
     where the track was absent), evidence of synchrony, and the held probability."""
@@ -140,8 +191,8 @@ class ActiveSpeaker:
         self,
         visual_window_s: float = 0.6,
         silent_window_s: float = 2.0,
-        silent_offset: float = 0.07,
-        silent_scale: float = 0.015,
+        silent_offset: float = 0.09,
+        silent_scale: float = 0.01,
         sync_window_s: float = 1.5,
         max_lag_s: float = 0.2,
         sync_memory_s: float = 1.0,
@@ -213,14 +264,27 @@ class ActiveSpeaker:
 
     @staticmethod
     def _crop(grey: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray | None:
+        """The patch ``rect`` (x0, y0, x1, y1, pixels, sub-pixel) resampled bilinearly to
+        ``_PATCH``; None when it lies mostly outside the frame or is under 4 x 3 pixels."""
         h, w = grey.shape
-        x0, y0, x1, y1 = (int(round(v)) for v in rect)
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        if x1 - x0 < 4 or y1 - y0 < 3:
+        x0, y0, x1, y1 = rect
+        if x1 - x0 < 4 or y1 - y0 < 3 or x0 < -0.25 * (x1 - x0) or y0 < -0.25 * (y1 - y0):
             return None
-        return cv2.resize(grey[y0:y1, x0:x1], _PATCH, interpolation=cv2.INTER_AREA).astype(
-            np.float32
-        )
+        if x1 > w + 0.25 * (x1 - x0) or y1 > h + 0.25 * (y1 - y0):
+            return None
+        sx, sy = (x1 - x0) / _PATCH[0], (y1 - y0) / _PATCH[1]
+        # patch pixel (u, v) samples the frame at (x0 + (u + 0.5) sx - 0.5, ...)
+        m = np.float32([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5]])
+        src = grey
+        if sx > 1.5:  # shrinking: low-pass first so the patch does not alias
+            src = cv2.GaussianBlur(grey, (0, 0), 0.5 * sx)
+        return cv2.warpAffine(
+            src,
+            m,
+            _PATCH,
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        ).astype(np.float32)
 
     def _activity(
         self, grey: np.ndarray, track: Track, flow: np.ndarray | None
@@ -228,30 +292,29 @@ class ActiveSpeaker:
         """(patch change, mouth flow, eyes change) of one track: mean absolute grey change of
         the mouth patch against the previous frame's patch at the head-motion-compensated
         position, over the patch's contrast; mean magnitude of the mouth's flow minus the
-        head's median flow, in face widths per frame x 100; the eye patch's change as the
-        mouth's. All ~0 for a still face."""
+        head's motion, in face widths per frame x 100; the eye patch's change as the
+        mouth's. All ~0 for a still face, also under a camera pan or zoom."""
         rect = self.mouth_rect(track)
-        head = np.zeros(2, np.float32)
+        head = _HeadMotion()
         mouth_flow = 0.0
         if flow is not None:
             fh, fw = flow.shape[:2]
             scale = grey.shape[1] / fw
             x0, y0, x1, y1 = (int(round(v / scale)) for v in track.box[:4])
-            face = flow[
-                max(y0, 0) : min(max(y1, y0 + 1), fh), max(x0, 0) : min(max(x1, x0 + 1), fw)
-            ]
+            x0, y0 = max(x0, 0), max(y0, 0)
+            face = flow[y0 : min(max(y1, y0 + 1), fh), x0 : min(max(x1, x0 + 1), fw)]
             if face.size:
-                head = np.median(face.reshape(-1, 2), axis=0)
+                head = _HeadMotion.fit(face, x0, y0, scale)
                 mx0, my0, mx1, my1 = (int(round(v / scale)) for v in rect)
-                mouth = flow[
-                    max(my0, 0) : min(max(my1, my0 + 1), fh),
-                    max(mx0, 0) : min(max(mx1, mx0 + 1), fw),
-                ]
+                mx0, my0 = max(mx0, 0), max(my0, 0)
+                mouth = flow[my0 : min(max(my1, my0 + 1), fh), mx0 : min(max(mx1, mx0 + 1), fw)]
                 if mouth.size:
-                    residual = mouth.reshape(-1, 2) - head
-                    width = max((x1 - x0), 1)
+                    ys, xs = np.mgrid[my0 : my0 + mouth.shape[0], mx0 : mx0 + mouth.shape[1]]
+                    residual = mouth.reshape(-1, 2) * scale - head.at(
+                        (xs.ravel() + 0.5) * scale, (ys.ravel() + 0.5) * scale
+                    )
+                    width = max((x1 - x0) * scale, 1.0)
                     mouth_flow = 100.0 * float(np.sqrt((residual**2).sum(1)).mean()) / width
-            head = head * scale
         return (
             self._change(grey, rect, head),
             mouth_flow,
@@ -259,17 +322,14 @@ class ActiveSpeaker:
         )
 
     def _change(
-        self, grey: np.ndarray, rect: tuple[float, float, float, float], head: np.ndarray
+        self, grey: np.ndarray, rect: tuple[float, float, float, float], head: _HeadMotion
     ) -> float:
         """Mean absolute grey change of the patch ``rect`` against the previous frame's patch
-        moved back by the head motion ``head`` (dx, dy pixels), over the patch's contrast."""
+        moved back by the head's motion ``head``, over the patch's contrast."""
         if self._grey_prev is None or self._grey_prev.shape != grey.shape:
             return 0.0
         now = self._crop(grey, rect)
-        dx, dy = float(head[0]), float(head[1])
-        before = self._crop(
-            self._grey_prev, (rect[0] - dx, rect[1] - dy, rect[2] - dx, rect[3] - dy)
-        )
+        before = self._crop(self._grey_prev, head.back(rect))
         if now is None or before is None:
             return 0.0
         return float(np.abs(now - before).mean() / (now.std() + 8.0))
@@ -317,13 +377,18 @@ class ActiveSpeaker:
             recent = self._last(state.activity, n_visual)
             visual = float(np.nanmean(recent)) if np.isfinite(recent).any() else 0.0
             z = np.log(visual + 1e-3) - self.visual_offset
-            sync, speech = 0.0, 1.0
+            sync, speech, level = 0.0, 1.0, float("nan")
             if has_audio:
                 sync, speech = self._sync(state)
                 z = self.audio_visual_gain * z + self.sync_gain * state.sync
                 z -= self.silence_penalty * (1.0 - speech)
             else:
-                z = self._silent_z(state)
+                level = self._silent_level(state)
+                z = (
+                    (level - self.silent_offset) / self.silent_scale
+                    if np.isfinite(level)
+                    else -10.0
+                )
             p = _sigmoid(z)
             # turn-taking persistence: hold the peak for hold_s, then release
             since = t - state.held_t
@@ -339,6 +404,7 @@ class ActiveSpeaker:
                 "sync": sync,
                 "sync_memory": state.sync,
                 "speech": speech,
+                "silent_level": level,
                 "raw": p,
             }
         self._grey_prev = grey
@@ -349,17 +415,22 @@ class ActiveSpeaker:
                 state.activity[slot] = state.mouth_over_eyes[slot] = np.nan
         return out
 
-    def _silent_z(self, state: _TrackState) -> float:
-        """Logit of speaking without audio: the 75th percentile of mouth-minus-eyes change over
-        the last ``silent_window_s``, from ``silent_offset`` in units of ``silent_scale``
-        (set on the tuning composites of ``eval/active_speaker_signals.py``: talkers ~0.10,
-        silent faces ~0.03, still photographs under a zoom ~0.03, 90th percentile 0.09)."""
+    def _silent_level(self, state: _TrackState) -> float:
+        """Mouth activity without audio: the 75th percentile of mouth-minus-eyes change over
+        the last ``silent_window_s`` (NaN before any), brought to a frame interval of 80 ms
+        (the change between frames grows about as interval^0.6: measured at 40, 80 and 160 ms
+        on the tuning composites); the logit of speaking is its distance from
+        ``silent_offset`` in units of ``silent_scale``.
+
+        Offset and scale were set on the tuning composites (talkers' level: median 0.16,
+        85 % above 0.094, where the probability reaches 0.6; silent faces: none above) and on
+        zooms over still photographs of EyeCrowd's fitting split (``eval/proxy_clips.py
+        --split fit``: 0.2-1.7 % above, at saliency strides 4-1)."""
         n = max(1, int(round(self.silent_window_s / self._dt)))
         recent = self._last(state.mouth_over_eyes, n)
         if not np.isfinite(recent).any():
-            return -10.0
-        level = float(np.nanpercentile(recent, 75))
-        return (level - self.silent_offset) / self.silent_scale
+            return float("nan")
+        return float(np.nanpercentile(recent, 75)) * (0.08 / self._dt) ** 0.6
 
     def _sync(self, state: _TrackState) -> tuple[float, float]:
         """(synchrony, speech share) of this frame: the best Pearson correlation, over
