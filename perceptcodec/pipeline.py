@@ -310,8 +310,10 @@ def encode(
     mkv, mpegts, h264, hevc), else the extension decides.
 
     Pipes: ``src`` ``-`` reads standard input (any stream FFmpeg can probe: y4m, Matroska,
-    MPEG-TS, ...; a FIFO likewise), opened once; a 2-pass encode, or a model that needs the
-    whole audio track first, reads a copy spooled to the temporary folder instead. ``dst``
+    MPEG-TS, ...; a FIFO likewise), opened once and encoded as it arrives (a live stream never
+    waits for its end), models that listen (``audio_rate``) then running without its sound; a
+    2-pass encode, or maps from a file, read a copy spooled to the temporary folder instead
+    (where models hear the sound). ``dst``
     ``-`` writes standard output (``fmt`` mkv, mpegts, h264 or hevc); a failure then leaves
     what was already written, and the exit status says so.
 
@@ -364,13 +366,16 @@ def encode(
         tmp = stack.enter_context(work_dir())
         live = None
         if streamed:
-            needs_file = passes == 2 or (
-                model is not None
-                and (bool(model.audio_rate) or isinstance(model, ExternalSaliency))
-            )
+            # 1 pass reads the pipe live: models that listen run without its sound then
+            needs_file = passes == 2 or isinstance(model, ExternalSaliency)
             if needs_file:  # read twice: spooled once into the private temporary folder
-                src = spool(src, tmp)
-                info, fingerprint = probe(src), Fingerprint.of(src)
+                spooled = spool(src, tmp)
+                try:
+                    info, fingerprint = probe(spooled), Fingerprint.of(spooled)
+                except PerceptcodecError as exc:  # name the pipe, not our temporary copy
+                    message = str(exc).replace(str(spooled), str(display_name(src)))
+                    raise PerceptcodecError(message.replace("media file", "media stream")) from exc
+                src = spooled
             else:
                 live = stack.enter_context(LiveInput(src, keep_going, audio=muxer not in RAW))
                 info = live.info
@@ -382,7 +387,7 @@ def encode(
         stats = os.path.join(tmp, "x265.stats" if config.codec is Codec.HEVC else "x264.stats")
         maps = _MapStore(tmp / "dqp.f16", mb_grid((info.width, info.height)))
         audio_samples = None
-        if model is not None and model.audio_rate and info.has_audio:
+        if model is not None and model.audio_rate and info.has_audio and live is None:
             audio_samples = load_audio_mono(src, model.audio_rate)
             if audio_samples is not None and config.trim.start_s:
                 audio_samples = audio_samples[int(round(config.trim.start_s * model.audio_rate)) :]

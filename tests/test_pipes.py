@@ -117,6 +117,39 @@ def test_two_pass_from_a_pipe_spools_the_input(tmp_path, media):
     assert list((tmp_path / "tmp").iterdir()) == []  # the spooled copy went with the work folder
 
 
+def test_one_pass_from_a_fifo_is_live_even_for_a_model_that_listens(tmp_path, media, monkeypatch):
+    """A live stream has no end to wait for: 1 pass reads the FIFO as it arrives, never a
+    spooled copy, also with the prior's speaker cue (a model that listens: it then runs
+    without the sound)."""
+    import threading
+
+    import perceptcodec.pipeline as pipeline
+
+    def no_spool(*args, **kwargs):
+        raise AssertionError("a 1-pass encode of a pipe must not spool it")
+
+    monkeypatch.setattr(pipeline, "spool", no_spool)
+    fifo = tmp_path / "live.fifo"
+    os.mkfifo(fifo)
+    data = media["mkv"].read_bytes()
+
+    def feed() -> None:
+        with open(fifo, "wb") as w:
+            w.write(data)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    model = SaliencySpec("prior")
+    assert model.build().audio_rate > 0  # the default prior listens (speaker cue)
+    out = tmp_path / "live.mkv"
+    summary = perceptcodec.encode(
+        fifo, out, EncodeConfig(saliency=model, x264=X264Options("ultrafast")), progress=False
+    )
+    writer.join()
+    assert summary.frames == 25
+    assert decode(out.read_bytes()) == (25, ["video", "audio"])
+
+
 def test_pipe_misuse_is_a_one_line_usage_error(tmp_path, media):
     src = str(media["mp4"])
     assert "needs --format" in one_error_line(run("encode", src, "-o", "-"), 2)
