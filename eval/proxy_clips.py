@@ -18,6 +18,11 @@ detected face (largest first: closest to office / conference shots), at least 2 
   ``perceptcodec.training.cache.add_images`` splits them): held out for both the prior (never
   fitted on OSIE) and VAM-Net (trained on the other 9 of 10 OSIE and EyeCrowd images), the fair
   set for comparing the two;
+- ``vamnet_val_eyecrowd`` (``eval/.cache/proxy_vamnet_val_eyecrowd/``): EyeCrowd images in
+  VAM-Net's validation split (every 10th record of ``read_eyecrowd()``). They lie in the
+  attention model's fitting split (6 coefficients and a face template fitted on 350 images),
+  so the prior is slightly in-sample there and VAM-Net is not: crowds of faces for comparing
+  the two, with that caveat;
 - ``fit`` (``eval/.cache/proxy_fit/``): EyeCrowd images of the attention model's fitting split
   only, for tuning what must not be tuned on the held-out clips (the speaker cue's false-alarm
   level on still faces).
@@ -44,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from eyecrowd_faces import CACHE, split
 from fit_attention import load
 
-from perceptcodec.datasets import read_osie
+from perceptcodec.datasets import read_eyecrowd, read_osie
 from perceptcodec.paths import shared_data_dir
 
 OUT = CACHE / "proxy"
@@ -130,16 +135,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument(
         "--split",
-        choices=["held_out", "vamnet_held_out", "fit"],
+        choices=["held_out", "vamnet_held_out", "vamnet_val_eyecrowd", "fit"],
         default="held_out",
         help="held_out: EyeCrowd test split + OSIE (default); vamnet_held_out: OSIE in "
-        "VAM-Net's validation split only; fit: EyeCrowd's fitting split only",
+        "VAM-Net's validation split only; vamnet_val_eyecrowd: EyeCrowd in VAM-Net's "
+        "validation split; fit: EyeCrowd's fitting split only",
     )
     args = parser.parse_args()
     out_dir = OUT if args.split == "held_out" else CACHE / f"proxy_{args.split}"
     if args.split == "vamnet_held_out":
         args.eyecrowd = 0
         held_out = {r.name for i, r in enumerate(read_osie()) if i % 10 == 0}
+    if args.split == "vamnet_val_eyecrowd":
+        args.osie = 0
+        vamnet_val = {r.name for i, r in enumerate(read_eyecrowd()) if i % 10 == 0}
     if args.split == "fit":
         args.osie = 0
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -153,6 +162,8 @@ def main() -> None:
         names = test_names if name == "eyecrowd" else sorted(images)
         if args.split == "fit":
             names = fit_names
+        if args.split == "vamnet_val_eyecrowd":
+            names = sorted(n for n in images if n in vamnet_val)
         if args.split == "vamnet_held_out":
             names = [n for n in names if n in held_out]
         for stem in pick(images, names, count):

@@ -15,6 +15,7 @@ from perceptcodec.config import SaliencySpec
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.maps_export import export_saliency
 from perceptcodec.roi import QpOffsetMapper
+from perceptcodec.saliency import DEFAULT_MODEL
 from perceptcodec.saliency.stream import saliency_maps
 
 
@@ -70,7 +71,7 @@ def test_frames_without_gaze_fall_back_with_one_warning(clip, tmp_path):
     result = run("encode", str(clip), "-o", str(tmp_path / "o.mp4"), "--saliency", str(gaze), "-q")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
-    assert len(warnings) == 1 and "prior model fills in" in warnings[0]
+    assert len(warnings) == 1 and f"{DEFAULT_MODEL} model fills in" in warnings[0]
 
 
 @pytest.mark.parametrize(
