@@ -8,9 +8,11 @@ Baselines: ``center`` (a centre Gaussian, the classic baseline) and ``human`` (s
 the fixations of the even-numbered viewers, blurred, predict the odd-numbered viewers'; a
 ceiling, slightly pessimistic as it uses half the viewers). sAUC negatives are the fixations
 of 10 other images (images) or of frames at least 2 s away (the single video).
-``--split heldout`` keeps only the images DAVE's training never saw (positions 7-9 of
-every 10 by name; the video is held out whole); ``--audio`` gives models that take audio
-(``dave``, ``vamnet``) the video's soundtrack (without it they get none: silence).
+``--split heldout`` keeps only the images DAVE's training and the prior's attention fit never
+saw (positions 7-9 of every 10 by name), ``--split vamnet_heldout`` only VAM-Net's validation
+images (every 10th, from the first; DAVE and the prior's fit saw them); the video is always
+whole (in VAM-Net's training, held out for DAVE and the prior); ``--audio`` gives models
+that take audio (``dave``, ``vamnet``) the video's soundtrack (without it they get none: silence).
 Writes Markdown + JSON (model, settings, per-set means, counts).
 """
 
@@ -43,10 +45,16 @@ IN_TRAINING = {
     "vamnet": {"osie": "90 %", "eyecrowd": "90 %", "mit1003": "90 %", "dhf1k_0002": "all"},
     # perceptcodec/models/dave/MODEL_CARD.md: 70 % of each image set; DHF1K 0002 held out
     "dave": {"osie": "70 %", "eyecrowd": "70 %", "mit1003": "70 %", "figrim": "70 %"},
+    # the prior's face attention (6 coefficients and a face template) was fitted on 70 % of
+    # EyeCrowd (eval/fit_attention.py)
+    "prior": {"eyecrowd": "70 %"},
 }
-# --split heldout keeps only the images DAVE never saw (positions 7-9 of every 10 by name);
-# VAM-Net's held-out images are another tenth, so its rows stay flagged there.
-HELDOUT_FOR = {"dave"}
+# --split heldout keeps the images at positions 7-9 of every 10 by name (DAVE's and the
+# prior's held-out images); --split vamnet_heldout every 10th record from position 0
+# (VAM-Net's validation images, which DAVE and the prior's fit saw). Models that never saw
+# the kept images, and models that saw all of them:
+HELDOUT_FOR = {"heldout": {"dave", "prior"}, "vamnet_heldout": {"vamnet"}}
+SEEN_ALL = {"heldout": {"vamnet"}, "vamnet_heldout": {"dave", "prior"}}
 METRICS = ("nss", "cc", "kl", "auc_j", "sauc", "sim")
 
 
@@ -120,7 +128,8 @@ def run_set(
     audio: bool = False,
 ) -> dict[str, dict]:
     """Mean metrics per model (+ center and human baselines) on one set. ``split``
-    ``heldout``: only the images DAVE's training never saw (all frames of the video);
+    ``heldout`` / ``vamnet_heldout``: a part of the image sets (module docstring; all frames
+    of the video);
     ``audio``: models that take audio get the video's soundtrack (else none: silence)."""
     is_video = name == "dhf1k_0002"
     track = None
@@ -133,6 +142,8 @@ def run_set(
         if split == "heldout":
             keep = heldout_names([r.name for r in records])
             records = [r for r in records if r.name in keep]
+        if split == "vamnet_heldout":
+            records = records[::10]  # perceptcodec.training.cache.add_images: i % 10 == 0
         items = image_items(records[:limit] if limit else records, np.random.default_rng(seed))
     nets = {m: get_model(m) for m in models}
     for net in nets.values():
@@ -192,9 +203,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="items per set (0 = all)")
     parser.add_argument(
         "--split",
-        choices=["all", "heldout"],
+        choices=["all", "heldout", "vamnet_heldout"],
         default="all",
-        help="heldout: only the images DAVE's training never saw (default all)",
+        help="heldout: only the images DAVE's training and the prior's fit never saw; "
+        "vamnet_heldout: only VAM-Net's validation images (default all)",
     )
     parser.add_argument(
         "--audio", action="store_true", help="give audio models the video's soundtrack"
@@ -224,8 +236,10 @@ def main() -> None:
     for name, by_model in results.items():
         for m, r in by_model.items():
             seen = IN_TRAINING.get(m, {}).get(name)
-            if args.split == "heldout" and m in HELDOUT_FOR:
+            if name != "dhf1k_0002" and m in HELDOUT_FOR.get(args.split, ()):
                 seen = None  # only images it never saw
+            if name != "dhf1k_0002" and seen and m in SEEN_ALL.get(args.split, ()):
+                seen = "all"  # only images it trained on
             label = f"{m} (in-sample: {seen} of the set was training data)" if seen else m
             if m in IN_TRAINING and not seen:
                 label = f"{m} (held out)"
@@ -236,7 +250,10 @@ def main() -> None:
     lines = [
         f"Command: `{meta['command']}`; density sigma {meta['sigma']}; "
         f"limit {args.limit or 'none'} per set; split {args.split}"
-        + (" (image sets: only the images DAVE never saw)" if args.split == "heldout" else "")
+        + {
+            "heldout": " (image sets: positions 7-9 of every 10 by name)",
+            "vamnet_heldout": " (image sets: every 10th image, VAM-Net's validation)",
+        }.get(args.split, "")
         + f"; audio {'from the video' if args.audio else 'none'}.",
         "",
         markdown_table(header, rows).rstrip("\n"),

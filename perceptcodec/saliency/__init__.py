@@ -39,9 +39,9 @@ MODELS: dict[str, ModelEntry] = {
     # (eval/results/rd/proxy_stride/README.md, eval/results/speed_ab*.json)
     "prior": ModelEntry("perceptcodec.saliency.prior:PriorSaliency", PriorOptions, stride=2),
     "center": ModelEntry("perceptcodec.saliency.center:CenterBias", CenterOptions),
-    # stride 8: 0.86x of plain x264 at 720p medium (eval/results/speed_default_choice_k8.md),
-    # the BD-EWPSNR of stride 4 within 0.05 dB on held-out proxies
-    # (eval/results/rd/proxy_vamnet_held_out/README.md)
+    # stride 8: 0.86x of plain x264 at 720p medium (0.72x at stride 4:
+    # eval/results/speed_default_choice*.md), the BD-EWPSNR of stride 4 within 0.05 dB on
+    # held-out proxies and DHF1K 0002 (eval/results/default_model.md)
     "vamnet": ModelEntry(
         "perceptcodec.saliency.vamnet:VamNetSaliency", VamNetOptions, True, stride=8
     ),
@@ -49,9 +49,9 @@ MODELS: dict[str, ModelEntry] = {
 }
 
 NONE = "none"  # no saliency: plain x264 (handled by the pipeline, not a model)
-# the winner on BD-EWPSNR of clips held out for every model, among the models that encode at
-# >= 0.8x plain x264's speed (eval/results/default_model.md)
-DEFAULT_MODEL = "vamnet"
+# the winner on BD-EWPSNR of clips held out for both candidates (stills and dialogues) among
+# the models that encode at >= 0.8x plain x264's speed (eval/results/default_model.md)
+DEFAULT_MODEL = "prior"
 
 
 def available_models() -> list[str]:

@@ -7,10 +7,11 @@ gives, frame by frame, a speaking probability per face track from three cues:
   head's own motion (median optical flow over the face box) compensated, plus the mouth's
   optical flow minus that head motion; normalised by the patch's contrast and averaged over
   ``visual_window_s``;
-- without audio, mouth activity over the eyes' activity: the same head-compensated change of
-  a patch around the eyes is subtracted from the mouth's, frame by frame, and the 75th
-  percentile of that difference over ``silent_window_s`` decides (a zoom, a camera shake or
-  compression flicker change the whole face alike; talking changes the mouth only);
+- without audio, mouth activity over the eyes' activity: the head-compensated changes of the
+  mouth patch and of a patch around the eyes, both over the two patches' mean contrast, and
+  the 75th percentile of the mouth's over ``silent_window_s`` minus that of the eyes' decides
+  (a zoom, a camera shake, sensor noise or compression flicker change the whole face alike;
+  talking changes the mouth only);
 - audio-visual synchrony (when audio is given): correlation of each mouth's activity with the
   audio envelope over ``sync_window_s``, best over audio-video offsets within ``max_lag_s``,
   weighted by a voice-activity detector (``EnergyVad``: level above an adaptive noise floor
@@ -154,11 +155,13 @@ class _HeadMotion:
 
 @dataclass
 class _TrackState:
-    """Per-track ring buffer of mouth activity (aligned with the speaker's frame ring; NaN
-    where the track was absent), evidence of synchrony, and the held probability."""
+    """Per-track ring buffers (aligned with the speaker's frame ring; NaN where the track was
+    absent) of mouth activity (the audio path's) and of the mouth's and the eyes' changes (the
+    silent path's), evidence of synchrony, and the held probability."""
 
     activity: np.ndarray
-    mouth_over_eyes: np.ndarray
+    mouth: np.ndarray
+    eyes: np.ndarray
     sync: float = 0.0
     held: float = 0.0
     held_t: float = -1e9
@@ -191,7 +194,7 @@ class ActiveSpeaker:
         self,
         visual_window_s: float = 0.6,
         silent_window_s: float = 2.0,
-        silent_offset: float = 0.09,
+        silent_offset: float = 0.07,
         silent_scale: float = 0.01,
         sync_window_s: float = 1.5,
         max_lag_s: float = 0.2,
@@ -288,12 +291,15 @@ class ActiveSpeaker:
 
     def _activity(
         self, grey: np.ndarray, track: Track, flow: np.ndarray | None
-    ) -> tuple[float, float, float]:
-        """(patch change, mouth flow, eyes change) of one track: mean absolute grey change of
-        the mouth patch against the previous frame's patch at the head-motion-compensated
-        position, over the patch's contrast; mean magnitude of the mouth's flow minus the
-        head's motion, in face widths per frame x 100; the eye patch's change as the
-        mouth's. All ~0 for a still face, also under a camera pan or zoom."""
+    ) -> tuple[float, float, float, float]:
+        """(patch change, mouth flow, mouth change, eyes change) of one track: mean absolute
+        grey change of the mouth patch against the previous frame's patch at the
+        head-motion-compensated position, over the patch's contrast; mean magnitude of the
+        mouth's flow minus the head's motion, in face widths per frame x 100; then the mouth's
+        and the eye patch's mean absolute changes over the same denominator (the mean of the
+        two patches' contrasts), so that sensor noise, which changes every patch by the same
+        grey levels, changes both alike. All ~0 for a still face, also under a camera pan or
+        zoom."""
         rect = self.mouth_rect(track)
         head = _HeadMotion()
         mouth_flow = 0.0
@@ -315,24 +321,24 @@ class ActiveSpeaker:
                     )
                     width = max((x1 - x0) * scale, 1.0)
                     mouth_flow = 100.0 * float(np.sqrt((residual**2).sum(1)).mean()) / width
-        return (
-            self._change(grey, rect, head),
-            mouth_flow,
-            self._change(grey, self.eyes_rect(track), head),
-        )
+        mouth_mad, mouth_std = self._change(grey, rect, head)
+        eyes_mad, eyes_std = self._change(grey, self.eyes_rect(track), head)
+        common = (mouth_std + eyes_std) / 2 + 8.0
+        return mouth_mad / (mouth_std + 8.0), mouth_flow, mouth_mad / common, eyes_mad / common
 
     def _change(
         self, grey: np.ndarray, rect: tuple[float, float, float, float], head: _HeadMotion
-    ) -> float:
-        """Mean absolute grey change of the patch ``rect`` against the previous frame's patch
-        moved back by the head's motion ``head``, over the patch's contrast."""
+    ) -> tuple[float, float]:
+        """(mean absolute grey change of the patch ``rect`` against the previous frame's patch
+        moved back by the head's motion ``head``, the patch's contrast: its standard
+        deviation), grey levels; (0, 0) without a previous frame or patch."""
         if self._grey_prev is None or self._grey_prev.shape != grey.shape:
-            return 0.0
+            return 0.0, 0.0
         now = self._crop(grey, rect)
         before = self._crop(self._grey_prev, head.back(rect))
         if now is None or before is None:
-            return 0.0
-        return float(np.abs(now - before).mean() / (now.std() + 8.0))
+            return 0.0, 0.0
+        return float(np.abs(now - before).mean()), float(now.std())
 
     # -- the cue --------------------------------------------------------------------------
 
@@ -369,10 +375,10 @@ class ActiveSpeaker:
             state = self._tracks.get(track.id)
             if state is None:
                 empty = np.full(self.ring, np.nan, np.float32)
-                state = self._tracks[track.id] = _TrackState(empty, empty.copy())
-            change, mouth_flow, eyes = self._activity(grey, track, flow)
+                state = self._tracks[track.id] = _TrackState(empty, empty.copy(), empty.copy())
+            change, mouth_flow, mouth, eyes = self._activity(grey, track, flow)
             state.activity[slot] = change + self.flow_weight * mouth_flow
-            state.mouth_over_eyes[slot] = change - eyes
+            state.mouth[slot], state.eyes[slot] = mouth, eyes
             state.last_t = t
             recent = self._last(state.activity, n_visual)
             visual = float(np.nanmean(recent)) if np.isfinite(recent).any() else 0.0
@@ -412,25 +418,27 @@ class ActiveSpeaker:
             del self._tracks[tid]  # a track gone for 2 s is not coming back
         for state in self._tracks.values():
             if state.last_t < t:
-                state.activity[slot] = state.mouth_over_eyes[slot] = np.nan
+                state.activity[slot] = state.mouth[slot] = state.eyes[slot] = np.nan
         return out
 
     def _silent_level(self, state: _TrackState) -> float:
-        """Mouth activity without audio: the 75th percentile of mouth-minus-eyes change over
-        the last ``silent_window_s`` (NaN before any), brought to a frame interval of 80 ms
-        (the change between frames grows about as interval^0.6: measured at 40, 80 and 160 ms
-        on the tuning composites); the logit of speaking is its distance from
-        ``silent_offset`` in units of ``silent_scale``.
+        """Mouth activity without audio: the 75th percentile of the mouth's change minus that
+        of the eyes' change over the last ``silent_window_s`` (NaN before any; a difference of
+        percentiles, so noise that changes both patches alike cancels), brought to a frame
+        interval of 80 ms (the change between frames grows about as interval^0.6: measured at
+        40, 80 and 160 ms on the tuning composites); the logit of speaking is its distance
+        from ``silent_offset`` in units of ``silent_scale``.
 
-        Offset and scale were set on the tuning composites (talkers' level: median 0.16,
-        85 % above 0.094, where the probability reaches 0.6; silent faces: none above) and on
-        zooms over still photographs of EyeCrowd's fitting split (``eval/proxy_clips.py
-        --split fit``: 0.2-1.7 % above, at saliency strides 4-1)."""
+        Offset and scale were set on the tuning composites at stride 2 (talkers' level: median
+        0.12, 84 % at or above 0.074, where the probability reaches 0.6; silent faces: none)
+        and on zooms over still photographs of EyeCrowd's fitting split (``eval/proxy_clips.py
+        --split fit``: 1.1 % of face-frames at or above it)."""
         n = max(1, int(round(self.silent_window_s / self._dt)))
-        recent = self._last(state.mouth_over_eyes, n)
-        if not np.isfinite(recent).any():
+        mouth, eyes = self._last(state.mouth, n), self._last(state.eyes, n)
+        if not np.isfinite(mouth).any():
             return float("nan")
-        return float(np.nanpercentile(recent, 75)) * (0.08 / self._dt) ** 0.6
+        level = float(np.nanpercentile(mouth, 75) - np.nanpercentile(eyes, 75))
+        return level * (0.08 / self._dt) ** 0.6
 
     def _sync(self, state: _TrackState) -> tuple[float, float]:
         """(synchrony, speech share) of this frame: the best Pearson correlation, over
