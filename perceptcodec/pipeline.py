@@ -313,9 +313,9 @@ def encode(
     MPEG-TS, ...; a FIFO likewise), opened once and encoded as it arrives (a live stream never
     waits for its end), models that listen (``audio_rate``) then running without its sound; a
     2-pass encode, or maps from a file, read a copy spooled to the temporary folder instead
-    (where models hear the sound). ``dst``
-    ``-`` writes standard output (``fmt`` mkv, mpegts, h264 or hevc); a failure then leaves
-    what was already written, and the exit status says so.
+    (where models hear the sound). ``dst`` ``-`` writes standard output (``fmt`` mkv, mpegts,
+    h264 or hevc); a failure then leaves what was already written, and the exit status says
+    so.
 
     A damaged or truncated input (decided from its container and decoder) is an error unless
     ``keep_going``, which encodes what decodes and warns (:class:`PerceptcodecWarning`). The
