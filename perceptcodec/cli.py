@@ -380,9 +380,10 @@ _KIND_NAMES = {int: "an integer", float: "a number"}
 
 def _add_saliency_flags(parser: argparse.ArgumentParser) -> None:
     """--saliency, --runtime, --saliency-stride and every model option flag."""
-    from perceptcodec.saliency import DEFAULT_MODEL, NONE, Runtime, available_models
+    from perceptcodec.saliency import DEFAULT_MODEL, MODELS, NONE, Runtime, available_models
 
     models = [NONE, *available_models()]
+    strides = ", ".join(f"{e.stride} for {name}" for name, e in MODELS.items() if e.stride != 1)
     parser.add_argument(
         "--saliency",
         default=DEFAULT_MODEL,
@@ -400,8 +401,8 @@ def _add_saliency_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--saliency-stride",
         type=_ranged(int, 1, 1000),
-        help="run the model on every k-th frame, interpolating maps in between (default: 2 "
-        "for prior, 1 for the others)",
+        help="run the model on every k-th frame, interpolating maps in between (default: "
+        f"{strides}, 1 for the others)",
     )
     for flag, (_name, kind, text) in _model_flags().items():
         parser.add_argument(flag, type=kind, help=text)
