@@ -18,7 +18,6 @@ import perceptcodec
 from perceptcodec.config import EncodeConfig, SaliencySpec, Trim
 from perceptcodec.encoder import X264Options
 from perceptcodec.errors import PerceptcodecError
-from perceptcodec.io.synthetic import textured_frame
 
 CLI = [sys.executable, "-m", "perceptcodec"]
 FAST = ["--saliency", "center", "--preset", "ultrafast"]
@@ -48,18 +47,7 @@ def decode(data: bytes, fmt: str | None = None) -> tuple[int, list[str]]:
 
 def make_y4m(path: Path, frames: int = 20, fps: int = 25) -> Path:
     """A YUV4MPEG2 clip of moving texture, 160x96."""
-    with av.open(str(path), "w", format="yuv4mpegpipe") as out:
-        stream = out.add_stream("rawvideo", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
-        for i in range(frames):
-            rgb = av.VideoFrame.from_ndarray(textured_frame(160, 96, i), format="rgb24")
-            frame = rgb.reformat(format="yuv420p")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+    return make_video(path, 160, 96, frames=frames, fps=fps, codec="rawvideo")
 
 
 @pytest.fixture(scope="module")
