@@ -25,6 +25,7 @@ from perceptcodec.saliency.vamnet.spec import save_checkpoint
 from perceptcodec.training.config import TrainConfig, TrainSettings, load_config
 from perceptcodec.training.data import CacheData
 from perceptcodec.training.losses import total_loss
+from perceptcodec.training.resume import load_last, save_last
 from perceptcodec.training.scores import score_maps
 
 
@@ -154,12 +155,9 @@ def resume(run: Run) -> bool:
     """Continue from ``folder/last.pt`` when present (network, optimiser, schedule, step,
     generator); a run asked for a different number of steps re-plans its schedule from
     there. Returns whether it resumed."""
-    path = run.folder / "last.pt"
-    if not path.exists():
+    ck = load_last(run.folder, run.device, run.net, run.opt)
+    if ck is None:
         return False
-    ck = torch.load(path, map_location=run.device, weights_only=False)
-    run.net.load_state_dict(ck["model"])
-    run.opt.load_state_dict(ck["optimizer"])
     run.step, run.rng = ck["step"], ck["rng"]
     if ck["scheduler"]["total_steps"] == run.cfg.train.steps:
         run.sched.load_state_dict(ck["scheduler"])
@@ -216,15 +214,13 @@ def loop(run: Run, log: TextIO) -> dict[str, Any] | None:
             log.write(line + "\n")
             log.flush()
             print(line, flush=True)
-            torch.save(
-                {
-                    "model": net.state_dict(),
-                    "optimizer": run.opt.state_dict(),
-                    "scheduler": run.sched.state_dict(),
-                    "step": run.step,
-                    "rng": run.rng,
-                },
-                run.folder / "last.pt",
+            save_last(
+                run.folder,
+                net,
+                run.opt,
+                scheduler=run.sched.state_dict(),
+                step=run.step,
+                rng=run.rng,
             )
     return metrics
 

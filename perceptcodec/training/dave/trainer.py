@@ -30,6 +30,7 @@ from perceptcodec.saliency.dave.spec import save_checkpoint
 from perceptcodec.training.dave.config import TrainConfig, TrainSettings, load_config
 from perceptcodec.training.dave.data import DaveData, Sampling
 from perceptcodec.training.losses import cc_loss, kl_loss
+from perceptcodec.training.resume import load_last, save_last
 from perceptcodec.training.scores import score_maps
 
 
@@ -134,29 +135,12 @@ def setup(cfg: TrainConfig) -> Run:
 def resume(run: Run) -> bool:
     """Continue from ``folder/last.pt`` when present (network, optimiser, step, generator;
     the learning rate follows from the step, :func:`learning_rate`)."""
-    path = run.folder / "last.pt"
-    if not path.exists():
+    ck = load_last(run.folder, run.device, run.net, run.opt)
+    if ck is None:
         return False
-    ck = torch.load(path, map_location=run.device, weights_only=False)
-    run.net.load_state_dict(ck["model"])
-    run.opt.load_state_dict(ck["optimizer"])
     run.step, run.rng = ck["step"], ck["rng"]
     print(f"resumed at step {run.step}")
     return True
-
-
-def _save_last(run: Run) -> None:
-    tmp = run.folder / f"last.{os.getpid()}.part"
-    torch.save(
-        {
-            "model": run.net.state_dict(),
-            "optimizer": run.opt.state_dict(),
-            "step": run.step,
-            "rng": run.rng,
-        },
-        tmp,
-    )
-    tmp.replace(run.folder / "last.pt")
 
 
 def _write(log: TextIO, entry: dict[str, Any]) -> None:
@@ -213,7 +197,7 @@ def loop(run: Run, log: TextIO) -> dict[str, Any] | None:
         if run.step % tr.val_every == 0 or last:
             metrics = validate(net, run.data, device, dc.val_images)
             _write(log, {"step": run.step, "val": metrics})
-            _save_last(run)
+            save_last(run.folder, run.net, run.opt, step=run.step, rng=run.rng)
     return metrics
 
 
