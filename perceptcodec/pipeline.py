@@ -370,12 +370,9 @@ def encode(
             needs_file = passes == 2 or isinstance(model, ExternalSaliency)
             if needs_file:  # read twice: spooled once into the private temporary folder
                 spooled = spool(src, tmp)
-                try:
-                    info, fingerprint = probe(spooled), Fingerprint.of(spooled)
-                except PerceptcodecError as exc:  # name the pipe, not our temporary copy
-                    message = str(exc).replace(str(spooled), str(display_name(src)))
-                    raise PerceptcodecError(message.replace("media file", "media stream")) from exc
+                stack.enter_context(_named_as_pipe(spooled, display_name(src)))
                 src = spooled
+                info, fingerprint = probe(src), Fingerprint.of(src)
             else:
                 live = stack.enter_context(LiveInput(src, keep_going, audio=muxer not in RAW))
                 info = live.info
@@ -454,6 +451,19 @@ def encode(
         dqp_max=result.offsets.high,
         boosted_share=result.offsets.boosted_share,
     )
+
+
+@contextlib.contextmanager
+def _named_as_pipe(spooled: Path, name: Path) -> Iterator[None]:
+    """Errors about ``spooled`` (our temporary copy of a piped input) name the pipe
+    (``name``, e.g. ``<stdin>``) instead, as errors of a live read do."""
+    try:
+        yield
+    except PerceptcodecError as exc:
+        if str(spooled) not in str(exc):
+            raise
+        message = str(exc).replace(str(spooled), str(name)).replace("media file", "media stream")
+        raise PerceptcodecError(message) from exc
 
 
 def is_external_maps(config: EncodeConfig) -> bool:

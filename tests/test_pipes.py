@@ -147,6 +147,10 @@ def test_pipe_misuse_is_a_one_line_usage_error(tmp_path, media):
     assert "needs -o FILE" in one_error_line(run("encode", "-", stdin=b"x"), 2)
     not_media = run("encode", "-", "-o", str(tmp_path / "o.mkv"), stdin=b"not a video at all")
     assert "<stdin>: not a readable media stream" in one_error_line(not_media, 1)
+    spooled = run(  # 2 passes read a spooled copy: its errors still name the pipe
+        "encode", "-", "-o", str(tmp_path / "o.mkv"), "--two-pass", stdin=b"not a video at all"
+    )
+    assert "<stdin>: not a readable media stream" in one_error_line(spooled, 1)
     assert list(tmp_path.iterdir()) == []
 
 
