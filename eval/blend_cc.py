@@ -18,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eyecrowd_faces import CACHE  # noqa: E402
+from proxy_clips import clip_list  # noqa: E402
 
 from perceptcodec.datasets import read_gaze_csv  # noqa: E402
 from perceptcodec.metrics import cc  # noqa: E402
@@ -35,8 +36,7 @@ def main() -> None:
     out: dict[str, dict[str, float]] = {}
     for name, folder in SETS.items():
         scores: dict[float, list[float]] = {a: [] for a in ALPHAS}
-        for line in (folder / "datasets.txt").read_text().split():
-            video, table = (Path(p) for p in line.replace(".mp4:", ".mp4\n").split("\n"))
+        for video, table in clip_list(folder):
             gaze = read_gaze_csv(video, table)
             prior, vamnet = get_model("prior"), get_model("vamnet")
             ps, vs = prior.size_for(*gaze.size), vamnet.size_for(*gaze.size)

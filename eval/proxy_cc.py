@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from eyecrowd_faces import CACHE
+from proxy_clips import clip_list
 
 from perceptcodec.datasets import read_dhf1k_0002, read_gaze_csv
 from perceptcodec.metrics import cc, nss
@@ -79,9 +80,8 @@ def main() -> None:
         for label in set(MODELS) - set(args.models):
             del MODELS[label]
     videos = []
-    for line in (CACHE / "proxy" / "datasets.txt").read_text().split():
-        video, table = line.split(".mp4:")
-        videos.append((Path(video + ".mp4"), read_gaze_csv(Path(video + ".mp4"), Path(table))))
+    for video, table in clip_list(CACHE / "proxy"):
+        videos.append((video, read_gaze_csv(video, table)))
     dhf = read_dhf1k_0002()
     videos.append((dhf.video, dhf))
     head = "| video | " + " | ".join(f"{m} CC / NSS" for m in MODELS) + " |"

@@ -55,6 +55,16 @@ from perceptcodec.paths import shared_data_dir
 OUT = CACHE / "proxy"
 
 
+def clip_list(folder: Path) -> list[tuple[Path, Path]]:
+    """(video, gaze CSV) of each clip in ``folder``'s ``datasets.txt`` (the ``VIDEO:GAZE.csv``
+    arguments this script, ``dialogue_proxy.py`` too, writes for ``perceptcodec rd``)."""
+    pairs = []
+    for line in (folder / "datasets.txt").read_text().split():
+        video, table = line.split(".mp4:")
+        pairs.append((Path(video + ".mp4"), Path(table)))
+    return pairs
+
+
 def pick(images: dict, names: list[str], count: int, min_faces: int = 2) -> list[str]:
     """``count`` names with >= ``min_faces`` faces, largest face (fraction of width) first."""
     scored = []

@@ -19,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eyecrowd_faces import CACHE  # noqa: E402
+from proxy_clips import clip_list  # noqa: E402
 
 from perceptcodec.config import EncodeConfig, SaliencySpec  # noqa: E402
 from perceptcodec.datasets import read_gaze_csv  # noqa: E402
@@ -62,8 +63,7 @@ def main() -> int:
     args = parser.parse_args()
     rows: dict[str, dict] = {}
     all_curves: dict[str, dict] = {}
-    for line in (args.clips / "datasets.txt").read_text().split():
-        video, table = (Path(p) for p in line.replace(".mp4:", ".mp4\n").split("\n"))
+    for video, table in clip_list(args.clips):
         gaze = read_gaze_csv(video, table)
         base = curve(video, gaze, "none")
         curves = {m: curve(video, gaze, str(table) if m == "gaze" else m) for m in args.models}

@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eyecrowd_faces import CACHE  # noqa: E402
+from proxy_clips import clip_list  # noqa: E402
 
 from perceptcodec.saliency.options import PriorOptions  # noqa: E402
 from perceptcodec.saliency.prior import PriorSaliency  # noqa: E402
@@ -74,8 +75,7 @@ def main() -> int:
     args = parser.parse_args()
     rows = {}
     start = time.time()
-    for line in (args.clips / "datasets.txt").read_text().split():
-        video = Path(line.split(".mp4:")[0] + ".mp4")
+    for video, _ in clip_list(args.clips):
         p = clip_probabilities(video, args.stride, args.noise)
         rows[video.stem] = {
             "face_frames": int(p.size),
