@@ -3,6 +3,7 @@ audio windows training and inference cut, and the shared saliency scores."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +243,33 @@ def test_score_maps_on_known_maps():
     assert both["auc_j"] == pytest.approx(0.5) and both["nss"] == 0.0  # one map had fixations
     assert both["kl"] == pytest.approx(np.log(16), abs=1e-6)
     assert np.isnan(score_maps([uniform], [dens], [np.zeros_like(fix)])["nss"])
+
+
+@pytest.mark.torch
+def test_fine_tuning_starts_from_a_vamnet_checkpoint(tiny, tmp_path):
+    """``--init vamnet.pt``: every weight from the checkpoint, the face-cue projection at zero;
+    a checkpoint of another network is a one-line error."""
+    import torch
+
+    from perceptcodec.saliency.vamnet.net import VamNet
+    from perceptcodec.saliency.vamnet.spec import VamNetConfig, save_checkpoint
+    from perceptcodec.training.trainer import build_model, train
+
+    write, _ = tiny
+    base = VamNet(VamNetConfig(node_dim=16, graph_layers=1, heads=2, motion_interval=2,
+                               lstm_hidden=(8, 4)))  # fmt: skip
+    save_checkpoint(tmp_path / "base.pt", base, steps=1, train_config={})
+    cfg = load_config(write()).with_overrides()
+    cued = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, face_cues=3))
+    net = build_model(cued, tmp_path / "base.pt")
+    assert torch.allclose(net.face.out.weight, base.face.out.weight.half().float())
+    assert net.cue_proj.weight.abs().sum() == 0
+    other = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, node_dim=32))
+    with pytest.raises(PerceptcodecError, match="not this \\[model\\]'s network"):
+        build_model(other, tmp_path / "base.pt")
+    path = write()
+    path.write_text(
+        path.read_text().replace("lstm_hidden = [8, 4]", "lstm_hidden = [8, 4]\nface_cues = 3")
+    )
+    run = train(path, tmp_path / "base.pt")  # the tiny cache has cues from its boxes
+    assert _shipped(run)["config"]["face_cues"] == 3

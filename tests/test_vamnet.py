@@ -157,3 +157,30 @@ def test_mvva_layout_feeds_the_cache(tmp_path):
     share = c["attention"][0][:2]
     assert share[0] > 0.9 * share.sum()  # the density sits on the first face
     assert np.allclose(c["boxes"][0][0], [0.1, 0.25, 0.3, 0.5])
+
+
+def test_face_cues_start_at_zero_and_are_learned():
+    from perceptcodec.saliency.face_cues import CUE_COUNT
+
+    plain = VamNet(SMALL)
+    cued = VamNet(VamNetConfig(node_dim=32, graph_layers=1, heads=2, face_cues=CUE_COUNT))
+    missing, unexpected = cued.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and sorted(missing) == ["cue_proj.bias", "cue_proj.weight"]
+    plain.eval(), cued.eval()
+    inputs = _inputs()
+    cues = torch.rand(2, 3, 2, CUE_COUNT)
+    a, b = plain(**inputs), cued(**inputs, cues=cues)
+    for key in ("log_saliency", "speaking", "attention"):  # a fine-tune starts where it was
+        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    with pytest.raises(ValueError, match="face cues"):
+        cued(**inputs)
+    cued.train()
+    cued(**inputs, cues=cues)["speaking"].sum().backward()
+    assert cued.cue_proj.weight.grad.abs().sum() > 0
+
+
+def test_face_cues_count_is_checked():
+    from perceptcodec.errors import PerceptcodecError
+
+    with pytest.raises(PerceptcodecError, match="face_cues is 0 or 3"):
+        VamNetConfig.from_dict({"face_cues": 2})

@@ -236,3 +236,35 @@ def test_vamnet_sources_reach_the_npz(tmp_path):
     data = np.load(tmp_path / "m.npz")
     assert data["sources"].shape == data["saliency"].shape == (6, 45, 80)
     assert len(data["face_frame"]) == len(data["face_speaking"]) == len(data["face_box"])
+
+
+@pytest.mark.torch
+def test_weights_with_face_cues_export_and_run_on_both_runtimes(tmp_path):
+    """A network trained with face cues: the graphs take a ``cues`` input, the streaming model
+    computes the cues (the speaker cue on its own flow) and both runtimes agree."""
+    pytest.importorskip("torch")
+    from perceptcodec.saliency.face_cues import CUE_COUNT
+    from perceptcodec.saliency.vamnet.export import export
+    from perceptcodec.saliency.vamnet.net import VamNet
+    from perceptcodec.saliency.vamnet.spec import VamNetConfig, save_checkpoint
+
+    net = VamNet(VamNetConfig(node_dim=16, graph_layers=1, heads=2, face_cues=CUE_COUNT))
+    with __import__("torch").no_grad():
+        net.cue_proj.weight.normal_()  # not the zero start: the cues must change the output
+    save_checkpoint(tmp_path / "w.pt", net, steps=1, train_config={})
+    export(tmp_path / "w.pt")
+    import onnxruntime as ort
+
+    names = [i.name for i in ort.InferenceSession(str(tmp_path / "vamnet_step.onnx")).get_inputs()]
+    assert names[-2:] == ["cues", "audio"]
+    maps = {}
+    for runtime in ("onnx", "torch"):
+        model = VamNetSaliency(VamNetOptions(weights=str(tmp_path / "w.pt")), runtime=runtime)
+        assert model.spec.face_cues == CUE_COUNT and model._cue is not None
+        maps[runtime] = np.stack(
+            [
+                model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32) if i % 2 else None)
+                for i, f in enumerate(_frames())
+            ]
+        )
+    assert np.abs(maps["onnx"] - maps["torch"]).max() <= 1e-5 * maps["torch"].max()

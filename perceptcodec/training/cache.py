@@ -8,7 +8,8 @@ densities), so the cache is tens of MB and can travel to a GPU machine without P
 Split (fixed, by whole image / whole video): every 10th image of OSIE, EyeCrowd and MIT1003 is
 validation; DHF1K 0002 (the only video with gaze) is training; talking-face composites pair
 clips of disjoint sets (training: face_1-4, WDA_AlexandriaOcasioCortez, GRID 1-7; validation:
-face_5, WDA_KatieHill, GRID 8-11).
+face_5, WDA_KatieHill, GRID 8-11), with a muted talker or a silent listener beside the speaker,
+and the per-face cues of :mod:`perceptcodec.saliency.face_cues` (``cues``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -28,11 +30,18 @@ from perceptcodec.datasets import (
     read_mvva,
     read_osie,
 )
-from perceptcodec.io.audio import load_audio_mono
+from perceptcodec.io.audio import audio_window, load_audio_mono
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.paths import shared_data_dir
-from perceptcodec.saliency.faces import FaceDetector
-from perceptcodec.saliency.vamnet.spec import AUDIO_RATE, CACHE_COLUMNS, INPUT_SIZE, MAX_FACES
+from perceptcodec.saliency.face_cues import CUE_COUNT, SpeakingCue, face_cues
+from perceptcodec.saliency.faces import FaceDetector, FaceTracker
+from perceptcodec.saliency.vamnet.spec import (
+    AUDIO_RATE,
+    AUDIO_WINDOW_S,
+    CACHE_COLUMNS,
+    INPUT_SIZE,
+    MAX_FACES,
+)
 
 SIZE = INPUT_SIZE  # frame side, pixels
 GRID = 32  # density side
@@ -58,9 +67,11 @@ class Store:
         boxes: np.ndarray | None = None,
         speaking: np.ndarray | None = None,
         attention: np.ndarray | None = None,
+        cues: np.ndarray | None = None,
     ) -> None:
         """rgb: SIZE x SIZE x 3; points: (x, y) in [0, 1]; boxes: K x 4 in [0, 1]; speaking:
-        0/1 per box when known (composites, MVVA); attention: fixation mass per box."""
+        0/1 per box when known (composites, MVVA); attention: fixation mass per box; cues:
+        K x CUE_COUNT face cues (default: from the boxes, speaking probability 0)."""
         ok, buf = cv2.imencode(
             ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
         )
@@ -82,9 +93,13 @@ class Store:
         m = np.zeros(MAX_FACES, bool)
         s = np.zeros(MAX_FACES, np.float32)
         a = np.zeros(MAX_FACES, np.float32)
+        q = np.zeros((MAX_FACES, CUE_COUNT), np.float32)
         if boxes is not None and len(boxes):
             n = min(len(boxes), MAX_FACES)
             b[:n], m[:n] = boxes[:n], True
+            if cues is None:
+                cues = face_cues(boxes, np.zeros(len(boxes), np.float32))
+            q[:n] = cues[:n]
             if speaking is not None:
                 s[:n] = speaking[:n]
             if attention is not None:
@@ -99,6 +114,7 @@ class Store:
             ("group", group),
             ("split", split),
             ("t", t),
+            ("cues", q),
         ):
             c[key].append(value)
 
@@ -179,8 +195,63 @@ def add_dhf1k(store: Store, audio: dict[int, np.ndarray]) -> None:
         audio[gid] = wave
 
 
-def _clip_frames(path: Path, detector: FaceDetector, n: int) -> tuple[list, list, float]:
-    """First ``n`` frames (centre square, SIZE/2 side) and their main face box in [0, 1]."""
+CUE_TILE = 160  # tile side (pixels) of the composites the speaker cue watches (320 wide, as
+# the prior's working width: the cue's parameters hold there)
+CUE_STRIDE = 2  # the cue sees every 2nd frame, as in the prior's default saliency stride
+
+
+@dataclass
+class TalkingClip:
+    """A talking clip's frames (centre square, CUE_TILE side), main face box per frame ([0, 1]
+    of the square, None where CenterFace found none), frame rate, audio at AUDIO_RATE (None
+    without a track) and its silent frames' longest run (indices, None if under 0.4 s)."""
+
+    frames: list[np.ndarray]
+    boxes: list[np.ndarray | None]
+    fps: float
+    wave: np.ndarray | None
+    silent: np.ndarray | None
+
+    def speech_onset(self) -> int:
+        """The first frame after the opening silence (0 when the clip opens with speech)."""
+        if self.silent is None or self.silent[0] > 2:
+            return 0
+        return int(self.silent[-1]) + 1
+
+
+def _silent_run(wave: np.ndarray | None, fps: float, n: int) -> np.ndarray | None:
+    """Frame indices of the longest silent run (>= 0.4 s, 2 frames kept clear of speech at
+    each end) of a clip of ``n`` frames: frames whose audio level is under max(-50 dBFS, the
+    clip's 95th percentile - 25 dB)."""
+    if wave is None:
+        return None
+    hop = AUDIO_RATE / fps
+    level = np.array(
+        [
+            10 * np.log10(np.mean(wave[int(i * hop) : int((i + 1) * hop)] ** 2) + 1e-12)
+            for i in range(n)
+            if int((i + 1) * hop) <= len(wave)
+        ]
+    )
+    if not len(level):
+        return None
+    quiet = level < max(-50.0, float(np.percentile(level, 95)) - 25.0)
+    best, start = (0, 0), None
+    for i, q in enumerate([*quiet, False]):
+        if q and start is None:
+            start = i
+        elif not q and start is not None:
+            a, b = start + (2 if start > 0 else 0), i - (2 if i < len(quiet) else 0)
+            if b - a > best[1] - best[0]:
+                best = (a, b)
+            start = None
+    if best[1] - best[0] < 0.4 * fps:
+        return None
+    return np.arange(*best)
+
+
+def _talking_clip(path: Path, detector: FaceDetector) -> TalkingClip:
+    """All frames of a clip (centre square, CUE_TILE side) and their main face boxes."""
     frames, boxes = [], []
     fps = float(probe(path).fps)
     for frame in decode_video(path):
@@ -195,11 +266,10 @@ def _clip_frames(path: Path, detector: FaceDetector, n: int) -> tuple[list, list
             if len(det)
             else None
         )
-        frames.append(_square(sq, SIZE // 2))
+        frames.append(_square(sq, CUE_TILE))
         boxes.append(box)
-        if len(frames) == n:
-            break
-    return frames, boxes, fps
+    wave = load_audio_mono(path, AUDIO_RATE)
+    return TalkingClip(frames, boxes, fps, wave, _silent_run(wave, fps, len(frames)))
 
 
 def talking_clips() -> tuple[list[Path], list[Path]]:
@@ -211,58 +281,127 @@ def talking_clips() -> tuple[list[Path], list[Path]]:
     return train, val
 
 
+def _pingpong(run: np.ndarray, i: int) -> int:
+    """The i-th frame of ``run`` played forwards then backwards in a loop."""
+    n = len(run)
+    u = i % max(2 * n - 2, 1)
+    return int(run[u if u < n else 2 * n - 2 - u])
+
+
+def composite_cues(
+    canvases: list[np.ndarray], wave: np.ndarray | None, fps: float, detector: FaceDetector
+) -> list[dict[int, float]]:
+    """Per frame of a 2-tile composite (canvases 2 CUE_TILE square, tiles side by side in the
+    middle band): {tile 0 or 1: speaking probability} of the active-speaker cue, run as
+    VAM-Net runs it at inference (:class:`~perceptcodec.saliency.face_cues.SpeakingCue`, its
+    flow moving CenterFace's tracks, the 22,050 Hz window around each frame) on every
+    CUE_STRIDE-th frame, held in between."""
+    tracker = FaceTracker(detector, stride=10)
+    cue = SpeakingCue(AUDIO_RATE)
+    out: list[dict[int, float]] = []
+    for i, canvas in enumerate(canvases):
+        if i % CUE_STRIDE:
+            out.append(out[-1])
+            continue
+        t = i / fps
+        tracks = tracker(canvas, cue.flow(canvas))
+        window = None if wave is None else audio_window(wave, AUDIO_RATE, t, AUDIO_WINDOW_S)
+        probs = cue(canvas, tracks, window, t)
+        tiles: dict[int, float] = {}
+        for track in tracks:
+            tile = int((track.box[0] + track.box[2]) / 2 >= CUE_TILE)
+            tiles[tile] = max(tiles.get(tile, 0.0), probs.get(track.id, 0.0))
+        out.append(tiles)
+    return out
+
+
 def add_composites(store: Store, audio: dict[int, np.ndarray], pairs_per_split: int) -> None:
     """Two talking clips side by side (tiles of SIZE/2 in the middle band), the audio of one:
-    its face is the speaker (label 1), the other is silent (0)."""
+    its face is the speaker (label 1), the other is not (0). Three settings,
+    ``pairs_per_split`` composites each: ``talkers`` (the other tile talks too, muted: only the
+    sound can tell; both from their first frame), ``listeners`` (the other tile is a silent
+    stretch of its clip played forwards and backwards: the usual conversation; the speaker
+    from its speech onset) and ``silent`` (listeners without sound: a silent track for the
+    network, no audio for the cue, as in a video without an audio track). Face cues
+    (:mod:`perceptcodec.saliency.face_cues`) come from the active-speaker cue run on the same
+    composite at 2 CUE_TILE pixels wide (:func:`composite_cues`)."""
     detector = FaceDetector(input_width=256)
+    cue_detector = FaceDetector(input_width=2 * CUE_TILE)
     rng = np.random.default_rng(0)
-    for split, clips in enumerate(talking_clips()):
-        loaded = {c: _clip_frames(c, detector, COMPOSITE_FRAMES) for c in clips}
-        waves = {c: load_audio_mono(c, AUDIO_RATE) for c in clips}
-        pairs = list(itertools.permutations(clips, 2))
+    side = 2 * CUE_TILE
+    for split, paths in enumerate(talking_clips()):
+        clips = {c: _talking_clip(c, detector) for c in paths}
+        pairs = list(itertools.permutations(paths, 2))
         rng.shuffle(pairs)
-        for a, b in pairs[:pairs_per_split]:
-            (fa, ba, fps), (fb, bb, _) = loaded[a], loaded[b]
-            n = min(len(fa), len(fb))
-            speaker_left = bool(rng.integers(2))
-            gid = len(store.groups)
-            store.groups.append(
-                {"kind": "composite", "name": f"{a.stem}+{b.stem}", "fps": fps, "speaker": a.stem}
-            )
-            half = SIZE // 2
-            for i in range(n):
-                canvas = np.zeros((SIZE, SIZE, 3), np.uint8)
-                left, right = (fa[i], fb[i]) if speaker_left else (fb[i], fa[i])
-                lbox, rbox = (ba[i], bb[i]) if speaker_left else (bb[i], ba[i])
-                canvas[half // 2 : half // 2 + half, :half] = left
-                canvas[half // 2 : half // 2 + half, half:] = right
-                boxes, speaking = [], []
-                for box, x_off, is_speaker in (
-                    (lbox, 0.0, speaker_left),
-                    (rbox, 0.5, not speaker_left),
-                ):
-                    if box is not None:
-                        boxes.append(
-                            [
-                                box[0] / 2 + x_off,
-                                box[1] / 2 + 0.25,
-                                box[2] / 2 + x_off,
-                                box[3] / 2 + 0.25,
-                            ]
-                        )
-                        speaking.append(float(is_speaker))
-                store.add_frame(
-                    canvas,
-                    gid,
-                    split,
-                    i / fps,
-                    None,
-                    None,
-                    np.array(boxes, np.float32).reshape(-1, 4),
-                    np.array(speaking, np.float32),
+        listener_pairs = [(a, b) for a, b in pairs if clips[b].silent is not None]
+        more = itertools.cycle(listener_pairs)
+        for setting, chosen in (
+            ("talkers", pairs[:pairs_per_split]),
+            ("listeners", [next(more) for _ in range(pairs_per_split)]),
+            ("silent", [next(more) for _ in range(pairs_per_split)]),
+        ):
+            for a, b in chosen:
+                ca, cb = clips[a], clips[b]
+                start = 0 if setting == "talkers" else ca.speech_onset()
+                n = min(COMPOSITE_FRAMES, len(ca.frames) - start)
+                if setting == "talkers":
+                    n = min(n, len(cb.frames))
+                speaker_left = bool(rng.integers(2))
+                gid = len(store.groups)
+                store.groups.append(
+                    {
+                        "kind": "composite",
+                        "setting": setting,
+                        "name": f"{a.stem}+{b.stem}",
+                        "fps": ca.fps,
+                        "speaker": a.stem,
+                    }
                 )
-            if waves[a] is not None:  # only the seconds the composite uses (+ a window)
-                audio[gid] = waves[a][: int((n / fps + 1.0) * AUDIO_RATE)]
+                spans = []
+                canvases = []
+                for i in range(n):
+                    j = i if setting == "talkers" else _pingpong(cb.silent, i)
+                    pair = ((ca, start + i, True), (cb, j, False))
+                    left, right = pair if speaker_left else pair[::-1]
+                    spans.append((left, right))
+                    canvas = np.zeros((side, side, 3), np.uint8)
+                    y0 = CUE_TILE // 2
+                    canvas[y0 : y0 + CUE_TILE, :CUE_TILE] = left[0].frames[left[1]]
+                    canvas[y0 : y0 + CUE_TILE, CUE_TILE:] = right[0].frames[right[1]]
+                    canvases.append(canvas)
+                wave = None
+                if ca.wave is not None:  # only the seconds the composite uses (+ a window)
+                    first = int(start / ca.fps * AUDIO_RATE)
+                    wave = ca.wave[first : first + int((n / ca.fps + 1.0) * AUDIO_RATE)]
+                    if setting == "silent":  # a video without sound: the cue sees none,
+                        wave, audio[gid] = None, np.zeros_like(wave)  # the network silence
+                    else:
+                        audio[gid] = wave
+                cues = composite_cues(canvases, wave, ca.fps, cue_detector)
+                for i, ((left, right), canvas) in enumerate(zip(spans, canvases, strict=True)):
+                    boxes, speaking, probs = [], [], []
+                    for tile, (clip, k, is_speaker) in enumerate((left, right)):
+                        box = clip.boxes[k]
+                        if box is not None:
+                            x_off = tile / 2
+                            boxes.append(
+                                [box[0] / 2 + x_off, box[1] / 2 + 0.25, box[2] / 2 + x_off,
+                                 box[3] / 2 + 0.25]
+                            )  # fmt: skip
+                            speaking.append(float(is_speaker))
+                            probs.append(cues[i].get(tile, 0.0))
+                    boxes_arr = np.array(boxes, np.float32).reshape(-1, 4)
+                    store.add_frame(
+                        cv2.resize(canvas, (SIZE, SIZE), interpolation=cv2.INTER_AREA),
+                        gid,
+                        split,
+                        i / ca.fps,
+                        None,
+                        None,
+                        boxes_arr,
+                        np.array(speaking, np.float32),
+                        cues=face_cues(boxes_arr, np.array(probs, np.float32)),
+                    )
 
 
 def add_mvva(store: Store, audio: dict[int, np.ndarray], root: Path) -> None:

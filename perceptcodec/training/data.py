@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from perceptcodec.io.audio import audio_window
+from perceptcodec.saliency.face_cues import CUE_COUNT
 from perceptcodec.saliency.vamnet.spec import AUDIO_RATE, AUDIO_WINDOW_S, CACHE_COLUMNS, face_crops
 
 
@@ -34,6 +35,10 @@ class CacheData:
             ]
         )
         for key in CACHE_COLUMNS:
+            if key == "cues" and key not in z.files:  # a cache from before the face cues
+                z_boxes = z["boxes"]
+                self.cues = np.zeros((*z_boxes.shape[:2], CUE_COUNT), np.float32)
+                continue
             setattr(self, key, z[key])
         self.density = self.density.astype(np.float32)
         self.groups = json.loads(bytes(z["groups"]).decode())
@@ -53,7 +58,8 @@ class CacheData:
     def batch(self, rows: np.ndarray, partners: np.ndarray, with_audio: bool) -> dict:
         """Tensors for frame indices ``rows`` (n, T) with motion partners (n, T): frames and
         partners (n, T, 3, S, S) float in [0, 1], boxes (n, T, K, 4), crops (n, T, K, 3,
-        FACE_CROP, FACE_CROP), densities / fixations (n, T, 32, 32), labels and masks, and with
+        FACE_CROP, FACE_CROP), face cues (n, T, K, CUE_COUNT), densities / fixations (n, T,
+        32, 32), labels and masks, and with
         ``with_audio`` audio (n, T, AUDIO_SAMPLES) float32 at AUDIO_RATE."""
         n, t = rows.shape
         flat = rows.reshape(-1)
@@ -73,6 +79,7 @@ class CacheData:
             "frames": frames(rows),
             "partners": frames(partners),
             "boxes": tensor(self.boxes[rows]),
+            "cues": tensor(self.cues[rows].astype(np.float32)),
             "face_mask": tensor(self.face_mask[rows]),
             "crops": crops_t.view(n, t, *crops_t.shape[1:]),
             "density": tensor(self.density[rows]),

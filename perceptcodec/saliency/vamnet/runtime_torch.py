@@ -56,6 +56,7 @@ class TorchStep:
                 t["face_mask"][:, None],
                 t["crops"][:, None],
                 state=[(t["h1"], t["c1"]), (t["h2"], t["c2"])],
+                cues=t["cues"][:, None] if "cues" in t else None,
             )
         (h1, c1), (h2, c2) = out["state"]
         speaking = step_speaking(out, t["face_mask"])

@@ -21,6 +21,7 @@ from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.audio import window_samples
 from perceptcodec.paths import models_dir
 from perceptcodec.saliency.checkpoint import load_network, save_network, write_provenance
+from perceptcodec.saliency.face_cues import CUE_COUNT
 
 if TYPE_CHECKING:
     from perceptcodec.saliency.vamnet.net import VamNet
@@ -42,6 +43,7 @@ CACHE_COLUMNS = (
     "group",
     "split",
     "t",
+    "cues",
 )
 AUDIO_RATE = 22050  # Hz, SoundNet's rate
 AUDIO_WINDOW_S = 0.64  # seconds of audio centred on each frame
@@ -66,6 +68,7 @@ class VamNetConfig:
     use_audio: bool = True
     use_faces: bool = True
     backbone: str = "mobilenet_v2"  # or "vgg16" (weights from the user, see pretrained.py)
+    face_cues: int = 0
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], where: str = "config") -> VamNetConfig:
@@ -81,6 +84,8 @@ class VamNetConfig:
         config = cls(**given)
         if config.motion_interval < 1 or len(config.lstm_hidden) != 2:
             raise PerceptcodecError(f"{where}: motion_interval >= 1 and two lstm_hidden sizes")
+        if config.face_cues not in (0, CUE_COUNT):
+            raise PerceptcodecError(f"{where}: face_cues is 0 or {CUE_COUNT}")
         return config
 
 
@@ -92,8 +97,10 @@ class StepSpec:
     ``motion_interval`` frames earlier); boxes (1, max_faces, 4) in [0, 1]; face_mask
     (1, max_faces) bool; crops (1, max_faces, 3, face_crop, face_crop) float32 in [0, 1];
     audio (1, audio_samples) float32 at AUDIO_RATE (absent in the no-audio graph); state
-    h1, c1 (1, hidden[0], grid, grid) and h2, c2 (1, hidden[1], grid, grid) float32.
-    Out: log_saliency (1, grid, grid) and the new state."""
+    h1, c1 (1, hidden[0], grid, grid) and h2, c2 (1, hidden[1], grid, grid) float32; cues
+    (1, max_faces, face_cues) float32 (only when face_cues > 0: speaking probability, size,
+    distance from the centre, :mod:`perceptcodec.saliency.face_cues`).
+    Out: log_saliency (1, grid, grid), the new state and speaking (1, max_faces)."""
 
     motion_interval: int
     hidden: tuple[int, int]
@@ -102,10 +109,15 @@ class StepSpec:
     max_faces: int = MAX_FACES
     face_crop: int = FACE_CROP
     audio_samples: int = AUDIO_SAMPLES
+    face_cues: int = 0
 
     @classmethod
     def from_config(cls, config: VamNetConfig) -> StepSpec:
-        return cls(motion_interval=config.motion_interval, hidden=tuple(config.lstm_hidden))
+        return cls(
+            motion_interval=config.motion_interval,
+            hidden=tuple(config.lstm_hidden),
+            face_cues=config.face_cues,
+        )
 
     def zero_state(self) -> list[np.ndarray]:
         """ConvLSTM (h1, c1, h2, c2) at rest, float32 (1, c, grid, grid)."""
@@ -155,10 +167,12 @@ def read_step_spec(folder: Path, shapes: Mapping[str, tuple[int, ...]]) -> StepS
         max_faces=int(shapes["boxes"][1]),
         face_crop=int(shapes["crops"][-1]),
         audio_samples=int(shapes["audio"][-1]) if "audio" in shapes else AUDIO_SAMPLES,
+        face_cues=int(shapes["cues"][-1]) if "cues" in shapes else 0,
     )
-    if spec.hidden != tuple(config.lstm_hidden):
+    if spec.hidden != tuple(config.lstm_hidden) or spec.face_cues != config.face_cues:
         raise PerceptcodecError(
-            f"{path} says ConvLSTM {config.lstm_hidden}, the graphs {spec.hidden}: re-export"
+            f"{path} disagrees with the graphs (ConvLSTM {config.lstm_hidden} / {spec.hidden}, "
+            f"face cues {config.face_cues} / {spec.face_cues}): re-export"
         )
     return spec
 
