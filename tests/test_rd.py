@@ -251,3 +251,21 @@ def test_a_two_pass_rd_point_on_the_real_clip(shared_data):
     assert point["frames"] == 783 and point["gaze_frames"] > 700
     assert point["actual_kbps"] == pytest.approx(300, rel=0.05)
     assert 35 < point["ewpsnr_y"] < point["psnr_y"] < 55  # 50.18 dB PSNR-Y at 9858819
+
+
+def test_retrained_weights_are_another_configuration(tmp_path):
+    """Results are kept by their settings: a trained model's settings carry its weights' hash,
+    so a rerun after retraining computes new points instead of reusing the old weights'."""
+    from perceptcodec.config import SaliencySpec
+    from perceptcodec.saliency.options import VamNetOptions
+
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    a.write_bytes(b"weights one")
+    b.write_bytes(b"weights two")
+
+    def settings(path):
+        return RdConfig(SaliencySpec("vamnet", VamNetOptions(weights=str(path)))).settings()
+
+    assert settings(a)["weights_sha256"] != settings(b)["weights_sha256"]
+    assert settings(a) == settings(a) and settings(tmp_path / "gone.pt")["weights_sha256"] is None
+    assert "weights_sha256" not in RdConfig.parse("prior").settings()

@@ -26,11 +26,11 @@ from perceptcodec.encoder.x264 import RateControl, X264Options
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.evaluation.scoring import LUMA, GazeVideo, score_video
 from perceptcodec.io.sink import work_dir
-from perceptcodec.paths import REPO_ROOT
+from perceptcodec.paths import REPO_ROOT, models_dir
 from perceptcodec.pipeline import encode
 from perceptcodec.roi import RoiSettings
 from perceptcodec.saliency import NONE, model_entry
-from perceptcodec.saliency.options import option_keys
+from perceptcodec.saliency.options import TrainedOptions, option_keys
 from perceptcodec.units import PAPER_BITRATES_KBPS
 from perceptcodec.versions import tool_versions
 
@@ -93,7 +93,7 @@ class RdConfig:
         options = spec.options
         if options is None and isinstance(spec.model, str):
             options = model_entry(spec.model).options()
-        return {
+        described = {
             "saliency": spec.name,
             "runtime": spec.runtime.value,
             "stride": spec.stride,
@@ -101,6 +101,9 @@ class RdConfig:
             **asdict(self.roi),
             **codec,
         }
+        if isinstance(options, TrainedOptions):  # retrained weights are another encode
+            described["weights_sha256"] = weights_digest(spec.name, options)
+        return described
 
     def encode_config(self, kbps: int, settings: RdSettings) -> EncodeConfig:
         """This configuration at ``kbps`` kbit/s with the run's fixed settings."""
@@ -150,6 +153,15 @@ class RdConfig:
             raise PerceptcodecError(f"bad configuration {text!r}: numbers expected") from exc
         options = options_type(**given) if given else None
         return cls(SaliencySpec(name, options, stride=stride), roi, codec)
+
+
+def weights_digest(name: str, options: TrainedOptions) -> str | None:
+    """The first 16 hex digits of the SHA-256 of a trained model's weights (``options.weights``
+    or the shipped ``perceptcodec/models/<name>/<name>.pt``); None when the file is absent."""
+    path = Path(options.weights) if options.weights else models_dir() / name / f"{name}.pt"
+    if not path.is_file():
+        return None
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def described_settings(
