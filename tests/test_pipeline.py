@@ -41,6 +41,36 @@ def test_stride_runs_the_model_on_every_kth_frame_and_interpolates(tmp_path):
     assert maps == pytest.approx([1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75, 3, 3])
 
 
+class ObservingModel(CountingModel):
+    """Also observes every 2nd frame the stride skips (as VAM-Net's speaker cue does)."""
+
+    observe_stride = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, float]] = []
+
+    def __call__(self, rgb, t, audio=None):
+        self.seen.append(("map", round(t * 25)))
+        return super().__call__(rgb, t, audio)
+
+    def observe(self, rgb, t, audio=None):
+        assert rgb.shape == (6, 8, 3)
+        self.seen.append(("observe", round(t * 25)))
+
+
+def test_a_model_observes_frames_between_its_maps(tmp_path):
+    clip = make_video(tmp_path / "c.mp4", 64, 48, frames=10)
+    model = ObservingModel()
+    maps = [
+        m[0, 0] for _f, _t, m in saliency_maps(decode_video(clip), model, probe(clip), stride=4)
+    ]
+    assert model.seen == [
+        ("map", 0), ("observe", 2), ("map", 4), ("observe", 6), ("map", 8)
+    ]  # fmt: skip
+    assert maps == pytest.approx([1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75, 3, 3])
+
+
 def test_stride_must_be_positive(tmp_path):
     clip = make_video(tmp_path / "c.mp4", 64, 48, frames=2)
     with pytest.raises(PerceptcodecError):

@@ -260,7 +260,7 @@ def test_weights_with_face_cues_export_and_run_on_both_runtimes(tmp_path):
     maps = {}
     for runtime in ("onnx", "torch"):
         model = VamNetSaliency(VamNetOptions(weights=str(tmp_path / "w.pt")), runtime=runtime)
-        assert model.spec.face_cues == CUE_COUNT and model._cue is not None
+        assert model.spec.face_cues == CUE_COUNT and model.observe_stride == 2
         maps[runtime] = np.stack(
             [
                 model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32) if i % 2 else None)
@@ -268,3 +268,7 @@ def test_weights_with_face_cues_export_and_run_on_both_runtimes(tmp_path):
             ]
         )
     assert np.abs(maps["onnx"] - maps["torch"]).max() <= 1e-5 * maps["torch"].max()
+    frames_seen = model._cue.speaker._k
+    model.observe(_frames()[0], 1.0)  # a frame the stride skips: the cue looks, no map
+    assert model._cue.speaker._k == frames_seen + 1
+    assert VamNetSaliency(runtime="onnx").observe_stride == 0  # the shipped weights: no cues

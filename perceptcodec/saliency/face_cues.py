@@ -24,6 +24,8 @@ from perceptcodec.saliency.speaker import ActiveSpeaker
 
 CUE_NAMES = ("speaking", "size", "centre")
 CUE_COUNT = len(CUE_NAMES)
+CUE_STRIDE = 2  # frames between the speaker cue's looks: the prior's default saliency stride,
+# where its parameters were set (eval/results/active_speaker.md); training and inference alike
 
 
 def face_cues(boxes: np.ndarray, speaking: np.ndarray) -> np.ndarray:

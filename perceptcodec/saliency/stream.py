@@ -54,7 +54,9 @@ def saliency_maps(
     ``model.audio_rate``, the whole track) is cut into a window centred on each frame's time.
     With ``stride`` k > 1 the model sees every k-th frame only; maps in between are linear
     interpolations of the two nearest computed maps (the last one is held at the end), at the
-    cost of holding k decoded frames."""
+    cost of holding k decoded frames. A model with an ``observe_stride`` n > 0 (and an
+    ``observe(rgb, t, audio)`` method: cheap cues that need frames closer together than k, e.g.
+    VAM-Net's active-speaker cue) also observes every n-th frame in between."""
     if stride < 1:
         raise PerceptcodecError(f"saliency stride must be >= 1, not {stride}")
     size = model.size_for(info.width, info.height)
@@ -62,17 +64,23 @@ def saliency_maps(
     if callable(bind):
         bind(info)
     model.reset()
+    every = int(getattr(model, "observe_stride", 0) or 0)
     pending: list[tuple[av.VideoFrame, float]] = []
     previous: np.ndarray | None = None
+
+    def window_at(t: float) -> np.ndarray | None:
+        if audio is None or not model.audio_rate:
+            return None
+        return audio_window(audio, model.audio_rate, t, model.audio_window_s)
+
     for index, frame in enumerate(frames):
         t = float(frame.pts * info.time_base) if frame.pts is not None else index / float(info.fps)
         if index % stride:
+            if every and index % every == 0:
+                model.observe(small_rgb(frame, size), t, window_at(t))  # type: ignore[attr-defined]
             pending.append((frame, t))
             continue
-        window = None
-        if audio is not None and model.audio_rate:
-            window = audio_window(audio, model.audio_rate, t, model.audio_window_s)
-        current = model(small_rgb(frame, size), t, window)
+        current = model(small_rgb(frame, size), t, window_at(t))
         for k, (held, held_t) in enumerate(pending, start=1):
             a = k / stride
             yield held, held_t, (1 - a) * previous + a * current

@@ -33,7 +33,7 @@ from perceptcodec.datasets import (
 from perceptcodec.io.audio import audio_window, load_audio_mono
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.paths import shared_data_dir
-from perceptcodec.saliency.face_cues import CUE_COUNT, SpeakingCue, face_cues
+from perceptcodec.saliency.face_cues import CUE_COUNT, CUE_STRIDE, SpeakingCue, face_cues
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker
 from perceptcodec.saliency.vamnet.spec import (
     AUDIO_RATE,
@@ -197,7 +197,6 @@ def add_dhf1k(store: Store, audio: dict[int, np.ndarray]) -> None:
 
 CUE_TILE = 160  # tile side (pixels) of the composites the speaker cue watches (320 wide, as
 # the prior's working width: the cue's parameters hold there)
-CUE_STRIDE = 2  # the cue sees every 2nd frame, as in the prior's default saliency stride
 
 
 @dataclass

@@ -26,7 +26,7 @@ import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.saliency.base import aspect_size, normalise_map
-from perceptcodec.saliency.face_cues import SpeakingCue, face_cues
+from perceptcodec.saliency.face_cues import CUE_STRIDE, SpeakingCue, face_cues
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker
 from perceptcodec.saliency.options import Runtime, VamNetOptions
 from perceptcodec.saliency.sources import FaceSources, sound_source_map
@@ -102,9 +102,11 @@ class VamNetSaliency:
         self._frames: deque[np.ndarray] = deque(maxlen=self.spec.motion_interval + 1)
         self._state = self.spec.zero_state()
         self._sources: FaceSources | None = None
-        # weights trained with face cues: the active-speaker cue on the frames seen, its flow
-        # also moving the tracked boxes between detections
+        # weights trained with face cues: the active-speaker cue, its flow also moving the
+        # tracked boxes between detections; it observes every CUE_STRIDE-th frame (the stream
+        # calls ``observe`` on those the network skips), where its parameters were set
         self._cue = SpeakingCue(AUDIO_RATE) if self.spec.face_cues else None
+        self.observe_stride = CUE_STRIDE if self._cue is not None else 0
 
     def report_sources(self) -> None:
         """Also keep :class:`FaceSources` each frame: the graph's speaking probability per
@@ -130,6 +132,25 @@ class VamNetSaliency:
         if self._cue is not None:
             self._cue.reset()
 
+    def _faces(
+        self, rgb: np.ndarray, t: float, audio: np.ndarray | None
+    ) -> tuple[list, dict[int, float]]:
+        """This frame's face tracks, largest first, and with face cues their speaking
+        probabilities ({track id: 0..1}; empty without)."""
+        flow = self._cue.flow(rgb) if self._cue is not None else None
+        tracks = sorted(
+            self.tracker(rgb, flow), key=lambda tr: -float(np.prod(tr.box[2:] - tr.box[:2]))
+        )
+        speaking = self._cue(rgb, tracks, audio, t) if self._cue is not None else {}
+        return tracks, speaking
+
+    def observe(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> None:
+        """A frame the network skips (saliency stride): faces and the speaker cue only, so the
+        cue sees frames ``observe_stride`` apart whatever the stride. Same inputs as
+        ``__call__``."""
+        if self._cue is not None:
+            self._faces(rgb, t, audio)
+
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
         """rgb (h, w, 3) uint8 at ``size_for``; t (s); audio (spec.audio_samples,) float32 at
         ``audio_rate`` or None. Returns (h // 4, w // 4) float32 summing to 1."""
@@ -138,10 +159,7 @@ class VamNetSaliency:
         n = spec.input_size
         small = cv2.resize(rgb, (n, n), interpolation=cv2.INTER_AREA)
         self._frames.append(small)
-        flow = self._cue.flow(rgb) if self._cue is not None else None
-        tracks = sorted(
-            self.tracker(rgb, flow), key=lambda tr: -float(np.prod(tr.box[2:] - tr.box[:2]))
-        )
+        tracks, speaking = self._faces(rgb, t, audio)
         boxes = np.zeros((1, spec.max_faces, 4), np.float32)
         mask = np.zeros((1, spec.max_faces), bool)
         for k, track in enumerate(tracks[: spec.max_faces]):
@@ -161,7 +179,6 @@ class VamNetSaliency:
             **dict(zip(("h1", "c1", "h2", "c2"), self._state, strict=True)),
         }
         if self._cue is not None:
-            speaking = self._cue(rgb, tracks, audio, t)
             shown = tracks[: spec.max_faces]
             cues = np.zeros((1, spec.max_faces, spec.face_cues), np.float32)
             cues[0, : len(shown)] = face_cues(
