@@ -247,7 +247,7 @@ def test_score_maps_on_known_maps():
 
 @pytest.mark.torch
 def test_fine_tuning_starts_from_a_vamnet_checkpoint(tiny, tmp_path):
-    """``--init vamnet.pt``: every weight from the checkpoint, the face-cue projection at zero;
+    """``--init vamnet.pt``: every weight from the checkpoint, the face-cue node features at zero;
     a checkpoint of another network is a one-line error."""
     import torch
 

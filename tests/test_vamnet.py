@@ -159,24 +159,32 @@ def test_mvva_layout_feeds_the_cache(tmp_path):
     assert np.allclose(c["boxes"][0][0], [0.1, 0.25, 0.3, 0.5])
 
 
-def test_face_cues_start_at_zero_and_are_learned():
+def test_face_cues_join_the_graph_and_the_speaking_logit():
     from perceptcodec.saliency.face_cues import CUE_COUNT
 
     plain = VamNet(SMALL)
     cued = VamNet(VamNetConfig(node_dim=32, graph_layers=1, heads=2, face_cues=CUE_COUNT))
     missing, unexpected = cued.load_state_dict(plain.state_dict(), strict=False)
-    assert not unexpected and sorted(missing) == ["cue_proj.bias", "cue_proj.weight"]
+    assert not unexpected and sorted(missing) == [
+        "cue_attention_gain", "cue_proj.bias", "cue_proj.weight", "cue_speaking_gain"
+    ]  # fmt: skip
     plain.eval(), cued.eval()
     inputs = _inputs()
-    cues = torch.rand(2, 3, 2, CUE_COUNT)
-    a, b = plain(**inputs), cued(**inputs, cues=cues)
+    undecided = torch.rand(2, 3, 2, CUE_COUNT)
+    undecided[..., 0] = 0.5  # speaking logit 0: the node features start at zero too
+    a, b = plain(**inputs), cued(**inputs, cues=undecided)
     for key in ("log_saliency", "speaking", "attention"):  # a fine-tune starts where it was
         assert torch.allclose(a[key], b[key], atol=1e-6), key
+    told = undecided.clone()
+    told[..., 0, 0], told[..., 1, 0] = 0.99, 0.01
+    c = cued(**inputs, cues=told)
+    logit = torch.log(torch.tensor(0.99 / 0.01))
+    assert torch.allclose(c["speaking"][..., 0] - a["speaking"][..., 0], logit, atol=1e-4)
     with pytest.raises(ValueError, match="face cues"):
         cued(**inputs)
     cued.train()
-    cued(**inputs, cues=cues)["speaking"].sum().backward()
-    assert cued.cue_proj.weight.grad.abs().sum() > 0
+    cued(**inputs, cues=told)["speaking"].sum().backward()
+    assert cued.cue_proj.weight.grad.abs().sum() > 0 and cued.cue_speaking_gain.grad != 0
 
 
 def test_face_cues_count_is_checked():

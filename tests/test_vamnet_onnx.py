@@ -201,7 +201,9 @@ def _step_feed(spec, faces: int) -> dict[str, np.ndarray]:
     mask = np.zeros((1, k), bool)
     mask[0, :faces] = True
     h1, c1, h2, c2 = spec.zero_state()
+    cues = {"cues": rng.random((1, k, spec.face_cues), np.float32)} if spec.face_cues else {}
     return {
+        **cues,
         "frame": rng.random((1, 3, n, n), np.float32),
         "partner": rng.random((1, 3, n, n), np.float32),
         "boxes": np.array([[[0.1, 0.2, 0.4, 0.6]] * k], np.float32),
@@ -271,4 +273,4 @@ def test_weights_with_face_cues_export_and_run_on_both_runtimes(tmp_path):
     frames_seen = model._cue.speaker._k
     model.observe(_frames()[0], 1.0)  # a frame the stride skips: the cue looks, no map
     assert model._cue.speaker._k == frames_seen + 1
-    assert VamNetSaliency(runtime="onnx").observe_stride == 0  # the shipped weights: no cues
+    assert VamNetSaliency(runtime="onnx").observe_stride == 2  # the shipped weights have cues

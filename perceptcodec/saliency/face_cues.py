@@ -70,8 +70,7 @@ class SpeakingCue:
 
     def flow(self, rgb: np.ndarray) -> np.ndarray | None:
         """Optical flow from the previous frame to ``rgb`` (h x w x 2, None on a first frame)."""
-        self.motion(rgb)
-        return self.motion.flow
+        return self.motion.track(rgb)
 
     def __call__(
         self, rgb: np.ndarray, tracks: list[Track], audio: np.ndarray | None, t: float

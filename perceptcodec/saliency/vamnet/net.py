@@ -220,10 +220,17 @@ class VamNet(nn.Module):
         self.background = nn.Linear(128, d)
         self.node_type = nn.Embedding(3, d)  # face, background, audio
         self.cue_proj: nn.Linear | None = None
-        if config.face_cues:  # zero at first: a network fine-tuned from one without cues
-            self.cue_proj = nn.Linear(config.face_cues, d)  # starts as that network
+        if config.face_cues:
+            # node features: zero at first, so a fine-tune starts from the network it loads
+            self.cue_proj = nn.Linear(config.face_cues, d)
             nn.init.zeros_(self.cue_proj.weight)
             nn.init.zeros_(self.cue_proj.bias)
+            # and a direct path: the cue's speaking logit (cue 0) added to the speaking head's
+            # with a learned gain starting at 1, so the graph need not relearn the cue, only
+            # what it adds (a network memorising its few training composites otherwise
+            # ignores a feature that starts at zero)
+            self.cue_speaking_gain = nn.Parameter(torch.tensor(1.0))
+            self.cue_attention_gain = nn.Parameter(torch.tensor(0.0))
         self.layers = nn.ModuleList(
             GATLayer(d, config.heads, average=(i == 3 * config.graph_layers - 1))
             for i in range(3 * config.graph_layers)
@@ -335,7 +342,15 @@ class VamNet(nn.Module):
         speak = self.speak_head(x)[..., 0]
         out = {"speaking_bg": speak[:, :, k]}
         if k:
-            att = self.attn_head(x[:, :, :k])[..., 0].masked_fill(~face_mask.bool(), float("-inf"))
+            att = self.attn_head(x[:, :, :k])[..., 0]
+            if self.cue_proj is not None:
+                p = cues[..., 0].clamp(1e-3, 1 - 1e-3)
+                cue_logit = torch.log(p) - torch.log1p(-p)
+                speak = torch.cat(
+                    [speak[:, :, :k] + self.cue_speaking_gain * cue_logit, speak[:, :, k:]], 2
+                )
+                att = att + self.cue_attention_gain * cue_logit
+            att = att.masked_fill(~face_mask.bool(), float("-inf"))
             att = torch.softmax(att, -1)
             out["attention"] = torch.nan_to_num(att, nan=0.0)
             out["speaking"] = speak[:, :, :k]
