@@ -37,6 +37,17 @@ from perceptcodec.saliency.faces import Track
 _PATCH = (24, 16)  # mouth patch size (width, height) in pixels after resampling
 
 
+def _p75(x: np.ndarray) -> float:
+    """The 75th percentile of the finite values of a 1-D array (linear interpolation, as
+    ``np.nanpercentile(x, 75)``, ~20x faster on the short windows here); NaN when none."""
+    v = np.sort(x[np.isfinite(x)])
+    if not len(v):
+        return float("nan")
+    pos = 0.75 * (len(v) - 1)
+    i = int(pos)
+    return float(v[i] + (v[min(i + 1, len(v) - 1)] - v[i]) * (pos - i))
+
+
 def _sigmoid(x: float) -> float:
     return float(1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0))))
 
@@ -435,9 +446,9 @@ class ActiveSpeaker:
         --split fit``: 1.1 % of face-frames at or above it)."""
         n = max(1, int(round(self.silent_window_s / self._dt)))
         mouth, eyes = self._last(state.mouth, n), self._last(state.eyes, n)
-        if not np.isfinite(mouth).any():
+        level = _p75(mouth) - _p75(eyes)  # NaN before the track's first change
+        if not np.isfinite(level):
             return float("nan")
-        level = float(np.nanpercentile(mouth, 75) - np.nanpercentile(eyes, 75))
         return level * (0.08 / self._dt) ** 0.6
 
     def _sync(self, state: _TrackState) -> tuple[float, float]:
