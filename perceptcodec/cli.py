@@ -230,7 +230,7 @@ def _rd(args: argparse.Namespace) -> int:
     videos = [v for spec in args.dataset for v in gaze_videos(spec)]
     configs = [RdConfig.parse(c) for c in args.configs]
     bitrates = [parse_bitrate(b) for b in args.bitrates.split(",")]
-    settings = RdSettings(preset=args.preset, two_pass=not args.one_pass)
+    settings = RdSettings(preset=args.preset, two_pass=not args.one_pass, tune=args.tune)
     out = Path(args.out)
     report = run_points(videos, configs, bitrates, out, settings, engine, Shipping(args.ship))
     print(write_bd_table(out), end="")
@@ -620,7 +620,7 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _rd_parser(sub: argparse._SubParsersAction) -> None:
-    from perceptcodec.encoder.x264 import PRESETS
+    from perceptcodec.encoder.x264 import PRESETS, TUNES
     from perceptcodec.saliency import DEFAULT_MODEL, NONE
     from perceptcodec.units import PAPER_BITRATES_KBPS
 
@@ -657,6 +657,11 @@ def _rd_parser(sub: argparse._SubParsersAction) -> None:
         "object-store (bytes sent through Ray; small clips)",
     )
     rd.add_argument("--preset", default="medium", choices=PRESETS)
+    rd.add_argument(
+        "--tune",
+        choices=TUNES,
+        help="x264 tune for every configuration, none included (BD against the same tune)",
+    )
     rd.add_argument("--one-pass", action="store_true", help="1-pass ABR instead of 2-pass")
     rd.add_argument("--out", default="eval/results/rd", help="results folder")
     rd.set_defaults(run=_rd)

@@ -269,3 +269,22 @@ def test_retrained_weights_are_another_configuration(tmp_path):
     assert settings(a)["weights_sha256"] != settings(b)["weights_sha256"]
     assert settings(a) == settings(a) and settings(tmp_path / "gone.pt")["weights_sha256"] is None
     assert "weights_sha256" not in RdConfig.parse("prior").settings()
+
+
+def test_a_tuned_run_is_its_own_run_and_untuned_keys_stay():
+    from perceptcodec.evaluation.report import run_name, run_of
+    from perceptcodec.rd import RdSettings
+
+    plain, ssim = RdSettings(two_pass=False), RdSettings(two_pass=False, tune="ssim")
+    assert plain.described() == {"preset": "medium", "two_pass": False}  # keys as before
+    assert ssim.described()["tune"] == "ssim"
+    config = RdConfig.parse("prior")
+    assert config.encode_config(300, ssim).x264.tune == "ssim"
+    assert config.encode_config(300, plain).x264.tune is None
+    from perceptcodec.evaluation.scoring import LUMA
+
+    base = {"preset": "medium", "two_pass": False, "luma": LUMA}
+    results = [{"config": {**base, **extra}} for extra in ({}, {"tune": "ssim"})]
+    runs = [run_of(r) for r in results]
+    assert runs[0] != runs[1] and run_name(runs[1]) == "medium, 1-pass, tune ssim"
+    assert run_name(runs[0]) == "medium, 1-pass"

@@ -40,8 +40,9 @@ def load_results(paths: Sequence[Path]) -> list[dict]:
 
 
 def run_of(result: dict) -> tuple[object, ...]:
-    """What a result shares with its anchor: (preset, two_pass, luma, gaze sigma in px, codec).
-    HEVC results are thus measured against HEVC's ``none``, H.264's against H.264's."""
+    """What a result shares with its anchor: (preset, two_pass, luma, gaze sigma in px, codec,
+    tune). HEVC results are thus measured against HEVC's ``none``, H.264's against H.264's,
+    and a run with ``--tune ssim`` against plain x264 with the same tune."""
     c = result["config"]
     return (
         c.get("preset"),
@@ -49,15 +50,17 @@ def run_of(result: dict) -> tuple[object, ...]:
         c.get("luma", LEGACY_LUMA),
         c.get("gaze_sigma_px"),
         c.get("codec", "h264"),
+        c.get("tune"),
     )
 
 
 def run_name(run: tuple[object, ...]) -> str:
-    """``medium, 2-pass`` (plus ``, hevc`` for HEVC, and the luma when it is not the coded Y
-    plane)."""
-    preset, two_pass, luma, _sigma, codec = run
+    """``medium, 2-pass`` (plus ``, hevc`` for HEVC, ``, tune ssim`` with a tune, and the luma
+    when it is not the coded Y plane)."""
+    preset, two_pass, luma, _sigma, codec, tune = run
     name = f"{preset}, {'2' if two_pass else '1'}-pass"
     name += "" if codec == "h264" else f", {codec}"
+    name += f", tune {tune}" if tune else ""
     return name if luma == _current_luma() else f"{name}, luma: {luma}"
 
 

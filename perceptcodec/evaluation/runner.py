@@ -41,10 +41,19 @@ RESULT_FORMAT = 2  # 1: keyed by label alone, luma through format="gray" (range-
 
 @dataclass(frozen=True)
 class RdSettings:
-    """What an RD run holds fixed across its configurations: x264 preset and 1 or 2 passes."""
+    """What an RD run holds fixed across its configurations: x264 preset, 1 or 2 passes and
+    the x264 tune (None: none; ``none`` and every model get the same one)."""
 
     preset: str = "medium"
     two_pass: bool = True
+    tune: str | None = None
+
+    def described(self) -> dict[str, object]:
+        """JSON-ready; ``tune`` only when set, so results of runs without one keep their keys."""
+        described = asdict(self)
+        if self.tune is None:
+            del described["tune"]
+        return described
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ class RdConfig:
         """This configuration at ``kbps`` kbit/s with the run's fixed settings."""
         return EncodeConfig(
             rate=RateControl(bitrate_kbps=kbps, two_pass=settings.two_pass),
-            x264=X264Options(preset=settings.preset),
+            x264=X264Options(preset=settings.preset, tune=settings.tune),
             roi=self.roi,
             saliency=self.saliency,
             codec=self.codec,
@@ -171,7 +180,7 @@ def described_settings(
     configuration's label: the run's preset and passes, the configuration's settings, the
     gaze density's sigma (pixels; None for maps read from disk) and the scoring definition."""
     return {
-        **asdict(settings),
+        **settings.described(),
         **config.settings(),
         "gaze_sigma_px": getattr(video, "sigma_px", None),
         "luma": LUMA,
