@@ -273,3 +273,22 @@ def test_fine_tuning_starts_from_a_vamnet_checkpoint(tiny, tmp_path):
     )
     run = train(path, tmp_path / "base.pt")  # the tiny cache has cues from its boxes
     assert _shipped(run)["config"]["face_cues"] == 3
+
+
+def test_silent_runs_and_listener_frames_of_the_composites():
+    """The cache's listener tiles loop the longest silent stretch (clear of speech by 2 frames)
+    forwards and backwards; a speaker with a silent lead-in starts where the speech does."""
+    from perceptcodec.training.cache import AUDIO_RATE, TalkingClip, _pingpong, _silent_run
+
+    fps, n = 25.0, 75
+    t = np.arange(int(n / fps * AUDIO_RATE)) / AUDIO_RATE
+    wave = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    wave[: int(1.0 * AUDIO_RATE)] *= 1e-4  # 1 s lead-in, 25 frames
+    wave[int(2.4 * AUDIO_RATE) :] *= 1e-4  # 0.6 s lead-out, frames 60-74
+    run = _silent_run(wave, fps, n)
+    assert run is not None and run[0] == 0 and run[-1] == 24 - 2  # kept clear of the speech
+    clip = TalkingClip([], [], fps, wave, run)
+    assert clip.speech_onset() == 23
+    assert [_pingpong(np.arange(10, 13), i) for i in range(6)] == [10, 11, 12, 11, 10, 11]
+    assert _silent_run(np.full_like(wave, 0.3), fps, n) is None  # never silent
+    assert _silent_run(None, fps, n) is None

@@ -212,7 +212,8 @@ class TalkingClip:
     silent: np.ndarray | None
 
     def speech_onset(self) -> int:
-        """The first frame after the opening silence (0 when the clip opens with speech)."""
+        """The first frame after the clip's longest silent run when that run opens the clip
+        (a lead-in, as GRID's); 0 otherwise."""
         if self.silent is None or self.silent[0] > 2:
             return 0
         return int(self.silent[-1]) + 1
