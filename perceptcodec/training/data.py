@@ -36,8 +36,7 @@ class CacheData:
         )
         for key in CACHE_COLUMNS:
             if key == "cues" and key not in z.files:  # a cache from before the face cues
-                z_boxes = z["boxes"]
-                self.cues = np.zeros((*z_boxes.shape[:2], CUE_COUNT), np.float32)
+                self.cues = np.zeros((*z["boxes"].shape[:2], CUE_COUNT), np.float32)
                 continue
             setattr(self, key, z[key])
         self.density = self.density.astype(np.float32)
@@ -59,8 +58,8 @@ class CacheData:
         """Tensors for frame indices ``rows`` (n, T) with motion partners (n, T): frames and
         partners (n, T, 3, S, S) float in [0, 1], boxes (n, T, K, 4), crops (n, T, K, 3,
         FACE_CROP, FACE_CROP), face cues (n, T, K, CUE_COUNT), densities / fixations (n, T,
-        32, 32), labels and masks, and with
-        ``with_audio`` audio (n, T, AUDIO_SAMPLES) float32 at AUDIO_RATE."""
+        32, 32), labels and masks, and with ``with_audio`` audio (n, T, AUDIO_SAMPLES) float32
+        at AUDIO_RATE."""
         n, t = rows.shape
         flat = rows.reshape(-1)
 
