@@ -292,15 +292,3 @@ def test_silent_runs_and_listener_frames_of_the_composites():
     assert [_pingpong(np.arange(10, 13), i) for i in range(6)] == [10, 11, 12, 11, 10, 11]
     assert _silent_run(np.full_like(wave, 0.3), fps, n) is None  # never silent
     assert _silent_run(None, fps, n) is None
-
-
-@pytest.mark.torch
-def test_composite_silence_zeroes_the_sound_of_sampled_clips(tmp_path):
-    from perceptcodec.training.data import CacheData
-
-    data = CacheData(_tiny_cache(tmp_path / "cache.npz"))
-    heard = data.sample_clips(np.random.default_rng(0), "composite", 4, 3, 2)
-    silent = data.sample_clips(np.random.default_rng(0), "composite", 4, 3, 2, silence=1.0)
-    assert heard["audio"].abs().sum() > 0 and silent["audio"].abs().sum() == 0
-    assert (heard["frames"] == silent["frames"]).all()  # the same clips, only the sound differs
-    assert load_config(CONFIGS / "gpu.toml").data.composite_silence == 0.0

@@ -24,15 +24,12 @@ from perceptcodec.saliency.vamnet.spec import VamNetConfig
 @dataclass(frozen=True)
 class DataConfig:
     """cache: the training cache (.npz, ``python -m perceptcodec.training.cache``); clip_len:
-    frames per video / composite clip; image_batch, video_batch: samples per step;
-    composite_silence: share of composite clips whose sound the network gets as silence (their
-    face cues keep the sound's evidence), so that it cannot lean on the few training voices."""
+    frames per video / composite clip; image_batch, video_batch: samples per step."""
 
     cache: str
     clip_len: int
     image_batch: int
     video_batch: int
-    composite_silence: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -112,11 +112,9 @@ class CacheData:
         length: int,
         interval: int,
         split: int = 0,
-        silence: float = 0.0,
     ) -> dict:
         """n clips of ``length`` consecutive frames from groups of ``kind``; motion partners
-        are the frames ``interval`` earlier (causal, clamped at the clip's first frame); each
-        clip's audio is zeroed with probability ``silence``."""
+        are the frames ``interval`` earlier (causal, clamped at the clip's first frame)."""
         groups = [g for g in self.indices(kind, split) if len(self.members[g]) >= length]
         rows, partners = [], []
         for g in rng.choice(groups, n):
@@ -125,7 +123,4 @@ class CacheData:
             idx = np.arange(start, start + length)
             rows.append(members[idx])
             partners.append(members[np.maximum(idx - interval, 0)])
-        batch = self.batch(np.array(rows), np.array(partners), with_audio=True)
-        if silence > 0:
-            batch["audio"][torch.from_numpy(rng.random(n) < silence)] = 0.0
-        return batch
+        return self.batch(np.array(rows), np.array(partners), with_audio=True)

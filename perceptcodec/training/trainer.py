@@ -214,10 +214,7 @@ def loop(run: Run, log: TextIO) -> dict[str, Any] | None:
         if kind == "image":
             batch = run.data.sample_images(run.rng, dc.image_batch)
         else:
-            silence = dc.composite_silence if kind == "composite" else 0.0
-            batch = run.data.sample_clips(
-                run.rng, kind, dc.video_batch, dc.clip_len, interval, silence=silence
-            )
+            batch = run.data.sample_clips(run.rng, kind, dc.video_batch, dc.clip_len, interval)
         batch = _to(batch, device)
         out = _forward(net, batch)
         loss, parts = total_loss(out, batch, run.cfg.loss)
