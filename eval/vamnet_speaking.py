@@ -3,7 +3,7 @@ saliency metrics on the validation images (32 x 32 grid, face boxes from the lab
 speaking-face accuracy on the validation composites, per setting (``talkers``: the other face
 talks too, muted; ``listeners``: the other face is silent, the speaker's audio plays;
 ``silent``: the same without sound), as ``perceptcodec.training.trainer.validate`` computes
-them during training.
+them during training; and the accuracy of the face cue itself on the same frames.
 
     python eval/vamnet_speaking.py --checkpoints perceptcodec/models/vamnet/vamnet.pt \\
         --config perceptcodec/models/vamnet/configs/cues_cpu.toml --out eval/results/x.json
@@ -19,11 +19,27 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from perceptcodec.training.config import load_config
 from perceptcodec.training.data import CacheData
 from perceptcodec.training.trainer import build_model, validate
+
+
+def cue_alone(data: CacheData) -> dict[str, float]:
+    """Per setting, the accuracy of the face cue itself (the cache's ``cues[..., 0]``: the
+    active-speaker probability) on the frames the validation scores (two faces, one
+    speaker)."""
+    hits: dict[str, list[bool]] = {}
+    for g in data.indices("composite", 1):
+        rows = data.members[g]
+        mask, label, cue = data.face_mask[rows], data.speaking[rows], data.cues[rows, :, 0]
+        for m, y, p in zip(mask, label, cue, strict=True):
+            if m.sum() == 2 and y[m].sum() == 1:
+                hit = np.argmax(np.where(m, p, -1)) == np.argmax(y)
+                hits.setdefault(data.groups[g].get("setting", "talkers"), []).append(bool(hit))
+    return {f"speaking_accuracy_{k}": float(np.mean(v)) for k, v in hits.items()}
 
 
 def main() -> int:
@@ -36,7 +52,8 @@ def main() -> int:
     torch.set_num_threads(1)
     cfg = load_config(args.config)
     data = CacheData(args.cache)
-    results = {}
+    results = {"the face cue alone": cue_alone(data)}
+    print(results, flush=True)
     for path in args.checkpoints:
         results[str(path)] = validate(build_model(cfg, path), data, torch.device("cpu"))
         print(path, {k: v for k, v in results[str(path)].items() if "speaking" in k}, flush=True)
