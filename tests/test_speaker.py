@@ -195,6 +195,16 @@ def test_probabilities_and_reset():
     assert asd._tracks == {}
 
 
+def test_the_first_frame_interval_replaces_the_initial_guess():
+    """At saliency stride 2 of a 25 frames/s video the cue sees frames 80 ms apart from the
+    second frame on (it once assumed 40 ms for its first frames: levels 1.5x too high)."""
+    speaker = ActiveSpeaker()
+    grey = np.zeros((72, 128, 3), np.uint8)
+    for i in range(3):
+        speaker(grey, [], None, None, 0.08 * i)
+        assert i == 0 or speaker._dt == pytest.approx(0.08)
+
+
 def test_mouth_rect_falls_back_to_the_lower_third_of_the_box():
     track = Track(0, np.array([0, 0, 60, 90], np.float32), 0.9)
     track.landmarks = np.full((5, 2), np.nan, np.float32)

@@ -372,7 +372,8 @@ class ActiveSpeaker:
         self._k += 1
         slot = self._k % self.ring
         if self._t_prev is not None and 0 < t - self._t_prev < 1.0:
-            self._dt = 0.8 * self._dt + 0.2 * (t - self._t_prev)
+            first = self._k == 1  # the first interval replaces the initial guess
+            self._dt = t - self._t_prev if first else 0.8 * self._dt + 0.2 * (t - self._t_prev)
         self._t_prev = t
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         has_audio = audio is not None and len(audio) > 0
