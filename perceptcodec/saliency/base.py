@@ -14,6 +14,11 @@ class SaliencyModel(Protocol):
         name: registry name (``prior``, ``vamnet``, ...).
         audio_rate: sample rate (Hz) of the mono audio it wants, or 0 if it ignores audio.
         audio_window_s: length (s) of the audio window centred on each frame's time.
+
+    Optional: ``observe_stride`` n > 0 and ``observe(rgb, t, audio)`` (same inputs as
+    ``__call__``, no map returned): the stream also shows the model every n-th of the frames
+    its saliency stride skips (VAM-Net's speaker cue; :func:`perceptcodec.saliency.stream.
+    saliency_maps`).
     """
 
     name: str
