@@ -68,7 +68,8 @@ def _to(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _forward(net: VamNet, batch: dict) -> dict:
+def forward_batch(net: VamNet, batch: dict) -> dict:
+    """``net`` on a batch of :meth:`CacheData.batch` (face cues when the network takes them)."""
     return net(
         batch["frames"],
         batch["partners"],
@@ -90,7 +91,7 @@ def validate(net: VamNet, data: CacheData, device: torch.device) -> dict[str, An
     preds, dens, fix = [], [], []
     for g in data.indices("image", 1):
         rows = data.members[g][:1][:, None]
-        out = _forward(net, _to(data.batch(rows, rows, with_audio=False), device))
+        out = forward_batch(net, _to(data.batch(rows, rows, with_audio=False), device))
         preds.append(out["log_saliency"][0, 0].exp().float().cpu().numpy())
         dens.append(data.density[rows[0, 0]])
         fix.append(data.fixations[rows[0, 0]])
@@ -107,7 +108,7 @@ def validate(net: VamNet, data: CacheData, device: torch.device) -> dict[str, An
         members = data.members[g]
         rows = members[None]
         partners = members[np.maximum(np.arange(len(members)) - interval, 0)][None]
-        out = _forward(net, _to(data.batch(rows, partners, with_audio=True), device))
+        out = forward_batch(net, _to(data.batch(rows, partners, with_audio=True), device))
         prob = torch.sigmoid(out["speaking"][0]).cpu().numpy()
         mask, label = data.face_mask[members], data.speaking[members]
         for p, m, y in zip(prob, mask, label, strict=True):
@@ -216,7 +217,7 @@ def loop(run: Run, log: TextIO) -> dict[str, Any] | None:
         else:
             batch = run.data.sample_clips(run.rng, kind, dc.video_batch, dc.clip_len, interval)
         batch = _to(batch, device)
-        out = _forward(net, batch)
+        out = forward_batch(net, batch)
         loss, parts = total_loss(out, batch, run.cfg.loss)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
