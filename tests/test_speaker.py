@@ -205,6 +205,24 @@ def test_the_first_frame_interval_replaces_the_initial_guess():
         assert i == 0 or speaker._dt == pytest.approx(0.08)
 
 
+def test_a_shrunk_patch_is_the_whole_frame_blurred_then_sampled():
+    """Large faces' patches are low-passed on the region they sample only; the result is the
+    same as blurring the whole frame, near the edges too."""
+    rng = np.random.default_rng(0)
+    grey = cv2.GaussianBlur(rng.integers(0, 255, (90, 160), np.uint8), (0, 0), 1.0)
+    for rect in [(40.3, 20.7, 100.9, 56.2), (-10.0, -5.5, 50.0, 30.0), (110.2, 60.1, 168.0, 95.0)]:
+        sx, sy = (rect[2] - rect[0]) / 24, (rect[3] - rect[1]) / 16
+        offsets = [rect[0] + 0.5 * sx - 0.5, rect[1] + 0.5 * sy - 0.5]
+        whole = cv2.warpAffine(
+            cv2.GaussianBlur(grey, (0, 0), 0.5 * sx),
+            np.float32([[sx, 0, offsets[0]], [0, sy, offsets[1]]]),
+            (24, 16),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        assert sx > 1.5 and (ActiveSpeaker._crop(grey, rect) == whole).all()
+
+
 def test_mouth_rect_falls_back_to_the_lower_third_of_the_box():
     track = Track(0, np.array([0, 0, 60, 90], np.float32), 0.9)
     track.landmarks = np.full((5, 2), np.nan, np.float32)

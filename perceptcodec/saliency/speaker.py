@@ -291,7 +291,14 @@ class ActiveSpeaker:
         m = np.float32([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5]])
         src = grey
         if sx > 1.5:  # shrinking: low-pass first so the patch does not alias
-            src = cv2.GaussianBlur(grey, (0, 0), 0.5 * sx)
+            # only the region the patch samples, with a margin wider than the kernel's radius
+            # (3 sigma for 8-bit), so each pixel is the whole frame's blur; its origin is taken
+            # off the offsets in float32, exactly, so the sampling is the same too
+            pad = int(np.ceil(1.5 * sx)) + 2
+            ox, oy = max(int(np.floor(x0)) - pad, 0), max(int(np.floor(y0)) - pad, 0)
+            ex, ey = min(int(np.ceil(x1)) + pad, w), min(int(np.ceil(y1)) + pad, h)
+            src = cv2.GaussianBlur(grey[oy:ey, ox:ex], (0, 0), 0.5 * sx)
+            m[:, 2] -= np.float32([ox, oy])
         return cv2.warpAffine(
             src,
             m,
