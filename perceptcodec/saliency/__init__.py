@@ -39,9 +39,10 @@ MODELS: dict[str, ModelEntry] = {
     # (eval/results/rd/proxy_stride/README.md, eval/results/speed_ab*.json)
     "prior": ModelEntry("perceptcodec.saliency.prior:PriorSaliency", PriorOptions, stride=2),
     "center": ModelEntry("perceptcodec.saliency.center:CenterBias", CenterOptions),
-    # stride 8: 0.86x of plain x264 at 720p medium (0.72x at stride 4:
-    # eval/results/speed_default_choice*.md), the BD-EWPSNR of stride 4 within 0.05 dB on
-    # held-out proxies and DHF1K 0002 (eval/results/default_model.md)
+    # stride 8: 0.86x of plain x264 at 720p medium before its face cues, 0.77-0.81x with them
+    # (0.72x at stride 4: eval/results/speed_default_choice*.md, vamnet_cues.md), the
+    # BD-EWPSNR of stride 4 within 0.05 dB on held-out proxies and DHF1K 0002
+    # (eval/results/default_model.md)
     "vamnet": ModelEntry(
         "perceptcodec.saliency.vamnet:VamNetSaliency", VamNetOptions, True, stride=8
     ),

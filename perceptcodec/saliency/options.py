@@ -125,8 +125,8 @@ class PriorOptions(ModelOptions):
         flag="--speaker-cue",
         key="spk",
         help="1: weight the face that talks (default; active-speaker cue: top face right on "
-        "0.87 of held-out talking composites without sound from mouth-over-eyes activity, "
-        "0.62 with sound from mouth-voice synchrony among muted talkers); 0: off",
+        "0.88 of held-out talking composites without sound from mouth-over-eyes activity, "
+        "0.65 with sound from mouth-voice synchrony among muted talkers); 0: off",
     )
 
     def __post_init__(self) -> None:

@@ -392,7 +392,7 @@ def add_composites(store: Store, audio: dict[int, np.ndarray], pairs_per_split: 
                             probs.append(cues[i].get(tile, 0.0))
                     boxes_arr = np.array(boxes, np.float32).reshape(-1, 4)
                     store.add_frame(
-                        cv2.resize(canvas, (SIZE, SIZE), interpolation=cv2.INTER_AREA),
+                        _square(canvas, SIZE),
                         gid,
                         split,
                         i / ca.fps,
