@@ -55,7 +55,8 @@ def main() -> int:
     results = {"the face cue alone": cue_alone(data)}
     print(results, flush=True)
     for path in args.checkpoints:
-        results[str(path)] = validate(build_model(cfg, path), data, torch.device("cpu"))
+        net = build_model(cfg, path)
+        results[str(path)] = validate(net, data, torch.device("cpu"), cfg.data.clip_spacing)
         print(path, {k: v for k, v in results[str(path)].items() if "speaking" in k}, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"config": str(args.config), "results": results}, indent=1))

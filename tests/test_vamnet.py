@@ -192,3 +192,38 @@ def test_face_cues_count_is_checked():
 
     with pytest.raises(PerceptcodecError, match="face_cues is 0 or 3"):
         VamNetConfig.from_dict({"face_cues": 2})
+
+
+def test_a_causal_graph_steps_as_it_trains():
+    """graph_window 3: stepping frame by frame with the last 2 steps' nodes carried gives the
+    whole clip's outputs; a frame hears the 2 before it, not older ones nor later ones."""
+    net = VamNet(VamNetConfig(node_dim=32, graph_layers=1, heads=2, graph_window=3)).eval()
+    torch.manual_seed(0)
+    inputs = _inputs(b=1, t=5)
+    inputs["face_mask"][:] = True
+    whole = net(**inputs)
+    state, carried = None, []
+    for i in range(5):
+        one = {k: v[:, i : i + 1] for k, v in inputs.items()}
+        past = None
+        if carried:
+            past = tuple(torch.cat([c[j] for c in carried[-2:]], 1) for j in range(2))
+        out = net(**one, state=state, past=past)
+        state = out["state"]
+        carried.append((out["nodes"], out["node_ok"]))
+        assert out["nodes"].shape == (1, 1, 4, 32)  # 2 faces, the background, the audio
+        for key in ("log_saliency", "speaking", "attention"):
+            assert torch.allclose(out[key][:, 0], whole[key][:, i], atol=1e-5), (key, i)
+    changed = dict(inputs, crops=inputs["crops"].clone())
+    changed["crops"][:, 1] = 0  # frame 1's faces
+    speaking = net(**changed)["speaking"] - whole["speaking"]
+    assert speaking[:, 0].abs().max() == 0  # earlier frames do not hear a later one
+    assert speaking[:, 2:4].abs().min() > 0 and speaking[:, 4].abs().max() == 0
+
+
+def test_without_audio_a_causal_graph_keeps_the_audio_slot_masked():
+    net = VamNet(VamNetConfig(node_dim=32, graph_layers=1, heads=2, graph_window=2)).eval()
+    out = net(**_inputs(audio=False))
+    assert out["nodes"].shape[2] == 4 and not out["node_ok"][..., -1].any()
+    with pytest.raises(Exception, match="graph_window"):
+        VamNetConfig.from_dict({"graph_window": -1})

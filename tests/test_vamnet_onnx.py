@@ -274,3 +274,64 @@ def test_weights_with_face_cues_export_and_run_on_both_runtimes(tmp_path):
     model.observe(_frames()[0], 1.0)  # a frame the stride skips: the cue looks, no map
     assert model._cue.speaker._k == frames_seen + 1
     assert VamNetSaliency(runtime="onnx").observe_stride == 2  # the shipped weights have cues
+
+
+@pytest.mark.torch
+def test_a_causal_graph_exports_and_carries_its_window_on_both_runtimes(tmp_path):
+    """graph_window 3: the graphs take the last 2 steps' nodes; both runtimes carry them
+    forward alike, and a track keeps its face slot while a new one takes a free slot whose
+    carried nodes are masked off."""
+    torch = pytest.importorskip("torch")
+    from perceptcodec.saliency.faces import Track
+    from perceptcodec.saliency.vamnet.export import export
+    from perceptcodec.saliency.vamnet.net import VamNet
+    from perceptcodec.saliency.vamnet.spec import VamNetConfig, save_checkpoint
+
+    torch.manual_seed(0)
+    net = VamNet(VamNetConfig(node_dim=16, graph_layers=1, heads=2, graph_window=3))
+    save_checkpoint(tmp_path / "w.pt", net.eval(), steps=1, train_config={})
+    export(tmp_path / "w.pt")
+    maps, past = {}, {}
+    for runtime in ("onnx", "torch"):
+        model = VamNetSaliency(VamNetOptions(weights=str(tmp_path / "w.pt")), runtime=runtime)
+        assert model.spec.carries_nodes and model._past[0].shape == (1, 2, 8, 16)
+        maps[runtime] = np.stack(
+            [
+                model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32) if i % 2 else None)
+                for i, f in enumerate(_frames(4))
+            ]
+        )
+        past[runtime] = model._past
+        ok = model._past[1][0]
+        assert ok[:, 6].all() and ok[:, 7].tolist() == [False, True]  # background; audio
+    assert np.abs(maps["onnx"] - maps["torch"]).max() <= 1e-5 * maps["torch"].max()
+    assert np.abs(past["onnx"][0] - past["torch"][0]).max() <= 1e-4
+
+    def track(i, x):
+        return Track(i, np.array([x, 10, x + 40, 60], np.float32), 1.0)
+
+    assert [k for k, _ in model._assign_slots([track(7, 0), track(8, 100)])] == [0, 1]
+    model._past[1][:] = True
+    assert [k for k, _ in model._assign_slots([track(9, 200), track(8, 100)])] == [0, 1]
+    assert not model._past[1][0, :, 0].any() and model._past[1][0, :, 1].all()
+
+
+def test_the_motion_partner_is_motion_interval_frames_back_at_any_stride():
+    """Trained with the frame 5 frames earlier as motion partner: at saliency stride 8 the
+    network's step gets the frame 6 frames back (the newest the cue observed at or beyond
+    4.5 frames), not the step 5 steps (40 frames) back."""
+    from types import SimpleNamespace
+
+    model = VamNetSaliency(runtime="onnx")
+    model.bind(SimpleNamespace(fps=25.0))
+    model.reset()
+    feeds, step = [], model._step
+    model._step = lambda feed: feeds.append(feed) or step(feed)
+    for index in range(41):
+        frame = np.full((180, 320, 3), index, np.uint8)
+        if index % 8 == 0:
+            model(frame, index / 25)
+        elif index % model.observe_stride == 0:
+            model.observe(frame, index / 25)
+    partners = [round(float(f["partner"].mean()) * 255) for f in feeds]
+    assert partners == [0, 2, 10, 18, 26, 34]

@@ -24,12 +24,15 @@ from perceptcodec.saliency.vamnet.spec import VamNetConfig
 @dataclass(frozen=True)
 class DataConfig:
     """cache: the training cache (.npz, ``python -m perceptcodec.training.cache``); clip_len:
-    frames per video / composite clip; image_batch, video_batch: samples per step."""
+    frames per video / composite clip; image_batch, video_batch: samples per step;
+    clip_spacing: frames between a clip's frames (the saliency stride VAM-Net is deployed at,
+    so that its ConvLSTM and causal graph step as they will)."""
 
     cache: str
     clip_len: int
     image_batch: int
     video_batch: int
+    clip_spacing: int = 1
 
 
 @dataclass(frozen=True)

@@ -112,15 +112,18 @@ class CacheData:
         length: int,
         interval: int,
         split: int = 0,
+        spacing: int = 1,
     ) -> dict:
-        """n clips of ``length`` consecutive frames from groups of ``kind``; motion partners
-        are the frames ``interval`` earlier (causal, clamped at the clip's first frame)."""
-        groups = [g for g in self.indices(kind, split) if len(self.members[g]) >= length]
+        """n clips of ``length`` frames ``spacing`` apart from groups of ``kind``; motion
+        partners are the frames ``interval`` earlier (causal, clamped at the group's first
+        frame)."""
+        span = (length - 1) * spacing + 1
+        groups = [g for g in self.indices(kind, split) if len(self.members[g]) >= span]
         rows, partners = [], []
         for g in rng.choice(groups, n):
             members = self.members[g]
-            start = int(rng.integers(0, len(members) - length + 1))
-            idx = np.arange(start, start + length)
+            start = int(rng.integers(0, len(members) - span + 1))
+            idx = np.arange(start, start + span, spacing)
             rows.append(members[idx])
             partners.append(members[np.maximum(idx - interval, 0)])
         return self.batch(np.array(rows), np.array(partners), with_audio=True)

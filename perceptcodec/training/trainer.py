@@ -82,11 +82,15 @@ def forward_batch(net: VamNet, batch: dict) -> dict:
 
 
 @torch.no_grad()
-def validate(net: VamNet, data: CacheData, device: torch.device) -> dict[str, Any]:
+def validate(
+    net: VamNet, data: CacheData, device: torch.device, spacing: int = 1
+) -> dict[str, Any]:
     """Saliency metrics (:func:`~perceptcodec.training.scores.score_maps`) on the validation
     images (VAM-Net's (grid, grid) maps and the centre baseline against the cache's 32 x 32
     densities and fixations) and speaking-face accuracy on the validation composites (share
-    of frames whose true speaker gets the highest speaking probability)."""
+    of frames whose true speaker gets the highest speaking probability). Each composite runs
+    as ``spacing`` interleaved clips of every ``spacing``-th frame (the training clips'
+    spacing: a causal graph and the ConvLSTM then step as deployed), every frame scored."""
     net.eval()
     preds, dens, fix = [], [], []
     for g in data.indices("image", 1):
@@ -105,17 +109,19 @@ def validate(net: VamNet, data: CacheData, device: torch.device) -> dict[str, An
     interval = net.config.motion_interval
     for g in data.indices("composite", 1):
         setting = data.groups[g].get("setting", "talkers")
-        members = data.members[g]
-        rows = members[None]
-        partners = members[np.maximum(np.arange(len(members)) - interval, 0)][None]
-        out = forward_batch(net, _to(data.batch(rows, partners, with_audio=True), device))
-        prob = torch.sigmoid(out["speaking"][0]).cpu().numpy()
-        mask, label = data.face_mask[members], data.speaking[members]
-        for p, m, y in zip(prob, mask, label, strict=True):
-            if m.sum() == 2 and y[m].sum() == 1:
-                totals[setting] = totals.get(setting, 0) + 1
-                hit = int(np.argmax(np.where(m, p, -1)) == np.argmax(y))
-                hits[setting] = hits.get(setting, 0) + hit
+        group = data.members[g]
+        for offset in range(min(spacing, len(group))):
+            idx = np.arange(offset, len(group), spacing)
+            members = group[idx]
+            partners = group[np.maximum(idx - interval, 0)][None]
+            batch = data.batch(members[None], partners, with_audio=True)
+            prob = torch.sigmoid(forward_batch(net, _to(batch, device))["speaking"][0])
+            mask, label = data.face_mask[members], data.speaking[members]
+            for p, m, y in zip(prob.cpu().numpy(), mask, label, strict=True):
+                if m.sum() == 2 and y[m].sum() == 1:
+                    totals[setting] = totals.get(setting, 0) + 1
+                    hit = int(np.argmax(np.where(m, p, -1)) == np.argmax(y))
+                    hits[setting] = hits.get(setting, 0) + hit
     total = sum(totals.values())
     result["speaking_accuracy"] = sum(hits.values()) / total if total else float("nan")
     result["speaking_frames"] = total
@@ -215,7 +221,9 @@ def loop(run: Run, log: TextIO) -> dict[str, Any] | None:
         if kind == "image":
             batch = run.data.sample_images(run.rng, dc.image_batch)
         else:
-            batch = run.data.sample_clips(run.rng, kind, dc.video_batch, dc.clip_len, interval)
+            batch = run.data.sample_clips(
+                run.rng, kind, dc.video_batch, dc.clip_len, interval, spacing=dc.clip_spacing
+            )
         batch = _to(batch, device)
         out = forward_batch(net, batch)
         loss, parts = total_loss(out, batch, run.cfg.loss)
@@ -239,7 +247,7 @@ def loop(run: Run, log: TextIO) -> dict[str, Any] | None:
             print(json.dumps(entry), flush=True)
         last = run.step == tr.steps or time.time() >= deadline
         if run.step % tr.val_every == 0 or last:
-            metrics = validate(net, run.data, device)
+            metrics = validate(net, run.data, device, dc.clip_spacing)
             line = json.dumps({"step": run.step, "val": metrics})
             log.write(line + "\n")
             log.flush()
@@ -260,7 +268,7 @@ def ship(run: Run, metrics: dict[str, Any] | None) -> Path:
     ``vamnet.pt`` (:func:`~perceptcodec.saliency.vamnet.spec.save_checkpoint`: fp16 weights,
     config, training config, steps) into the run folder; returns the folder."""
     if metrics is None:
-        metrics = validate(run.net, run.data, run.device)
+        metrics = validate(run.net, run.data, run.device, run.cfg.data.clip_spacing)
     (run.folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
     save_checkpoint(run.folder / "vamnet.pt", run.net, run.step, run.cfg.to_dict())
     return run.folder

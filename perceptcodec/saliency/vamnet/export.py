@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perceptcodec.saliency.vamnet.runtime_onnx import INPUTS, OUTPUTS, onnx_paths
+from perceptcodec.saliency.vamnet.runtime_onnx import INPUTS, NODE_OUTPUTS, OUTPUTS, onnx_paths
 from perceptcodec.saliency.vamnet.spec import StepSpec, load_checkpoint, write_step_spec
 
 
@@ -33,6 +33,7 @@ def export(weights: Path, folder: Path | None = None) -> list[Path]:
         def forward(self, frame, partner, boxes, face_mask, crops, h1, c1, h2, c2, *rest):
             rest = list(rest)
             cues = rest.pop(0)[:, None] if spec.face_cues else None
+            past = (rest.pop(0), rest.pop(0)) if spec.carries_nodes else None
             wave = rest.pop(0)[:, None] if self.with_audio else None
             state = [(h1, c1), (h2, c2)]
             out = self.net(
@@ -44,9 +45,13 @@ def export(weights: Path, folder: Path | None = None) -> list[Path]:
                 crops[:, None],
                 state=state,
                 cues=cues,
+                past=past,
             )
             (h1, c1), (h2, c2) = out["state"]
-            return out["log_saliency"][:, 0], h1, c1, h2, c2, step_speaking(out, face_mask)
+            outputs = (out["log_saliency"][:, 0], h1, c1, h2, c2, step_speaking(out, face_mask))
+            if spec.carries_nodes:
+                outputs += (out["nodes"][:, 0], out["node_ok"][:, 0])
+            return outputs
 
     n, k, side = spec.input_size, spec.max_faces, spec.face_crop
     state = [torch.from_numpy(s) for s in spec.zero_state()]
@@ -58,10 +63,15 @@ def export(weights: Path, folder: Path | None = None) -> list[Path]:
         torch.rand(1, k, 3, side, side),
         *state,
     ]
-    base = list(INPUTS[:-1])  # all but audio
+    base = list(INPUTS)
     if spec.face_cues:
         example.append(torch.rand(1, k, spec.face_cues))
         base.append("cues")
+    if spec.carries_nodes:
+        nodes, ok = spec.zero_past()
+        example += [torch.randn(*nodes.shape), torch.from_numpy(~ok)]
+        base += ["past_nodes", "past_ok"]
+    outputs = [*OUTPUTS, *NODE_OUTPUTS] if spec.carries_nodes else list(OUTPUTS)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for with_audio, path in onnx_paths(folder).items():
@@ -72,7 +82,7 @@ def export(weights: Path, folder: Path | None = None) -> list[Path]:
             args,
             str(path),
             input_names=names,
-            output_names=list(OUTPUTS),
+            output_names=outputs,
             opset_version=17,
             dynamo=False,
         )

@@ -3,8 +3,10 @@
 Per frame: faces are tracked (CenterFace every ``face_stride`` frames), the frame and the one
 ``motion_interval`` frames earlier (from the checkpoint's config) go through the visual streams
 at INPUT_SIZE x INPUT_SIZE, the ConvLSTM state (shapes from the checkpoint / graphs) is carried
-from frame to frame, and the graph runs over the current frame's faces (up to MAX_FACES),
-background and audio node (dropped without audio). Output: the grid x grid map (16 x 16)
+from frame to frame, and the graph runs over the current frame's faces (up to MAX_FACES, the
+largest; a track keeps its face slot while it lasts), background and audio node (dropped
+without audio); a causal graph (``graph_window`` W > 1) also over the nodes of the last W - 1
+steps, carried forward. Output: the grid x grid map (16 x 16)
 upsampled bilinearly to a quarter of the working size (80 x 45 for 16:9), like the prior's.
 
 Runtimes: ``onnx`` (ONNX Runtime on the exported step, CPU, no torch needed), ``torch``
@@ -25,9 +27,10 @@ import cv2
 import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
+from perceptcodec.io.source import VideoInfo
 from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.face_cues import CUE_STRIDE, SpeakingCue, face_cues
-from perceptcodec.saliency.faces import FaceDetector, FaceTracker
+from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
 from perceptcodec.saliency.options import Runtime, VamNetOptions
 from perceptcodec.saliency.sources import FaceSources, sound_source_map
 from perceptcodec.saliency.vamnet.runtime_onnx import OnnxStep, exported
@@ -99,8 +102,14 @@ class VamNetSaliency:
         self.spec: StepSpec = self._step.spec
         self.width = o.width
         self.tracker = FaceTracker(FaceDetector(input_width=o.width), stride=o.face_stride)
-        self._frames: deque[np.ndarray] = deque(maxlen=self.spec.motion_interval + 1)
+        # (time s, frame) of the frames seen, observed ones too: the motion partner is the
+        # newest one motion_interval frame durations back, as in training, whatever the stride
+        self._frames: deque[tuple[float, np.ndarray]] = deque(maxlen=self.spec.motion_interval + 1)
+        self._frame_s: float | None = None  # frame duration (s) of the bound video
+        self._min_dt = float("inf")  # else the shortest interval between frames seen
         self._state = self.spec.zero_state()
+        self._past = self.spec.zero_past()
+        self._slots: dict[int, int] = {}  # track id -> face slot
         self._sources: FaceSources | None = None
         # weights trained with face cues: the active-speaker cue, its flow also moving the
         # tracked boxes between detections; it observes every CUE_STRIDE-th frame (the stream
@@ -125,10 +134,33 @@ class VamNetSaliency:
         """Working (width, height): ``self.width`` wide, aspect kept (faces are found there)."""
         return aspect_size(self.width, width, height)
 
+    def bind(self, info: VideoInfo) -> None:
+        """The video about to stream (its frame rate sets the motion partner's distance)."""
+        self._frame_s = 1.0 / float(info.fps) if info.fps and float(info.fps) > 0 else None
+
+    def _remember(self, rgb: np.ndarray, t: float) -> np.ndarray:
+        """The frame at the network's input size, kept with its time for later partners."""
+        n = self.spec.input_size
+        small = cv2.resize(rgb, (n, n), interpolation=cv2.INTER_AREA)
+        if self._frames and t > self._frames[-1][0]:
+            self._min_dt = min(self._min_dt, t - self._frames[-1][0])
+        self._frames.append((t, small))
+        return small
+
+    def _partner(self, t: float) -> np.ndarray:
+        """The newest frame seen at least motion_interval frame durations (less half a frame)
+        before ``t``; the oldest kept when none is (the start of a video, as in training)."""
+        frame_s = self._frame_s or self._min_dt
+        before = t - (self.spec.motion_interval - 0.5) * frame_s
+        return next((f for ft, f in reversed(self._frames) if ft <= before), self._frames[0][1])
+
     def reset(self) -> None:
         self.tracker.reset()
         self._frames.clear()
+        self._min_dt = float("inf")
         self._state = self.spec.zero_state()
+        self._past = self.spec.zero_past()
+        self._slots = {}
         if self._cue is not None:
             self._cue.reset()
 
@@ -144,11 +176,26 @@ class VamNetSaliency:
         speaking = self._cue(rgb, tracks, audio, t) if self._cue is not None else {}
         return tracks, speaking
 
+    def _assign_slots(self, tracks: list[Track]) -> list[tuple[int, Track]]:
+        """(slot, track) of the faces the graph sees: the ``max_faces`` largest tracks (sorted
+        largest first); a track keeps its slot from step to step, a new one takes the lowest
+        free slot, whose carried nodes (another face's) are masked off."""
+        shown = tracks[: self.spec.max_faces]
+        kept = {tr.id: self._slots[tr.id] for tr in shown if tr.id in self._slots}
+        free = iter(sorted(set(range(self.spec.max_faces)) - set(kept.values())))
+        for tr in shown:
+            if tr.id not in kept:
+                kept[tr.id] = next(free)
+                self._past[1][:, :, kept[tr.id]] = False
+        self._slots = kept
+        return [(kept[tr.id], tr) for tr in shown]
+
     def observe(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> None:
         """A frame the network skips (saliency stride): faces and the speaker cue only, so the
         cue sees frames ``observe_stride`` apart whatever the stride. Same inputs as
         ``__call__``."""
         if self._cue is not None:
+            self._remember(rgb, t)
             self._faces(rgb, t, audio)
 
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
@@ -156,13 +203,12 @@ class VamNetSaliency:
         ``audio_rate`` or None. Returns (h // 4, w // 4) float32 summing to 1."""
         h, w = rgb.shape[:2]
         spec = self.spec
-        n = spec.input_size
-        small = cv2.resize(rgb, (n, n), interpolation=cv2.INTER_AREA)
-        self._frames.append(small)
+        small = self._remember(rgb, t)
         tracks, speaking = self._faces(rgb, t, audio)
+        shown = self._assign_slots(tracks)
         boxes = np.zeros((1, spec.max_faces, 4), np.float32)
         mask = np.zeros((1, spec.max_faces), bool)
-        for k, track in enumerate(tracks[: spec.max_faces]):
+        for k, track in shown:
             boxes[0, k] = np.clip(track.box / [w, h, w, h], 0, 1)
             mask[0, k] = True
 
@@ -172,23 +218,29 @@ class VamNetSaliency:
         crops = face_crops(small, boxes[0], mask[0], spec.face_crop).transpose(0, 3, 1, 2)[None]
         feed = {
             "frame": chw(small),
-            "partner": chw(self._frames[0]),
+            "partner": chw(self._partner(t)),
             "boxes": boxes,
             "face_mask": mask,
             "crops": np.ascontiguousarray(crops, np.float32) / 255,
             **dict(zip(("h1", "c1", "h2", "c2"), self._state, strict=True)),
         }
         if self._cue is not None:
-            shown = tracks[: spec.max_faces]
             cues = np.zeros((1, spec.max_faces, spec.face_cues), np.float32)
-            cues[0, : len(shown)] = face_cues(
-                boxes[0, : len(shown)], np.array([speaking.get(tr.id, 0.0) for tr in shown])
-            )
+            for k, track in shown:
+                cues[0, k] = face_cues(boxes[0, k], np.array([speaking.get(track.id, 0.0)]))[0]
             feed["cues"] = cues
+        if spec.carries_nodes:
+            feed["past_nodes"], feed["past_ok"] = self._past
         if audio is not None:
             feed["audio"] = np.asarray(audio, np.float32)[None]
         outputs = self._step(feed)
         log_sal, self._state = outputs[0], outputs[1:5]
+        if spec.carries_nodes:  # this step's nodes join the window, the oldest leave it
+            nodes, ok = self._past
+            self._past = (
+                np.concatenate([nodes[:, 1:], outputs[6][:, None].astype(np.float32)], 1),
+                np.concatenate([ok[:, 1:], outputs[7][:, None].astype(bool)], 1),
+            )
         grid = (max(w // 4, 1), max(h // 4, 1))
         if self._sources is not None:
             if len(outputs) < 6:
@@ -196,10 +248,10 @@ class VamNetSaliency:
                     "--sources: these VAM-Net graphs have no speaking output; re-export them "
                     "(perceptcodec export onnx)"
                 )
-            k = int(mask[0].sum())
-            shown = boxes[0, :k] * np.array([w, h, w, h], np.float32)
-            speaking = np.asarray(outputs[5][0, :k], np.float32)
-            ids = np.array([tr.id for tr in tracks[:k]], np.int32)
-            sound = sound_source_map(shown, speaking, (h, w), grid[::-1])
-            self._sources = FaceSources(ids, shown, speaking, sound)
+            slots = [k for k, _ in shown]  # largest first
+            shown_boxes = boxes[0, slots] * np.array([w, h, w, h], np.float32)
+            speaking = np.asarray(outputs[5][0, slots], np.float32)
+            ids = np.array([tr.id for _, tr in shown], np.int32)
+            sound = sound_source_map(shown_boxes, speaking, (h, w), grid[::-1])
+            self._sources = FaceSources(ids, shown_boxes, speaking, sound)
         return normalise_map(cv2.resize(np.exp(log_sal[0]), grid, interpolation=cv2.INTER_LINEAR))

@@ -195,7 +195,10 @@ class VamNet(nn.Module):
     """The full network. ``forward`` returns log-saliency (B, T, H/8, W/8) (log-softmax over
     pixels), speaking logits for faces (B, T, K) and background (B, T), and face attention
     weights (B, T, K) (softmax over the valid faces of a frame); ``state``: the two ConvLSTM
-    layers' (h, c), each (B, lstm_hidden[i], H/8, W/8), to pass to the next call."""
+    layers' (h, c), each (B, lstm_hidden[i], H/8, W/8), to pass to the next call; ``nodes``
+    (B, T, M, node_dim) and ``node_ok`` (B, T, M) bool: the graph's input nodes of these
+    frames (K faces, the background, the audio), which a causal graph (``graph_window`` W >=
+    1) takes back as ``past`` (the last W - 1 steps') on the next calls."""
 
     def __init__(self, config: VamNetConfig = VamNetConfig()) -> None:  # noqa: B008
         super().__init__()
@@ -260,13 +263,14 @@ class VamNet(nn.Module):
         crops: Tensor | None = None,
         state: list | None = None,
         cues: Tensor | None = None,
+        past: tuple[Tensor, Tensor] | None = None,
     ) -> dict[str, Tensor | list]:
         b, t = frames.shape[:2]
         feats = self.visual_features(frames.flatten(0, 1), partners.flatten(0, 1))
         gh, gw = feats.shape[2:]
         feats = feats.view(b, t, *feats.shape[1:])
         k = 0 if boxes is None or not self.config.use_faces else boxes.shape[2]
-        graph = self._graph(feats, audio, crops, face_mask, cues, b, t, k)
+        graph = self._graph(feats, audio, crops, face_mask, cues, b, t, k, past)
         gauss = face_gaussians(boxes, (gh, gw)) if k else None  # (B, T, K, gh, gw)
         st1, st2 = state or [None, None]
         logits = []
@@ -297,15 +301,22 @@ class VamNet(nn.Module):
         b: int,
         t: int,
         k: int,
+        past: tuple[Tensor, Tensor] | None = None,
     ) -> dict[str, Tensor]:
-        """Nodes per frame: K faces, the background, the audio (if any); STMG layers."""
+        """Nodes per frame: K faces, the background, the audio (if any; a causal graph keeps
+        its slot, masked off, so that every step has the same M nodes); STMG layers over
+        ``past`` nodes (B, P, M, d) and their mask (B, P, M), then these T frames."""
         d = self.config.node_dim
+        causal = self.config.graph_window > 0
         bg = self.background(feats.mean((3, 4)))  # (B, T, d)
         parts = [bg[:, :, None] + self.node_type.weight[1]]
         valid = [torch.ones(b, t, 1, dtype=torch.bool, device=feats.device)]
         if k:
-            per_face = crops.transpose(1, 2).reshape(b * k, t, *crops.shape[3:])
-            face = self.face(per_face).view(b, k, t, d).transpose(1, 2)  # (B, T, K, d)
+            if causal:  # one frame per crop, as deployed
+                face = self.face(crops.reshape(b * t * k, 1, *crops.shape[3:])).view(b, t, k, d)
+            else:
+                per_face = crops.transpose(1, 2).reshape(b * k, t, *crops.shape[3:])
+                face = self.face(per_face).view(b, k, t, d).transpose(1, 2)  # (B, T, K, d)
             if self.cue_proj is not None:
                 if cues is None:
                     raise ValueError("this VAM-Net takes face cues (B, T, K, face_cues)")
@@ -313,24 +324,36 @@ class VamNet(nn.Module):
             parts.insert(0, face + self.node_type.weight[0])
             valid.insert(0, face_mask.bool())
         has_audio = audio is not None and self.config.use_audio
-        if has_audio:
-            a = self.audio(audio.flatten(0, 1)).view(b, t, 1, d)
+        if has_audio or causal:
+            if has_audio:
+                a = self.audio(audio.flatten(0, 1)).view(b, t, 1, d)
+            else:
+                a = bg.new_zeros(b, t, 1, d)
             parts.append(a + self.node_type.weight[2])
-            valid.append(torch.ones(b, t, 1, dtype=torch.bool, device=feats.device))
+            fill = torch.ones if has_audio else torch.zeros
+            valid.append(fill(b, t, 1, dtype=torch.bool, device=feats.device))
         nodes = torch.cat(parts, 2)  # (B, T, M, d)
         ok = torch.cat(valid, 2)  # (B, T, M)
-        m = nodes.shape[2]
+        carried = {"nodes": nodes, "node_ok": ok}
+        p = 0
+        if past is not None:
+            p = past[0].shape[1]
+            nodes, ok = torch.cat([past[0], nodes], 1), torch.cat([past[1].bool(), ok], 1)
+        m, frames = nodes.shape[2], p + t
         kind = torch.full((m,), 1, device=feats.device)
         kind[:k] = 0
-        if has_audio:
+        if m > k + 1:
             kind[-1] = 2
-        frame = torch.arange(t, device=feats.device).repeat_interleave(m)
-        slot = torch.arange(m, device=feats.device).repeat(t)
-        kinds = kind.repeat(t)
+        frame = torch.arange(frames, device=feats.device).repeat_interleave(m)
+        slot = torch.arange(m, device=feats.device).repeat(frames)
+        kinds = kind.repeat(frames)
         same_frame = frame[:, None] == frame[None]
         visual = kinds != 2
         spatial = same_frame & visual[:, None] & visual[None]
         temporal = slot[:, None] == slot[None]
+        if causal:  # row i hears its slot's nodes of the graph_window - 1 frames before
+            back = frame[:, None] - frame[None]
+            temporal = temporal & (back >= 0) & (back < self.config.graph_window)
         multimodal = same_frame & ((kinds[:, None] == 2) ^ (kinds[None] == 2))
         ok_flat = ok.flatten(1)
         pair_ok = ok_flat[:, :, None] & ok_flat[:, None]
@@ -338,14 +361,14 @@ class VamNet(nn.Module):
         masks = [spatial, temporal, multimodal]
         for i, layer in enumerate(self.layers):
             x = layer(x, masks[i % 3][None] & pair_ok)
-        x = x.view(b, t, m, d)
+        x = x.view(b, frames, m, d)[:, p:]
         speak = self.speak_head(x)[..., 0]
-        out = {"speaking_bg": speak[:, :, k]}
+        out = {"speaking_bg": speak[:, :, k], **carried}
         if k:
             att = self.attn_head(x[:, :, :k])[..., 0]
             if self.cue_proj is not None:
-                p = cues[..., 0].clamp(1e-3, 1 - 1e-3)
-                cue_logit = torch.log(p) - torch.log1p(-p)
+                q = cues[..., 0].clamp(1e-3, 1 - 1e-3)
+                cue_logit = torch.log(q) - torch.log1p(-q)
                 speak = torch.cat(
                     [speak[:, :, :k] + self.cue_speaking_gain * cue_logit, speak[:, :, k:]], 2
                 )

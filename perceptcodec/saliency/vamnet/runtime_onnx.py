@@ -16,8 +16,11 @@ from perceptcodec.errors import PerceptcodecError
 from perceptcodec.paths import models_dir
 from perceptcodec.saliency.vamnet.spec import STEP_SPEC_NAME, StepSpec, read_step_spec
 
-INPUTS = ("frame", "partner", "boxes", "face_mask", "crops", "h1", "c1", "h2", "c2", "audio")
+# the inputs every step graph has, in order; then "cues", "past_nodes", "past_ok" where the spec
+# has them (face_cues, carries_nodes), "audio" only in the graph with the audio node
+INPUTS = ("frame", "partner", "boxes", "face_mask", "crops", "h1", "c1", "h2", "c2")
 OUTPUTS = ("log_saliency", "h1_out", "c1_out", "h2_out", "c2_out", "speaking")
+NODE_OUTPUTS = ("nodes_out", "node_ok_out")  # when the spec carries nodes
 
 
 def onnx_paths(folder: Path | None = None) -> dict[bool, Path]:
@@ -37,7 +40,8 @@ def exported(folder: Path | None = None) -> bool:
 class OnnxStep:
     """ONNX Runtime sessions for both graphs (CPU, ``threads`` intra-op threads); called with
     a feed {input name: array} (``audio`` present or not picks the graph), answers
-    [log_saliency, h1, c1, h2, c2] as float32 arrays; ``spec`` gives the shapes."""
+    [log_saliency, h1, c1, h2, c2, speaking (, nodes, node_ok)] as arrays; ``spec`` gives the
+    shapes."""
 
     def __init__(self, folder: Path | None = None, threads: int = 1) -> None:
         try:

@@ -57,9 +57,10 @@ class TorchStep:
                 t["crops"][:, None],
                 state=[(t["h1"], t["c1"]), (t["h2"], t["c2"])],
                 cues=t["cues"][:, None] if "cues" in t else None,
+                past=(t["past_nodes"], t["past_ok"]) if "past_nodes" in t else None,
             )
         (h1, c1), (h2, c2) = out["state"]
-        speaking = step_speaking(out, t["face_mask"])
-        return [
-            x.float().cpu().numpy() for x in (out["log_saliency"][:, 0], h1, c1, h2, c2, speaking)
-        ]
+        outputs = [out["log_saliency"][:, 0], h1, c1, h2, c2, step_speaking(out, t["face_mask"])]
+        if self.spec.carries_nodes:
+            outputs += [out["nodes"][:, 0], out["node_ok"][:, 0]]
+        return [x.float().cpu().numpy() for x in outputs]  # node_ok as 0 / 1

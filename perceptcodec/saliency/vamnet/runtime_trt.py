@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
-from perceptcodec.saliency.vamnet.runtime_onnx import OUTPUTS, onnx_paths
+from perceptcodec.saliency.vamnet.runtime_onnx import NODE_OUTPUTS, OUTPUTS, onnx_paths
 from perceptcodec.saliency.vamnet.spec import StepSpec, read_step_spec
 
 WORKSPACE_BYTES = 1 << 30
@@ -108,7 +108,8 @@ class _Engine:
                 buffer.copy_(torch.from_numpy(np.ascontiguousarray(feed[name])))
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise PerceptcodecError("TensorRT inference failed")
-            out = [self.outputs[name].float().cpu().numpy() for name in OUTPUTS]
+            names = [n for n in (*OUTPUTS, *NODE_OUTPUTS) if n in self.outputs]
+            out = [self.outputs[name].float().cpu().numpy() for name in names]
         self.stream.synchronize()
         return out
 

@@ -58,7 +58,12 @@ class VamNetConfig:
     triples; heads: attention heads; motion_interval: frames between a frame and its motion
     partner (causal, paper: 5); lstm_hidden: channels of the two ConvLSTM layers (their state
     is (1, c, grid, grid) each); use_audio / use_faces: graph nodes; backbone: mobilenet_v2 or
-    vgg16."""
+    vgg16; face_cues: 0 or CUE_COUNT per-face cue features; graph_window: 0 for the graph of
+    the first checkpoints (temporal edges join a face slot's nodes over the whole training
+    clip, both ways, and the face branch convolves over the clip's frames; deployed on one
+    frame), W >= 1 for a causal graph (each node sees its slot's nodes of the W - 1 earlier
+    steps, the face branch sees one frame), trained and deployed alike: deployment carries
+    the last W - 1 steps' nodes forward."""
 
     node_dim: int = 128
     graph_layers: int = 2
@@ -69,6 +74,7 @@ class VamNetConfig:
     use_faces: bool = True
     backbone: str = "mobilenet_v2"  # or "vgg16" (weights from the user, see pretrained.py)
     face_cues: int = 0
+    graph_window: int = 0
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], where: str = "config") -> VamNetConfig:
@@ -86,6 +92,8 @@ class VamNetConfig:
             raise PerceptcodecError(f"{where}: motion_interval >= 1 and two lstm_hidden sizes")
         if config.face_cues not in (0, CUE_COUNT):
             raise PerceptcodecError(f"{where}: face_cues is 0 or {CUE_COUNT}")
+        if config.graph_window < 0:
+            raise PerceptcodecError(f"{where}: graph_window is 0 (whole clip) or >= 1")
         return config
 
 
@@ -99,8 +107,13 @@ class StepSpec:
     audio (1, audio_samples) float32 at AUDIO_RATE (absent in the no-audio graph); state
     h1, c1 (1, hidden[0], grid, grid) and h2, c2 (1, hidden[1], grid, grid) float32; cues
     (1, max_faces, face_cues) float32 (only when face_cues > 0: speaking probability, size,
-    distance from the centre, :mod:`perceptcodec.saliency.face_cues`).
-    Out: log_saliency (1, grid, grid), the new state and speaking (1, max_faces)."""
+    distance from the centre, :mod:`perceptcodec.saliency.face_cues`); past_nodes
+    (1, graph_window - 1, nodes, node_dim) float32 and past_ok (1, graph_window - 1, nodes)
+    bool (only when graph_window > 1: the graph's input nodes of the last steps, oldest
+    first, zeros / False at the start; ``nodes`` = max_faces + 2: the faces, the background,
+    the audio).
+    Out: log_saliency (1, grid, grid), the new state, speaking (1, max_faces) and, when
+    graph_window > 1, this step's nodes (1, nodes, node_dim) and their mask (1, nodes)."""
 
     motion_interval: int
     hidden: tuple[int, int]
@@ -110,6 +123,8 @@ class StepSpec:
     face_crop: int = FACE_CROP
     audio_samples: int = AUDIO_SAMPLES
     face_cues: int = 0
+    graph_window: int = 0
+    node_dim: int = 0
 
     @classmethod
     def from_config(cls, config: VamNetConfig) -> StepSpec:
@@ -117,6 +132,26 @@ class StepSpec:
             motion_interval=config.motion_interval,
             hidden=tuple(config.lstm_hidden),
             face_cues=config.face_cues,
+            graph_window=config.graph_window,
+            node_dim=config.node_dim,
+        )
+
+    @property
+    def nodes(self) -> int:
+        """Graph nodes per step of a causal graph: the face slots, the background, the audio."""
+        return self.max_faces + 2
+
+    @property
+    def carries_nodes(self) -> bool:
+        """Whether the step takes the last steps' nodes (a causal graph over > 1 step)."""
+        return self.graph_window > 1
+
+    def zero_past(self) -> tuple[np.ndarray, np.ndarray]:
+        """past_nodes and past_ok at the start of a stream: zeros and all False."""
+        n = max(self.graph_window - 1, 0)
+        return (
+            np.zeros((1, n, self.nodes, self.node_dim), np.float32),
+            np.zeros((1, n, self.nodes), bool),
         )
 
     def zero_state(self) -> list[np.ndarray]:
@@ -168,11 +203,20 @@ def read_step_spec(folder: Path, shapes: Mapping[str, tuple[int, ...]]) -> StepS
         face_crop=int(shapes["crops"][-1]),
         audio_samples=int(shapes["audio"][-1]) if "audio" in shapes else AUDIO_SAMPLES,
         face_cues=int(shapes["cues"][-1]) if "cues" in shapes else 0,
+        graph_window=config.graph_window,
+        node_dim=config.node_dim,
     )
-    if spec.hidden != tuple(config.lstm_hidden) or spec.face_cues != config.face_cues:
+    past = shapes.get("past_nodes")
+    want = (1, spec.graph_window - 1, spec.nodes, spec.node_dim) if spec.carries_nodes else None
+    if (
+        spec.hidden != tuple(config.lstm_hidden)
+        or spec.face_cues != config.face_cues
+        or (tuple(int(v) for v in past) if past else None) != want
+    ):
         raise PerceptcodecError(
             f"{path} disagrees with the graphs (ConvLSTM {config.lstm_hidden} / {spec.hidden}, "
-            f"face cues {config.face_cues} / {spec.face_cues}): re-export"
+            f"face cues {config.face_cues} / {spec.face_cues}, past nodes {want} / {past}): "
+            "re-export"
         )
     return spec
 
