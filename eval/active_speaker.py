@@ -215,6 +215,14 @@ def tile_of(box: np.ndarray, n_tiles: int, tile: int = TILE) -> int:
     return col if n_tiles == 2 else int(cy // tile) * 2 + col
 
 
+TIME_BINS = (0, 1, 2, 3)  # seconds since the composite's start: [0, 1), [1, 2), [2, 3), 3+
+
+
+def time_bin(t: float) -> int:
+    """The TIME_BINS bin of time ``t`` (s)."""
+    return max(lo for lo in TIME_BINS if t >= lo)
+
+
 def run_composite(
     clips: dict[str, Clip],
     spec: dict,
@@ -235,6 +243,7 @@ def run_composite(
     asd = ActiveSpeaker(**params)
     n = int(speaker_clip.duration * FPS)
     hits, hits_all, cost = [], [], 0.0
+    hits_at: list[float] = []  # time (s) of each scored frame
     n_faces = []
     for k in range(0, n, stride):
         t = k / FPS
@@ -265,6 +274,8 @@ def run_composite(
         hits_all.append(hit)
         if speaker_clip.speaking(t):
             hits.append(hit)
+            hits_at.append(t)
+    bins = [time_bin(at) for at in hits_at]
     return {
         "speaker": spec["speaker"],
         "tiles": spec["tiles"],
@@ -272,6 +283,11 @@ def run_composite(
         "scored_frames": len(hits),
         "accuracy": float(np.mean(hits)) if hits else float("nan"),
         "accuracy_all_frames": float(np.mean(hits_all)),
+        "hits_by_second": {  # {bin start: [hits, scored frames]}
+            str(lo): [sum(h for h, x in zip(hits, bins, strict=True) if x == lo), bins.count(lo)]
+            for lo in TIME_BINS
+            if lo in bins
+        },
         "ms_per_frame": 1e3 * cost / len(hits_all),
         "mean_faces": float(np.mean(n_faces)),
     }
@@ -291,6 +307,10 @@ def evaluate(clips, names, setting, detector, params, draws, seed, stride=1) -> 
         "accuracy_all_frames": sum(r["accuracy_all_frames"] * r["frames"] for r in rows)
         / sum(r["frames"] for r in rows),
     }
+    for lo in TIME_BINS:  # the evidence builds up over a composite (GRID clips last 3 s)
+        counts = [r["hits_by_second"].get(str(lo), [0, 0]) for r in rows]
+        n = sum(c[1] for c in counts)
+        out[f"accuracy_from_{lo}_s"] = sum(c[0] for c in counts) / n if n else float("nan")
     for n_tiles in (2, 4):
         sub = [r for r in rows if len(r["tiles"]) == n_tiles]
         s = sum(r["scored_frames"] for r in sub)
@@ -454,6 +474,19 @@ def markdown(results: dict) -> str:
             f" {r['scored_frames']} | {r['composites']} |"
             f" {r['ms_per_frame_2_tiles']:.3f} / {r['ms_per_frame_4_tiles']:.3f} |"
         )
+    lines += [
+        "",
+        "Accuracy by time since the composite's start (s; the evidence builds up over it):",
+        "",
+        "| split | setting | width | "
+        + " | ".join(f"{lo}+ s" if lo == TIME_BINS[-1] else f"{lo}-{lo + 1} s" for lo in TIME_BINS)
+        + " |",
+        "|---|---|---|" + "---|" * len(TIME_BINS),
+    ]
+    for key, r in results.items():
+        if "/" in key and not key.startswith("cost/") and "accuracy_from_0_s" in r:
+            cells = " | ".join(f"{r[f'accuracy_from_{lo}_s']:.3f}" for lo in TIME_BINS)
+            lines.append(f"| {' | '.join(key.split('/'))} | {cells} |")
     lines += [
         "",
         "Cost of `ActiveSpeaker.__call__` per frame (ms; real tiles and tracks, with audio;"
