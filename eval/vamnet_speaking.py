@@ -51,7 +51,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     cfg = load_config(args.config)
-    data = CacheData(args.cache)
+    data = CacheData(args.cache, cfg.model.audio_window_s)
     results = {"the face cue alone": cue_alone(data)}
     print(results, flush=True)
     for path in args.checkpoints:

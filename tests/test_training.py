@@ -220,15 +220,15 @@ def test_training_and_inference_cut_the_same_audio_window(tmp_path):
     rows = data.members[g][None]
     batch = data.batch(rows, rows, with_audio=True)
     assert batch["audio"].shape == (1, 6, AUDIO_SAMPLES)
+    model = VamNetSaliency(runtime="onnx")
     for k, i in enumerate(rows[0]):
         # what perceptcodec.saliency.stream feeds the streaming model at the same time
         expected = audio_window(
-            data.audio[g],
-            VamNetSaliency.audio_rate,
-            float(data.t[i]),
-            VamNetSaliency.audio_window_s,
+            data.audio[g], model.audio_rate, float(data.t[i]), model.audio_window_s
         )
         assert np.array_equal(batch["audio"][0, k].numpy(), expected), float(data.t[i])
+    longer = CacheData(tmp_path / "cache.npz", audio_window_s=1.28)  # a network trained so
+    assert longer.batch(rows, rows, with_audio=True)["audio"].shape == (1, 6, 28224)
 
 
 def test_score_maps_on_known_maps():

@@ -127,8 +127,9 @@ def test_graphs_without_their_json_are_not_used(tmp_path):
 @pytest.mark.filterwarnings("ignore:Converting a tensor to a Python boolean")  # export's tracer
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the legacy (TorchScript) exporter
 def test_a_checkpoint_with_other_shapes_runs_on_onnx_and_torch_alike(tmp_path):
-    """Motion interval 2 and ConvLSTM (8, 4) from the checkpoint's config, not the defaults:
-    exported, then streamed through both runtimes; the partner is the frame 2 earlier."""
+    """Motion interval 2, ConvLSTM (8, 4) and a 0.32 s audio window from the checkpoint's
+    config, not the defaults: exported, then streamed through both runtimes; the partner is
+    the frame 2 earlier, the stream cuts the network's audio window."""
     torch = pytest.importorskip("torch")
     from perceptcodec.saliency.vamnet.export import export
     from perceptcodec.saliency.vamnet.net import VamNet
@@ -136,7 +137,12 @@ def test_a_checkpoint_with_other_shapes_runs_on_onnx_and_torch_alike(tmp_path):
 
     torch.manual_seed(0)
     config = VamNetConfig(
-        node_dim=16, graph_layers=1, heads=2, motion_interval=2, lstm_hidden=(8, 4)
+        node_dim=16,
+        graph_layers=1,
+        heads=2,
+        motion_interval=2,
+        lstm_hidden=(8, 4),
+        audio_window_s=0.32,
     )
     weights = save_checkpoint(tmp_path / "vamnet.pt", VamNet(config).eval(), 1, {})
     written = export(weights)
@@ -150,13 +156,11 @@ def test_a_checkpoint_with_other_shapes_runs_on_onnx_and_torch_alike(tmp_path):
         model = VamNetSaliency(VamNetOptions(weights=str(weights)), runtime=runtime)
         assert model.spec.motion_interval == 2 and model.spec.hidden == (8, 4)
         assert [s.shape[1] for s in model._state] == [8, 8, 4, 4]
+        assert model.spec.audio_samples == 7056 and model.audio_window_s == 0.32
         feeds, step = [], model._step
         model._step = lambda feed, step=step, seen=feeds: seen.append(feed) or step(feed)
         maps[runtime] = np.stack(
-            [
-                model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
-                for i, f in enumerate(frames)
-            ]
+            [model(f, i / 25, np.full(7056, 0.01, np.float32)) for i, f in enumerate(frames)]
         )
         assert np.array_equal(feeds[4]["partner"], feeds[2]["frame"])  # 2 frames earlier
         assert np.array_equal(feeds[1]["partner"], feeds[0]["frame"])  # clamped at the start

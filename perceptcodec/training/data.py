@@ -20,9 +20,11 @@ from perceptcodec.saliency.vamnet.spec import AUDIO_RATE, AUDIO_WINDOW_S, CACHE_
 
 
 class CacheData:
-    """The decoded cache in memory (frames as uint8 N x S x S x 3)."""
+    """The decoded cache in memory (frames as uint8 N x S x S x 3); audio windows of
+    ``audio_window_s`` seconds (the network's ``VamNetConfig.audio_window_s``)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, audio_window_s: float = AUDIO_WINDOW_S) -> None:
+        self.audio_window_s = audio_window_s
         z = np.load(path)
         jpeg, offsets = z["jpeg"], z["jpeg_offsets"]
         self.frames = np.stack(
@@ -58,8 +60,8 @@ class CacheData:
         """Tensors for frame indices ``rows`` (n, T) with motion partners (n, T): frames and
         partners (n, T, 3, S, S) float in [0, 1], boxes (n, T, K, 4), crops (n, T, K, 3,
         FACE_CROP, FACE_CROP), face cues (n, T, K, CUE_COUNT), densities / fixations (n, T,
-        32, 32), labels and masks, and with ``with_audio`` audio (n, T, AUDIO_SAMPLES) float32
-        at AUDIO_RATE."""
+        32, 32), labels and masks, and with ``with_audio`` audio (n, T, samples of
+        ``audio_window_s``) float32 at AUDIO_RATE."""
         n, t = rows.shape
         flat = rows.reshape(-1)
 
@@ -92,7 +94,7 @@ class CacheData:
         if with_audio:
             waves = [
                 audio_window(
-                    self.audio[self.group[i]], AUDIO_RATE, float(self.t[i]), AUDIO_WINDOW_S
+                    self.audio[self.group[i]], AUDIO_RATE, float(self.t[i]), self.audio_window_s
                 )
                 for i in flat
             ]

@@ -172,7 +172,7 @@ def setup(cfg: TrainConfig, init: str | os.PathLike[str] | None = None) -> Run:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tr.seed)
     rng = np.random.default_rng(tr.seed)
-    data = CacheData(cfg.data.cache)
+    data = CacheData(cfg.data.cache, cfg.model.audio_window_s)
     net = build_model(cfg, init).to(device)
     backbone = list(net.rgb.parameters())
     cues = [p for name, p in net.named_parameters() if name.startswith("cue_")]

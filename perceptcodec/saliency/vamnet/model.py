@@ -37,7 +37,6 @@ from perceptcodec.saliency.vamnet.runtime_onnx import OnnxStep, exported
 from perceptcodec.saliency.vamnet.runtime_torch import TorchStep, cuda_usable
 from perceptcodec.saliency.vamnet.spec import (
     AUDIO_RATE,
-    AUDIO_WINDOW_S,
     StepSpec,
     default_weights,
     face_crops,
@@ -91,7 +90,6 @@ class VamNetSaliency:
 
     name = "vamnet"
     audio_rate = AUDIO_RATE
-    audio_window_s = AUDIO_WINDOW_S
 
     def __init__(
         self, options: VamNetOptions | None = None, runtime: Runtime | str = Runtime.AUTO
@@ -100,6 +98,7 @@ class VamNetSaliency:
         weights = Path(o.weights) if o.weights else default_weights()
         self.runtime, self._step = make_step(Runtime.parse(runtime), weights, o.device, o.threads)
         self.spec: StepSpec = self._step.spec
+        self.audio_window_s = self.spec.audio_samples / AUDIO_RATE  # what the audio node hears
         self.width = o.width
         self.tracker = FaceTracker(FaceDetector(input_width=o.width), stride=o.face_stride)
         # (time s, frame) of the frames seen, observed ones too: the motion partner is the

@@ -63,7 +63,8 @@ class VamNetConfig:
     clip, both ways, and the face branch convolves over the clip's frames; deployed on one
     frame), W >= 1 for a causal graph (each node sees its slot's nodes of the W - 1 earlier
     steps, the face branch sees one frame), trained and deployed alike: deployment carries
-    the last W - 1 steps' nodes forward."""
+    the last W - 1 steps' nodes forward; audio_window_s: seconds of audio centred on each
+    frame that the audio node hears (AUDIO_WINDOW_S, 0.64 s, unless trained otherwise)."""
 
     node_dim: int = 128
     graph_layers: int = 2
@@ -75,6 +76,7 @@ class VamNetConfig:
     backbone: str = "mobilenet_v2"  # or "vgg16" (weights from the user, see pretrained.py)
     face_cues: int = 0
     graph_window: int = 0
+    audio_window_s: float = AUDIO_WINDOW_S
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], where: str = "config") -> VamNetConfig:
@@ -94,6 +96,8 @@ class VamNetConfig:
             raise PerceptcodecError(f"{where}: face_cues is 0 or {CUE_COUNT}")
         if config.graph_window < 0:
             raise PerceptcodecError(f"{where}: graph_window is 0 (whole clip) or >= 1")
+        if not 0.05 <= config.audio_window_s <= 5.0:
+            raise PerceptcodecError(f"{where}: audio_window_s is 0.05-5 s")
         return config
 
 
@@ -134,6 +138,7 @@ class StepSpec:
             face_cues=config.face_cues,
             graph_window=config.graph_window,
             node_dim=config.node_dim,
+            audio_samples=window_samples(AUDIO_RATE, config.audio_window_s),
         )
 
     @property
@@ -211,11 +216,13 @@ def read_step_spec(folder: Path, shapes: Mapping[str, tuple[int, ...]]) -> StepS
     if (
         spec.hidden != tuple(config.lstm_hidden)
         or spec.face_cues != config.face_cues
+        or spec.audio_samples != window_samples(AUDIO_RATE, config.audio_window_s)
         or (tuple(int(v) for v in past) if past else None) != want
     ):
         raise PerceptcodecError(
             f"{path} disagrees with the graphs (ConvLSTM {config.lstm_hidden} / {spec.hidden}, "
-            f"face cues {config.face_cues} / {spec.face_cues}, past nodes {want} / {past}): "
+            f"face cues {config.face_cues} / {spec.face_cues}, audio {config.audio_window_s} s / "
+            f"{spec.audio_samples} samples, past nodes {want} / {past}): "
             "re-export"
         )
     return spec
