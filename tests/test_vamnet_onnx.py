@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -121,6 +122,13 @@ def test_graphs_without_their_json_are_not_used(tmp_path):
     shutil.copy(default_weights().parent / STEP_SPEC_NAME, tmp_path / STEP_SPEC_NAME)
     model = VamNetSaliency(VamNetOptions(weights=weights), runtime="onnx")
     assert model.spec.motion_interval == 5 and model.spec.hidden == (64, 32)
+    spec_file = tmp_path / STEP_SPEC_NAME
+    for key, value in (("graph_window", 6), ("audio_window_s", 1.28)):
+        text = json.loads((default_weights().parent / STEP_SPEC_NAME).read_text())
+        text["config"][key] = value  # a config the graphs were not exported from
+        spec_file.write_text(json.dumps(text))
+        with pytest.raises(PerceptcodecError, match="disagrees with the graphs.*re-export"):
+            VamNetSaliency(VamNetOptions(weights=weights), runtime="onnx")
 
 
 @pytest.mark.torch
