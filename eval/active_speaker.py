@@ -14,6 +14,8 @@ Settings:
   (played forwards and backwards in a loop), the speaker's tile its whole clip.
 - ``listeners``: the tiles of ``visual`` (the others silent) with the speaker's audio: the
   usual case of a video with sound, where the others listen.
+- ``audio_unheard``: the tiles of ``audio`` (the others muted talkers), no audio given: what
+  a cue that does not listen makes of them.
 
 Frames are scored where the speaker's own audio is voiced (an offline level reference per
 40 ms, checked against GRID's word alignment); ``all`` frames are reported too.

@@ -16,12 +16,20 @@ and VAM-Net (its validation composites: face_5, WDA_KatieHill, GRID 8-11); liste
 silent stretches of any clip held out for the speaker cue (some of them VAM-Net saw talking).
 
     nice .venv/bin/python eval/dialogue_proxy.py      # eval/.cache/dialogue/*.mp4, *.csv
+
+``--sound`` then writes the same clips with the talker's own audio track (AAC, 16 kHz mono;
+the video packets copied, so every frame is the same) to eval/.cache/dialogue_sound/: the
+common case of a conversation with sound, for models that listen. ``--split tuning`` makes
+the same from the speaker cue's tuning clips (every tuning clip talks, the listeners are
+silent stretches of tuning clips) in eval/.cache/dialogue_tuning[_sound]/, for choices that
+must not be made on the held-out clips.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -30,18 +38,21 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from active_speaker import FPS, HELD_OUT, composites, load_clip, tile_frame  # noqa: E402
+from active_speaker import FPS, HELD_OUT, TUNING, composites, load_clip, tile_frame  # noqa: E402
 from eyecrowd_faces import CACHE  # noqa: E402
 
+from perceptcodec.io.audio import load_audio_mono  # noqa: E402
 from perceptcodec.paths import shared_data_dir  # noqa: E402
 from perceptcodec.saliency.faces import FaceDetector  # noqa: E402
 
-OUT = CACHE / "dialogue"
+OUT = {"held_out": CACHE / "dialogue", "tuning": CACHE / "dialogue_tuning"}
+RATE = 16000  # Hz of the added audio track
 # held out for the speaker cue (HELD_OUT) and for VAM-Net (perceptcodec.training.cache's
 # talking_clips validation half: face_5, WDA_KatieHill, the last 4 GRID clips by name)
 BOTH = [
     n for n in HELD_OUT if n in {"face_5.mp4", "WDA_KatieHill_000.mp4"} or n.startswith("grid/s")
 ]
+POOL = {"held_out": HELD_OUT, "tuning": TUNING}  # the clips of the composites
 HOLD_S = 0.5
 VIEWERS = 20
 
@@ -60,26 +71,76 @@ def gaze_points(box: np.ndarray, marks: np.ndarray | None, rng: np.random.Genera
     return centres + rng.normal(0, 0.1 * w, centres.shape)
 
 
+def add_sound(video: Path, speech: np.ndarray, out: Path) -> None:
+    """``video``'s packets with ``speech`` (mono float32 at RATE, from the video's time 0) as
+    an AAC track, to ``out``."""
+    with av.open(str(video)) as src, av.open(str(out), "w") as dst:
+        v_in = src.streams.video[0]
+        v_out = dst.add_stream_from_template(v_in)
+        a_out = dst.add_stream("aac", rate=RATE, layout="mono")
+        duration = float(v_in.frames / v_in.average_rate)
+        speech = np.pad(speech, (0, max(0, int(duration * RATE) - len(speech))))
+        speech = speech[: int(duration * RATE)]
+        for start in range(0, len(speech), 1024):
+            chunk = np.ascontiguousarray(speech[start : start + 1024], np.float32)[None]
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = RATE, start
+            for packet in a_out.encode(frame):
+                dst.mux(packet)
+        for packet in a_out.encode():
+            dst.mux(packet)
+        for packet in src.demux(v_in):
+            if packet.dts is not None:
+                packet.stream = v_out
+                dst.mux(packet)
+
+
+def sound_clips(root: Path, split: str) -> None:
+    """<clips>_sound/: the clips of <clips>/datasets.txt with their talker's audio."""
+    folder = OUT[split]
+    sound = folder.with_name(f"{folder.name}_sound")
+    sound.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for line in (folder / "datasets.txt").read_text().split():
+        video, table = (Path(p) for p in line.split(":"))
+        name = next(n for n in POOL[split] if Path(n).stem == video.stem.rsplit("_", 1)[0])
+        out = sound / video.name
+        add_sound(video, load_audio_mono(root / name, RATE), out)
+        shutil.copy(table, sound / table.name)
+        lines.append(f"{out}:{sound / table.name}")
+        print(out, name, flush=True)
+    (sound / "datasets.txt").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tile", type=int, default=240, help="tile side in pixels")
     parser.add_argument("--draws", type=int, default=1, help="composites per speaker and tiling")
+    parser.add_argument(
+        "--sound", action="store_true", help="add the talker's audio to the clips made before"
+    )
+    parser.add_argument("--split", choices=sorted(OUT), default="held_out")
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
+    if args.sound:
+        sound_clips(shared_data_dir() / "video" / "talking", args.split)
+        return
+    out_dir, pool = OUT[args.split], POOL[args.split]
+    speakers = BOTH if args.split == "held_out" else TUNING
+    out_dir.mkdir(parents=True, exist_ok=True)
     root = shared_data_dir() / "video" / "talking"
-    clips = {n: load_clip(root, n, args.tile) for n in HELD_OUT}
+    clips = {n: load_clip(root, n, args.tile) for n in pool}
     detector = FaceDetector(input_width=args.tile)
     rng = np.random.default_rng(0)
     lines = []
-    for spec in composites(clips, HELD_OUT, "visual", args.draws, seed=1):
-        if spec["speaker"] not in BOTH:
+    for spec in composites(clips, pool, "visual", args.draws, seed=1):
+        if spec["speaker"] not in speakers:
             continue
         n_tiles = len(spec["tiles"])
         speaker = clips[spec["speaker"]]
         slot = spec["tiles"].index(spec["speaker"])
         ox, oy = (slot % 2) * args.tile, (slot // 2) * args.tile
         stem = f"{Path(spec['speaker']).stem}_{n_tiles}"
-        video, table = OUT / f"{stem}.mp4", OUT / f"{stem}.csv"
+        video, table = out_dir / f"{stem}.mp4", out_dir / f"{stem}.csv"
         frames = int(speaker.duration * FPS)
         last_voice = -1e9
         with av.open(str(video), "w") as container, open(table, "w", newline="") as f:
@@ -112,7 +173,7 @@ def main() -> None:
                 container.mux(packet)
         lines.append(f"{video}:{table}")
         print(video, spec["tiles"], flush=True)
-    (OUT / "datasets.txt").write_text("\n".join(lines) + "\n")
+    (out_dir / "datasets.txt").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

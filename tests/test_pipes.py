@@ -18,6 +18,7 @@ import perceptcodec
 from perceptcodec.config import EncodeConfig, SaliencySpec, Trim
 from perceptcodec.encoder import X264Options
 from perceptcodec.errors import PerceptcodecError
+from perceptcodec.saliency.options import PriorOptions
 
 CLI = [sys.executable, "-m", "perceptcodec"]
 FAST = ["--saliency", "center", "--preset", "ultrafast"]
@@ -127,8 +128,8 @@ def test_one_pass_from_a_fifo_is_live_even_for_a_model_that_listens(tmp_path, me
 
     writer = threading.Thread(target=feed)
     writer.start()
-    model = SaliencySpec("prior")
-    assert model.build().audio_rate > 0  # the default prior listens (speaker cue)
+    model = SaliencySpec("prior", PriorOptions(speaker=2))
+    assert model.build().audio_rate > 0  # a prior whose speaker cue listens
     out = tmp_path / "live.mkv"
     summary = perceptcodec.encode(
         fifo, out, EncodeConfig(saliency=model, x264=X264Options("ultrafast")), progress=False

@@ -114,3 +114,16 @@ def test_prior_equal_option_is_the_old_map():
     faces = face_map(tracks, (180, 320), (45, 80))
     expected = (0.6 * faces / faces.sum() + 0.15 * center_gaussian((45, 80))) / 0.75
     np.testing.assert_allclose(sal, expected, atol=1e-6)
+
+
+def test_the_speaker_cue_listens_only_when_asked():
+    """speaker=1 (default) looks only; speaker=2 also hears (mouth-voice synchrony)."""
+    from perceptcodec.errors import PerceptcodecError
+    from perceptcodec.saliency.options import PriorOptions
+    from perceptcodec.saliency.prior import PriorSaliency
+
+    assert PriorSaliency(PriorOptions(), detector=_FakeDetector()).audio_rate == 0
+    hearing = PriorSaliency(PriorOptions(speaker=2), detector=_FakeDetector())
+    assert hearing.audio_rate == 16000 and hearing.audio_window_s > 0
+    with pytest.raises(PerceptcodecError, match="0, 1 or 2"):
+        PriorOptions(speaker=3)

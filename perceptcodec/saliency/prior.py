@@ -92,10 +92,13 @@ class PriorSaliency:
         if speaker is None and o.speaker:
             speaker = ActiveSpeaker()
         self.speaker = speaker
-        # the speaker cue weights the map (option ``speaker``, with sound), or only reports
+        # the speaker cue weights the map (option ``speaker``), or only reports; it listens
+        # (mouth-voice synchrony) only with speaker=2: in conversations the mouth-over-eyes
+        # evidence alone picks the talker more often (eval/results/speaker_sound.md)
         self._speaker_in_map = speaker is not None and bool(o.attention)
+        self._listen = o.speaker == 2
         self._sources: FaceSources | None = None
-        if self._speaker_in_map:
+        if self._speaker_in_map and self._listen:
             self._want_audio()
         self._prev: np.ndarray | None = None
         self._center: np.ndarray | None = None
@@ -108,11 +111,13 @@ class PriorSaliency:
 
     def report_sources(self) -> None:
         """Also compute :class:`FaceSources` each frame (``sources()``): the active-speaker
-        cue runs on every video, with sound when there is some, visual only otherwise. The
-        maps stay those of the options: the cue weights them only with ``speaker=1``."""
+        cue runs on every video, with sound when there is some and ``speaker=2``, visual
+        only otherwise. The maps stay those of the options: the cue weights them only with
+        ``speaker`` 1 or 2."""
         if self.speaker is None:
             self.speaker = ActiveSpeaker()
-        self._want_audio()
+        if self._listen:
+            self._want_audio()
         self._sources = FaceSources.empty((1, 1))
 
     def sources(self) -> FaceSources:
