@@ -209,6 +209,7 @@ def test_config_errors_are_one_line_and_name_the_key(tmp_path, edit, message):
 @pytest.mark.torch
 def test_training_and_inference_cut_the_same_audio_window(tmp_path):
     pytest.importorskip("torch")
+    from perceptcodec.saliency.options import VamNetOptions
     from perceptcodec.saliency.vamnet.model import VamNetSaliency
     from perceptcodec.saliency.vamnet.spec import AUDIO_SAMPLES
     from perceptcodec.training.data import CacheData
@@ -220,7 +221,7 @@ def test_training_and_inference_cut_the_same_audio_window(tmp_path):
     rows = data.members[g][None]
     batch = data.batch(rows, rows, with_audio=True)
     assert batch["audio"].shape == (1, 6, AUDIO_SAMPLES)
-    model = VamNetSaliency(runtime="onnx")
+    model = VamNetSaliency(VamNetOptions(listen=1), runtime="onnx")
     for k, i in enumerate(rows[0]):
         # what perceptcodec.saliency.stream feeds the streaming model at the same time
         expected = audio_window(

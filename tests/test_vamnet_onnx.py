@@ -347,3 +347,23 @@ def test_the_motion_partner_is_motion_interval_frames_back_at_any_stride():
             model.observe(frame, index / 25)
     partners = [round(float(f["partner"].mean()) * 255) for f in feeds]
     assert partners == [0, 2, 10, 18, 26, 34]
+
+
+def test_vamnet_listens_only_when_asked(tmp_path):
+    """listen=0 (default): the stream hands it no sound (its step runs the no-audio graph);
+    listen=1 hears the soundtrack."""
+    from perceptcodec.maps_export import export_saliency
+
+    assert VamNetSaliency(runtime="onnx").audio_rate == 0
+    assert VamNetSaliency(VamNetOptions(listen=1), runtime="onnx").audio_rate == 22050
+    with pytest.raises(PerceptcodecError, match="listen 2 must be 0 or 1"):
+        VamNetOptions(listen=2)
+    sound = make_video(tmp_path / "s.mp4", 320, 180, frames=4, fps=25, audio="aac")
+    heard = {}
+    for listen in (0, 1):
+        model = VamNetSaliency(VamNetOptions(listen=listen), runtime="onnx")
+        feeds, step = [], model._step
+        model._step = lambda feed, step=step, seen=feeds: seen.append(feed) or step(feed)
+        export_saliency(sound, tmp_path / f"{listen}.npz", SaliencySpec(model), progress=False)
+        heard[listen] = ["audio" in feed for feed in feeds]
+    assert heard == {0: [False] * 4, 1: [True] * 4}

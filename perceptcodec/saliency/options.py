@@ -167,10 +167,24 @@ class TrainedOptions(ModelOptions):
 class VamNetOptions(TrainedOptions):
     """``vamnet``: width (pixels, where faces are found), face_stride (frames), weights (a
     checkpoint; default the shipped one), device (auto, cpu, cuda; for the torch runtime),
-    threads (CPU threads of the runtime)."""
+    threads (CPU threads of the runtime), listen (0/1: whether the stream hands it the
+    soundtrack, for its audio node and its speaker cue)."""
 
     face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
     width: int = option(320, flag="--saliency-width", key="w", help=WIDTH_HELP)
+    listen: int = option(
+        0,
+        flag="--vamnet-listen",
+        key="li",
+        help="vamnet: 1 hears the soundtrack (audio node, speaker cue); 0 (default) does not: "
+        "with sound it picked the talker less often (0.74 against 0.86 on held-out "
+        "composites) and lost 0.25 dB BD-EWPSNR on held-out dialogues",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.listen not in (0, 1):
+            raise PerceptcodecError(f"listen {self.listen} must be 0 or 1")
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,6 @@ class VamNetSaliency:
     (or ``options.weights`` and the graphs beside it)."""
 
     name = "vamnet"
-    audio_rate = AUDIO_RATE
 
     def __init__(
         self, options: VamNetOptions | None = None, runtime: Runtime | str = Runtime.AUTO
@@ -99,6 +98,9 @@ class VamNetSaliency:
         self.runtime, self._step = make_step(Runtime.parse(runtime), weights, o.device, o.threads)
         self.spec: StepSpec = self._step.spec
         self.audio_window_s = self.spec.audio_samples / AUDIO_RATE  # what the audio node hears
+        # deaf unless asked: streams hand a model with audio_rate 0 no sound
+        # (eval/results/speaker_sound.md: with sound it did worse in conversations)
+        self.audio_rate = AUDIO_RATE if o.listen else 0
         self.width = o.width
         self.tracker = FaceTracker(FaceDetector(input_width=o.width), stride=o.face_stride)
         # (time s, frame) of the frames seen, observed ones too: the motion partner is the
