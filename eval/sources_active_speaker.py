@@ -10,8 +10,11 @@ A frame is scored where the model ran and the speaker's own audio is voiced. Unl
 the deployed path: CenterFace on the 320-pixel composite, the cue on the model's own flow, the
 exported step on ONNX Runtime.
 
-    python eval/sources_active_speaker.py --models prior vamnet --splits held_out \\
-        --out eval/results/sources_active_speaker
+    python eval/sources_active_speaker.py --models prior prior:spk=2 vamnet vamnet:li=1 \\
+        --splits held_out --out eval/results/sources_active_speaker
+
+Models are named as ``perceptcodec rd`` configurations (``prior:spk=2``: the prior's cue
+listening; ``vamnet:li=1``: VAM-Net hearing the soundtrack; saliency stride from ``k=``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import active_speaker as A  # noqa: E402
 
-from perceptcodec.config import SaliencySpec  # noqa: E402
+from perceptcodec.evaluation.runner import RdConfig  # noqa: E402
 from perceptcodec.io.audio import audio_window  # noqa: E402
 
 
@@ -39,7 +42,7 @@ def resample(audio: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
 
 def run(clips: dict, spec: dict, name: str, hear: bool) -> list[tuple[float, bool]]:
     """(time s, hit) at the frames the model ran with the speaker voiced."""
-    saliency = SaliencySpec(name)
+    saliency = RdConfig.parse(name).saliency
     model = saliency.build()
     model.report_sources()
     speaker = clips[spec["speaker"]]
@@ -70,7 +73,7 @@ def run(clips: dict, spec: dict, name: str, hear: bool) -> list[tuple[float, boo
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", nargs="+", default=["prior", "vamnet"])
+    ap.add_argument("--models", nargs="+", default=["prior", "vamnet"], help="rd configurations")
     ap.add_argument("--splits", nargs="+", default=["held_out"])
     ap.add_argument(
         "--settings",
@@ -134,7 +137,8 @@ def main() -> int:
         " audio playing; `visual`, the same composites without sound; `audio`, the others"
         " are muted talkers. Each model at its default saliency stride (prior 2, vamnet 8 with"
         " its cue observing every 2nd frame), scored at the frames it ran where the speaker"
-        " is voiced: the top face of `sources()` in the speaker's tile.",
+        " is voiced: the top face of `sources()` in the speaker's tile. A model that does not"
+        " listen (`prior`: `spk` 1; `vamnet`: `li` 0, the defaults) gets no sound.",
     ]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return 0
