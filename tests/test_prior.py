@@ -127,3 +127,14 @@ def test_the_speaker_cue_listens_only_when_asked():
     assert hearing.audio_rate == 16000 and hearing.audio_window_s > 0
     with pytest.raises(PerceptcodecError, match="0, 1 or 2"):
         PriorOptions(speaker=3)
+    heard = []
+
+    def cue(rgb, tracks, flow, audio, t):
+        heard.append(audio is not None)
+        return {}
+
+    rgb, window = np.full((180, 320, 3), 100, np.uint8), np.zeros(1024, np.float32)
+    for speaker in (1, 2):  # a library call that hands it sound anyway
+        model = PriorSaliency(PriorOptions(speaker=speaker), detector=_FakeDetector(), speaker=cue)
+        model(rgb, 0.0, window)
+    assert heard == [False, True]

@@ -33,7 +33,7 @@ def _frames(n=6):
 
 
 def test_onnx_runtime_needs_no_torch_and_streams():
-    model = VamNetSaliency(runtime="onnx")
+    model = VamNetSaliency(VamNetOptions(listen=1), runtime="onnx")
     assert model.runtime == "onnx"
     for i, frame in enumerate(_frames()):
         sal = model(frame, i / 25, np.zeros(AUDIO_SAMPLES, np.float32) if i % 2 else None)
@@ -56,7 +56,7 @@ def test_onnx_matches_pytorch_within_1e_5_relative():
     pytest.importorskip("torch")
     maps = {}
     for runtime in ("onnx", "torch"):
-        model = VamNetSaliency(runtime=runtime)
+        model = VamNetSaliency(VamNetOptions(listen=1), runtime=runtime)
         maps[runtime] = np.stack(
             [
                 model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
@@ -161,7 +161,7 @@ def test_a_checkpoint_with_other_shapes_runs_on_onnx_and_torch_alike(tmp_path):
     }
     frames, maps = _frames(5), {}
     for runtime in ("onnx", "torch"):
-        model = VamNetSaliency(VamNetOptions(weights=str(weights)), runtime=runtime)
+        model = VamNetSaliency(VamNetOptions(weights=str(weights), listen=1), runtime=runtime)
         assert model.spec.motion_interval == 2 and model.spec.hidden == (8, 4)
         assert [s.shape[1] for s in model._state] == [8, 8, 4, 4]
         assert model.spec.audio_samples == 7056 and model.audio_window_s == 0.32
@@ -196,7 +196,7 @@ def test_gpu_runtimes_match_onnx_within_fp16_tolerance(runtime):
         pytest.importorskip("tensorrt")
     maps = {}
     for name in ("onnx", runtime):
-        model = VamNetSaliency(runtime=name)
+        model = VamNetSaliency(VamNetOptions(listen=1), runtime=name)
         maps[name] = np.stack(
             [
                 model(f, i / 25, np.full(AUDIO_SAMPLES, 0.01, np.float32))
@@ -273,7 +273,9 @@ def test_weights_with_face_cues_export_and_run_on_both_runtimes(tmp_path):
     assert names[-2:] == ["cues", "audio"]
     maps = {}
     for runtime in ("onnx", "torch"):
-        model = VamNetSaliency(VamNetOptions(weights=str(tmp_path / "w.pt")), runtime=runtime)
+        model = VamNetSaliency(
+            VamNetOptions(weights=str(tmp_path / "w.pt"), listen=1), runtime=runtime
+        )
         assert model.spec.face_cues == CUE_COUNT and model.observe_stride == 2
         maps[runtime] = np.stack(
             [
@@ -305,7 +307,9 @@ def test_a_causal_graph_exports_and_carries_its_window_on_both_runtimes(tmp_path
     export(tmp_path / "w.pt")
     maps, past = {}, {}
     for runtime in ("onnx", "torch"):
-        model = VamNetSaliency(VamNetOptions(weights=str(tmp_path / "w.pt")), runtime=runtime)
+        model = VamNetSaliency(
+            VamNetOptions(weights=str(tmp_path / "w.pt"), listen=1), runtime=runtime
+        )
         assert model.spec.carries_nodes and model._past[0].shape == (1, 2, 8, 16)
         maps[runtime] = np.stack(
             [

@@ -142,7 +142,8 @@ class PriorSaliency:
 
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
         """Saliency of an H x W x 3 uint8 frame at time ``t`` (s): (H/4) x (W/4) float32,
-        summing to 1. audio: mono window at ``audio_rate`` for the speaker cue, or None."""
+        summing to 1. audio: mono window at ``audio_rate`` for the speaker cue (heard only
+        with ``speaker=2``), or None."""
         h, w = rgb.shape[:2]
         grid = (max(h // 4, 1), max(w // 4, 1))
         raw_motion = self.motion(rgb)
@@ -154,7 +155,8 @@ class PriorSaliency:
         speaking = None
         wanted = self._speaker_in_map or self._sources is not None
         if self.speaker is not None and wanted and tracks:  # with sound, or visual only
-            speaking = self.speaker(rgb, tracks, self.motion.flow, audio, t)
+            heard = audio if self._listen else None
+            speaking = self.speaker(rgb, tracks, self.motion.flow, heard, t)
         if self._sources is not None:
             self._sources = self._face_sources(tracks, speaking or {}, (h, w), grid)
         if not self._speaker_in_map:

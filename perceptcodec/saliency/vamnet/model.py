@@ -197,13 +197,15 @@ class VamNetSaliency:
         ``__call__``."""
         if self._cue is not None:
             self._remember(rgb, t)
-            self._faces(rgb, t, audio)
+            self._faces(rgb, t, audio if self.audio_rate else None)
 
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
         """rgb (h, w, 3) uint8 at ``size_for``; t (s); audio (spec.audio_samples,) float32 at
-        ``audio_rate`` or None. Returns (h // 4, w // 4) float32 summing to 1."""
+        ``audio_rate`` or None (ignored unless ``listen``). Returns (h // 4, w // 4) float32
+        summing to 1."""
         h, w = rgb.shape[:2]
         spec = self.spec
+        audio = audio if self.audio_rate else None
         small = self._remember(rgb, t)
         tracks, speaking = self._faces(rgb, t, audio)
         shown = self._assign_slots(tracks)
