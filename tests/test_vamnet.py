@@ -225,5 +225,7 @@ def test_without_audio_a_causal_graph_keeps_the_audio_slot_masked():
     net = VamNet(VamNetConfig(node_dim=32, graph_layers=1, heads=2, graph_window=2)).eval()
     out = net(**_inputs(audio=False))
     assert out["nodes"].shape[2] == 4 and not out["node_ok"][..., -1].any()
-    with pytest.raises(Exception, match="graph_window"):
+    from perceptcodec.errors import PerceptcodecError
+
+    with pytest.raises(PerceptcodecError, match="graph_window"):
         VamNetConfig.from_dict({"graph_window": -1})
