@@ -31,24 +31,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 import active_speaker as A  # noqa: E402
 
 from perceptcodec.evaluation.runner import RdConfig  # noqa: E402
-from perceptcodec.io.audio import audio_window  # noqa: E402
+from perceptcodec.io.audio import audio_window, load_audio_mono  # noqa: E402
 
 
-def resample(audio: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
-    """A whole mono track linearly resampled (speech lies far below both Nyquist limits)."""
-    n = int(round(len(audio) * to_rate / rate))
-    return np.interp(np.arange(n) * rate / to_rate, np.arange(len(audio)), audio).astype(np.float32)
-
-
-def run(clips: dict, spec: dict, name: str, hear: bool) -> list[tuple[float, bool]]:
-    """(time s, hit) at the frames the model ran with the speaker voiced."""
+def run(clips: dict, spec: dict, name: str, hear: bool, root: Path) -> list[tuple[float, bool]]:
+    """(time s, hit) at the frames the model ran with the speaker voiced; ``hear``: the
+    speaker's soundtrack (from ``root``, at the model's own rate) goes to a model that asks."""
     saliency = RdConfig.parse(name).saliency
     model = saliency.build()
     model.report_sources()
     speaker = clips[spec["speaker"]]
     truth = spec["tiles"].index(spec["speaker"])
     rate = int(model.audio_rate)
-    track = resample(speaker.audio, A.RATE, rate) if hear and rate else None
+    track = load_audio_mono(root / spec["speaker"], rate) if hear and rate else None
     every = int(getattr(model, "observe_stride", 0) or 0)
     model.reset()
     out = []
@@ -93,7 +88,7 @@ def main() -> int:
         for setting in args.settings:
             specs = A.composites(clips, names[split], setting, args.draws, 0)
             for name in args.models:
-                hits = [h for s in specs for h in run(clips, s, name, setting != "visual")]
+                hits = [h for s in specs for h in run(clips, s, name, setting != "visual", root)]
                 times = np.array([t for t, _ in hits])
                 ok = np.array([h for _, h in hits], bool)
                 bins = np.array([A.time_bin(t) for t in times])
