@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
 import pytest
 
-from perceptcodec.saliency.faces import FaceDetector, FaceTracker, iou_matrix, nms
+from perceptcodec.saliency.faces import FaceDetector, FaceTracker, SceneCuts, iou_matrix, nms
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes():
@@ -50,6 +51,34 @@ def test_tracker_redetects_at_a_scene_cut():
     tracker(np.zeros((90, 160, 3), np.uint8))
     assert len(tracker(np.full((90, 160, 3), 255, np.uint8))) == 0
     assert det.calls == 2
+
+
+def texture(seed: int, size: tuple[int, int] = (180, 640), mean: float = 120.0) -> np.ndarray:
+    """A smooth random grey picture (H x W x 3 uint8) of the given mean level, contrast ~40."""
+    rng = np.random.default_rng(seed)
+    grey = cv2.GaussianBlur(rng.normal(0, 1, size).astype(np.float32), (0, 0), 6)
+    grey = mean + 40 * grey / grey.std()
+    return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_scene_cuts_fire_at_a_cut_between_shots_of_equal_brightness():
+    a, b = texture(1), texture(2)  # same mean and histogram, other content
+    cuts = SceneCuts()
+    fired = [cuts(a[:, 4 * k : 4 * k + 320]) for k in range(10)]  # a slow pan
+    fired += [cuts(b[:, 4 * k : 4 * k + 320]) for k in range(10)]
+    assert fired == [False] * 10 + [True] + [False] * 9
+
+
+def test_scene_cuts_ignore_a_steady_fast_pan_noise_and_flicker():
+    rng = np.random.default_rng(0)
+    picture = texture(3)
+    cuts = SceneCuts()
+    fired = []
+    for k in range(40):
+        frame = picture[:, 8 * k : 8 * k + 320].astype(np.float32)
+        frame = frame * (1 + 0.05 * (k % 2)) + rng.normal(0, 8, frame.shape)  # flicker, noise
+        fired.append(cuts(np.clip(frame, 0, 255).astype(np.uint8)))
+    assert not any(fired[1:])
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -55,6 +56,23 @@ def test_prior_map_shape_and_normalisation():
     print(f"prior: {(time.perf_counter() - t0) / 5 * 1000:.1f} ms/frame at 320x180")
     assert sal.shape == (45, 80) and sal.min() >= 0
     assert sal.sum() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_cut_starts_the_prior_over():
+    """The first map of a new shot is the map a fresh model gives that frame: no motion across
+    the cut, no temporal smoothing with the last shot's maps, no faces or cues carried over."""
+    rng = np.random.default_rng(2)
+    smooth = cv2.GaussianBlur(rng.normal(0, 1, (180, 720)).astype(np.float32), (0, 0), 6)
+    grey = np.clip(120 + 40 * smooth / smooth.std(), 0, 255).astype(np.uint8)
+    pictures = np.repeat(grey[..., None], 3, axis=2)
+    shot_a, shot_b = pictures[:, :400], np.ascontiguousarray(pictures[:, 400:])
+    model = get_model("prior")
+    for k in range(8):  # a pan: motion, smoothing and a static background build up
+        model(np.ascontiguousarray(shot_a[:, 6 * k : 6 * k + 320]), k / 12.5)
+    after_cut = model(shot_b, 8 / 12.5)
+    fresh = get_model("prior")(shot_b, 8 / 12.5)
+    assert model.cuts._diffs  # the cut was seen as one, after a history of differences
+    np.testing.assert_allclose(after_cut, fresh, atol=1e-7)
 
 
 @pytest.mark.data

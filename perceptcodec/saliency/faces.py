@@ -180,6 +180,57 @@ class Track:
 
 
 @dataclass
+class SceneCuts:
+    """Hard cuts between consecutive frames seen (call once per frame, in order).
+
+    Compares 32 x 18 grey thumbnails (area-averaged) and 32-bin grey histograms of the frame
+    and the one before it: a cut is a mean absolute thumbnail difference of ``hard`` grey
+    levels or more, or of ``jump`` or more when it is also ``ratio`` times the median of the
+    last ``history`` differences (camera and people moving keep that median up) or the
+    histograms differ by ``histogram`` (L1 distance of the normalised histograms, 0..2;
+    movement keeps the histogram, a new shot changes it). So a sudden whip pan after a still
+    stretch may count as a cut (tracks start over, nothing worse); a steady one does not.
+
+    Set on the three cuts of ``short_hamilton_clip.mp4`` (thumbnail differences 26-30 at
+    stride 2, 3.4-30x the median, histograms 0.38-0.78 apart) and the cuts of
+    ``eval/cut_dialogue_proxy.py``'s clips (20-44 apart, histograms 0.13-0.52); on the clips
+    of ../shared/data/video/talking, the codec sequences, DHF1K 0002 and the proxy clips
+    nothing else fires but two frames of fast motion just after a Hamilton cut
+    (``eval/results/scene_cuts.md``)."""
+
+    hard: float = 40.0
+    jump: float = 15.0
+    ratio: float = 4.0
+    histogram: float = 0.3
+    history: int = 8
+    _thumb: np.ndarray | None = None
+    _hist: np.ndarray | None = None
+    _diffs: list[float] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self._thumb, self._hist, self._diffs = None, None, []
+
+    def __call__(self, rgb: np.ndarray) -> bool:
+        """Whether this H x W x 3 uint8 frame starts a new shot (False on the first)."""
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        thumb = cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+        hist = cv2.calcHist([grey], [0], None, [32], [0, 256]).ravel()
+        hist /= max(float(hist.sum()), 1.0)
+        cut = False
+        if self._thumb is not None and self._hist is not None:
+            diff = float(np.abs(thumb - self._thumb).mean())
+            # without a history of differences (a video's first frames) the ratio cannot tell
+            usual = max(float(np.median(self._diffs)), 1.0) if len(self._diffs) >= 2 else np.inf
+            changed = float(np.abs(hist - self._hist).sum()) >= self.histogram
+            cut = diff >= self.hard or (
+                diff >= self.jump and (diff >= self.ratio * usual or changed)
+            )
+            self._diffs = [*self._diffs, diff][-self.history :]
+        self._thumb, self._hist = thumb, hist
+        return cut
+
+
+@dataclass
 class FaceTracker:
     """Runs ``detector`` every ``stride`` frames (and at scene cuts) and keeps face tracks in
     between, so boxes neither flicker nor cost a detection per frame; given the frame's optical
@@ -191,23 +242,26 @@ class FaceTracker:
     stride: int = 10
     max_missed: int = 1
     smoothing: float = 0.3
-    cut_threshold: float = 40.0  # mean absolute difference (grey levels) of a scene cut
+    cuts: SceneCuts = field(default_factory=SceneCuts)
     tracks: list[Track] = field(default_factory=list)
     _frame: int = 0
     _next_id: int = 0
-    _thumb: np.ndarray | None = None
 
     def reset(self) -> None:
-        self.tracks, self._frame, self._next_id, self._thumb = [], 0, 0, None
+        self.tracks, self._frame, self._next_id = [], 0, 0
+        self.cuts.reset()
 
-    def __call__(self, rgb: np.ndarray, flow: np.ndarray | None = None) -> list[Track]:
+    def __call__(
+        self, rgb: np.ndarray, flow: np.ndarray | None = None, cut: bool | None = None
+    ) -> list[Track]:
         """Tracks for this H x W x 3 frame. flow: optional h x w x 2 optical flow (dx, dy) from
-        the previous frame to this one, in pixels of an h x w copy of the frame. A detector
-        with a ``detect`` method gives landmarks too; one without gives boxes only (the
-        tracks then get a typical frontal layout inside each box)."""
-        thumb = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (32, 18)).astype(np.float32)
-        cut = self._thumb is not None and np.abs(thumb - self._thumb).mean() > self.cut_threshold
-        self._thumb = thumb
+        the previous frame to this one, in pixels of an h x w copy of the frame; cut: whether
+        the frame starts a new shot (None: ask ``cuts``; a caller that already did says so).
+        A detector with a ``detect`` method gives landmarks too; one without gives boxes only
+        (the tracks then get a typical frontal layout inside each box). At a cut every track
+        ends: faces in a new shot are new faces, also where the last shot had one."""
+        if cut is None:
+            cut = self.cuts(rgb)
         if cut:
             self.tracks = []
         if cut or self._frame % self.stride == 0:

@@ -22,7 +22,7 @@ import numpy as np
 from perceptcodec.saliency.attention import AttentionWeights, FaceAttention, render_faces
 from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.center import center_gaussian
-from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
+from perceptcodec.saliency.faces import FaceDetector, FaceTracker, SceneCuts, Track
 from perceptcodec.saliency.motion import MotionSaliency, motion_confidence
 from perceptcodec.saliency.options import PriorOptions
 from perceptcodec.saliency.sources import FaceSources, sound_source_map
@@ -86,6 +86,7 @@ class PriorSaliency:
         self.temporal = o.temporal
         detector = detector or FaceDetector(input_width=o.width)
         self.tracker = FaceTracker(detector, stride=o.face_stride)
+        self.cuts = SceneCuts()
         self.motion = MotionSaliency(noise_floor=bool(o.motion_floor))
         weights = AttentionWeights.load()
         self.attention = FaceAttention(weights, equal=not o.attention)
@@ -132,6 +133,12 @@ class PriorSaliency:
         return aspect_size(self.width, width, height)
 
     def reset(self) -> None:
+        self.cuts.reset()
+        self._new_shot()
+
+    def _new_shot(self) -> None:
+        """Forget everything seen before (a new video, or a cut: the motion across it is not
+        motion, and the faces, their cues and the last map belong to another shot)."""
         self.tracker.reset()
         self.motion.reset()
         self.attention.reset()
@@ -146,8 +153,11 @@ class PriorSaliency:
         with ``speaker=2``), or None."""
         h, w = rgb.shape[:2]
         grid = (max(h // 4, 1), max(w // 4, 1))
+        cut = self.cuts(rgb)
+        if cut:
+            self._new_shot()
         raw_motion = self.motion(rgb)
-        tracks = self.tracker(rgb, self.motion.flow)
+        tracks = self.tracker(rgb, self.motion.flow, cut)
         motion = cv2.resize(raw_motion, grid[::-1], interpolation=cv2.INTER_AREA)
         if self._center is None or self._center.shape != grid:
             self._center = center_gaussian(grid, self.center_sigma)
