@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from perceptcodec.config import EncodeConfig, SaliencySpec
@@ -13,7 +14,15 @@ from perceptcodec.encoder import RateControl, X264Options
 from perceptcodec.io.synthetic import make_video, textured_frame
 from perceptcodec.roi import RoiSettings
 
-__all__ = ["BoxSaliency", "config", "luma_frames", "make_video", "psnr", "textured_frame"]
+__all__ = [
+    "BoxSaliency",
+    "config",
+    "luma_frames",
+    "make_video",
+    "psnr",
+    "smooth_picture",
+    "textured_frame",
+]
 
 
 def config(
@@ -31,6 +40,16 @@ def config(
         roi=RoiSettings(strength=strength),
         saliency=SaliencySpec(saliency),
     )
+
+
+def smooth_picture(width: int, height: int, seed: int) -> np.ndarray:
+    """H x W x 3 uint8 grey picture: blurred noise (sigma 6 px), mean 120, contrast ~40.
+    Two seeds give pictures of the same brightness and histogram but other content: shots
+    that only a content difference tells apart."""
+    rng = np.random.default_rng(seed)
+    grey = cv2.GaussianBlur(rng.normal(0, 1, (height, width)).astype(np.float32), (0, 0), 6)
+    grey = np.clip(120 + 40 * grey / grey.std(), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

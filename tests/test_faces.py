@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import av
-import cv2
 import numpy as np
 import pytest
+from media import smooth_picture
 
 from perceptcodec.saliency.faces import FaceDetector, FaceTracker, SceneCuts, iou_matrix, nms
 
@@ -53,16 +53,8 @@ def test_tracker_redetects_at_a_scene_cut():
     assert det.calls == 2
 
 
-def texture(seed: int, size: tuple[int, int] = (180, 640), mean: float = 120.0) -> np.ndarray:
-    """A smooth random grey picture (H x W x 3 uint8) of the given mean level, contrast ~40."""
-    rng = np.random.default_rng(seed)
-    grey = cv2.GaussianBlur(rng.normal(0, 1, size).astype(np.float32), (0, 0), 6)
-    grey = mean + 40 * grey / grey.std()
-    return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
-
-
 def test_scene_cuts_fire_at_a_cut_between_shots_of_equal_brightness():
-    a, b = texture(1), texture(2)  # same mean and histogram, other content
+    a, b = smooth_picture(640, 180, 1), smooth_picture(640, 180, 2)
     cuts = SceneCuts()
     fired = [cuts(a[:, 4 * k : 4 * k + 320]) for k in range(10)]  # a slow pan
     fired += [cuts(b[:, 4 * k : 4 * k + 320]) for k in range(10)]
@@ -71,7 +63,7 @@ def test_scene_cuts_fire_at_a_cut_between_shots_of_equal_brightness():
 
 def test_scene_cuts_ignore_a_steady_fast_pan_noise_and_flicker():
     rng = np.random.default_rng(0)
-    picture = texture(3)
+    picture = smooth_picture(640, 180, 3)
     cuts = SceneCuts()
     fired = []
     for k in range(40):

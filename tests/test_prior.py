@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import av
-import cv2
 import numpy as np
 import pytest
+from media import smooth_picture
 
 from perceptcodec.saliency import get_model
 from perceptcodec.saliency.center import CenterBias, center_gaussian
@@ -61,11 +61,7 @@ def test_prior_map_shape_and_normalisation():
 def test_a_cut_starts_the_prior_over():
     """The first map of a new shot is the map a fresh model gives that frame: no motion across
     the cut, no temporal smoothing with the last shot's maps, no faces or cues carried over."""
-    rng = np.random.default_rng(2)
-    smooth = cv2.GaussianBlur(rng.normal(0, 1, (180, 720)).astype(np.float32), (0, 0), 6)
-    grey = np.clip(120 + 40 * smooth / smooth.std(), 0, 255).astype(np.uint8)
-    pictures = np.repeat(grey[..., None], 3, axis=2)
-    shot_a, shot_b = pictures[:, :400], np.ascontiguousarray(pictures[:, 400:])
+    shot_a, shot_b = smooth_picture(400, 180, 1), smooth_picture(320, 180, 2)
     model = get_model("prior")
     for k in range(8):  # a pan: motion, smoothing and a static background build up
         model(np.ascontiguousarray(shot_a[:, 6 * k : 6 * k + 320]), k / 12.5)

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from media import make_video
+from media import make_video, smooth_picture
 
 import perceptcodec
 from perceptcodec.config import EncodeConfig, SaliencySpec
@@ -30,6 +30,17 @@ def _frames(n=6):
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (180, 320, 3), np.uint8)
     return [np.roll(base, 4 * i, axis=1) for i in range(n)]
+
+
+def test_a_cut_starts_vamnet_over():
+    """The first map of a new shot is the map a fresh model gives that frame (recurrent state,
+    remembered frames, faces and cues of the last shot forgotten)."""
+    shot_a, shot_b = smooth_picture(400, 180, 1), smooth_picture(320, 180, 2)
+    model = VamNetSaliency(runtime="onnx")
+    for k in range(6):
+        model(np.ascontiguousarray(shot_a[:, 8 * k : 8 * k + 320]), k / 12.5)
+    after_cut = model(shot_b, 6 / 12.5)
+    np.testing.assert_allclose(after_cut, VamNetSaliency(runtime="onnx")(shot_b, 0.0), atol=1e-6)
 
 
 def test_onnx_runtime_needs_no_torch_and_streams():

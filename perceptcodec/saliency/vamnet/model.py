@@ -30,7 +30,7 @@ from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.source import VideoInfo
 from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.face_cues import CUE_STRIDE, SpeakingCue, face_cues
-from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
+from perceptcodec.saliency.faces import FaceDetector, FaceTracker, SceneCuts, Track
 from perceptcodec.saliency.options import Runtime, VamNetOptions
 from perceptcodec.saliency.sources import FaceSources, sound_source_map
 from perceptcodec.saliency.vamnet.runtime_onnx import OnnxStep, exported
@@ -103,6 +103,7 @@ class VamNetSaliency:
         self.audio_rate = AUDIO_RATE if o.listen else 0
         self.width = o.width
         self.tracker = FaceTracker(FaceDetector(input_width=o.width), stride=o.face_stride)
+        self.cuts = SceneCuts()
         # (time s, frame) of the frames seen, observed ones too: the motion partner is the
         # newest one motion_interval frame durations back, as in training, whatever the stride
         self._frames: deque[tuple[float, np.ndarray]] = deque(maxlen=self.spec.motion_interval + 1)
@@ -156,23 +157,35 @@ class VamNetSaliency:
         return next((f for ft, f in reversed(self._frames) if ft <= before), self._frames[0][1])
 
     def reset(self) -> None:
+        self.cuts.reset()
+        self._min_dt = float("inf")
+        self._new_shot()
+
+    def _new_shot(self) -> None:
+        """Forget the frames, faces, cues and recurrent state seen (a new video, or a cut)."""
         self.tracker.reset()
         self._frames.clear()
-        self._min_dt = float("inf")
         self._state = self.spec.zero_state()
         self._past = self.spec.zero_past()
         self._slots = {}
         if self._cue is not None:
             self._cue.reset()
 
+    def _cut(self, rgb: np.ndarray) -> bool:
+        """Whether the frame starts a new shot; if so, everything seen before is forgotten."""
+        cut = self.cuts(rgb)
+        if cut:
+            self._new_shot()
+        return cut
+
     def _faces(
-        self, rgb: np.ndarray, t: float, audio: np.ndarray | None
+        self, rgb: np.ndarray, t: float, audio: np.ndarray | None, cut: bool
     ) -> tuple[list, dict[int, float]]:
         """This frame's face tracks, largest first, and with face cues their speaking
         probabilities ({track id: 0..1}; empty without)."""
         flow = self._cue.flow(rgb) if self._cue is not None else None
         tracks = sorted(
-            self.tracker(rgb, flow), key=lambda tr: -float(np.prod(tr.box[2:] - tr.box[:2]))
+            self.tracker(rgb, flow, cut), key=lambda tr: -float(np.prod(tr.box[2:] - tr.box[:2]))
         )
         speaking = self._cue(rgb, tracks, audio, t) if self._cue is not None else {}
         return tracks, speaking
@@ -196,8 +209,9 @@ class VamNetSaliency:
         cue sees frames ``observe_stride`` apart whatever the stride. Same inputs as
         ``__call__``."""
         if self._cue is not None:
+            cut = self._cut(rgb)
             self._remember(rgb, t)
-            self._faces(rgb, t, audio if self.audio_rate else None)
+            self._faces(rgb, t, audio if self.audio_rate else None, cut)
 
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
         """rgb (h, w, 3) uint8 at ``size_for``; t (s); audio (spec.audio_samples,) float32 at
@@ -206,8 +220,9 @@ class VamNetSaliency:
         h, w = rgb.shape[:2]
         spec = self.spec
         audio = audio if self.audio_rate else None
+        cut = self._cut(rgb)
         small = self._remember(rgb, t)
-        tracks, speaking = self._faces(rgb, t, audio)
+        tracks, speaking = self._faces(rgb, t, audio, cut)
         shown = self._assign_slots(tracks)
         boxes = np.zeros((1, spec.max_faces, 4), np.float32)
         mask = np.zeros((1, spec.max_faces), bool)
