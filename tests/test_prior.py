@@ -13,7 +13,7 @@ from perceptcodec.saliency import get_model
 from perceptcodec.saliency.center import CenterBias, center_gaussian
 from perceptcodec.saliency.faces import Track
 from perceptcodec.saliency.motion import MotionSaliency
-from perceptcodec.saliency.prior import face_map
+from perceptcodec.saliency.prior import PriorSaliency, face_map
 
 
 def test_center_gaussian_peaks_in_the_middle_and_sums_to_one():
@@ -69,6 +69,20 @@ def test_a_cut_starts_the_prior_over():
     fresh = get_model("prior")(shot_b, 8 / 12.5)
     assert model.cuts._diffs  # the cut was seen as one, after a history of differences
     np.testing.assert_allclose(after_cut, fresh, atol=1e-7)
+
+
+def test_track_ids_stay_unique_across_a_cut():
+    class OneFace:  # the same box in every shot
+        def __call__(self, rgb):
+            return np.array([[100, 40, 160, 110, 0.9]], np.float32)
+
+    model = PriorSaliency(detector=OneFace())
+    shot_a, shot_b = smooth_picture(320, 180, 1), smooth_picture(320, 180, 2)
+    ids = []
+    for k, frame in enumerate([shot_a] * 4 + [shot_b] * 2):
+        model(frame, k / 12.5)
+        ids.append([tr.id for tr in model.tracker.tracks])
+    assert ids == [[0]] * 4 + [[1]] * 2  # a new person where the last shot had one
 
 
 @pytest.mark.data

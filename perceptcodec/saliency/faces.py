@@ -262,9 +262,9 @@ class FaceTracker:
         ends: faces in a new shot are new faces, also where the last shot had one."""
         if cut is None:
             cut = self.cuts(rgb)
-        if cut:
-            self.tracks = []
-        if cut or self._frame % self.stride == 0:
+        if cut:  # every track ends; detections restart from this frame
+            self.tracks, self._frame = [], 0
+        if self._frame % self.stride == 0:
             self._update(*self._detect(rgb))
         elif flow is not None:
             self._follow(flow, rgb.shape[1] / flow.shape[1])

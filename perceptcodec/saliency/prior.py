@@ -134,12 +134,13 @@ class PriorSaliency:
 
     def reset(self) -> None:
         self.cuts.reset()
+        self.tracker.reset()
         self._new_shot()
 
     def _new_shot(self) -> None:
-        """Forget everything seen before (a new video, or a cut: the motion across it is not
-        motion, and the faces, their cues and the last map belong to another shot)."""
-        self.tracker.reset()
+        """Forget what was seen before (a new video, or a cut: the motion across it is not
+        motion, and the faces' cues and the last map belong to another shot). The tracker
+        ends its tracks itself when told of the cut; track ids stay unique in the video."""
         self.motion.reset()
         self.attention.reset()
         self._still = None

@@ -158,12 +158,14 @@ class VamNetSaliency:
 
     def reset(self) -> None:
         self.cuts.reset()
+        self.tracker.reset()
         self._min_dt = float("inf")
         self._new_shot()
 
     def _new_shot(self) -> None:
-        """Forget the frames, faces, cues and recurrent state seen (a new video, or a cut)."""
-        self.tracker.reset()
+        """Forget the frames, face slots, cues and recurrent state seen (a new video, or a
+        cut; the tracker ends its tracks itself when told of the cut, and track ids stay
+        unique in the video)."""
         self._frames.clear()
         self._state = self.spec.zero_state()
         self._past = self.spec.zero_past()
