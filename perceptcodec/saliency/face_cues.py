@@ -62,7 +62,8 @@ class SpeakingCue:
     def __init__(self, audio_rate: int) -> None:
         self.audio_rate = audio_rate
         self.motion = MotionSaliency()
-        self.speaker = ActiveSpeaker()
+        # with sound, the cue as the shipped weights were trained with it
+        self.speaker = ActiveSpeaker(silent_cap=None)
 
     def reset(self) -> None:
         self.motion.reset()

@@ -15,7 +15,9 @@ gives, frame by frame, a speaking probability per face track from three cues:
 - audio-visual synchrony (when audio is given): correlation of each mouth's activity with the
   audio envelope over ``sync_window_s``, best over audio-video offsets within ``max_lag_s``,
   weighted by a voice-activity detector (``EnergyVad``: level above an adaptive noise floor
-  plus spectral shape; no model file);
+  plus spectral shape; no model file), added to the mouth-over-eyes logit capped at
+  ``silent_cap``: a face that looks silent stays low, and among faces that all look like
+  talking the synchrony decides;
 - turn-taking persistence: a speaker's probability is held for ``hold_s`` after it drops,
   then released with time constant ``release_s`` (viewers keep watching a speaker ~0.5-1 s
   after they stop), so attention switches with hysteresis.
@@ -192,6 +194,11 @@ class ActiveSpeaker:
     audio, and ``t`` the frame time in seconds (increasing). Returns {track id: probability
     0..1 that this face is the one talking}; the top-ranked face is the one viewers watch.
 
+    With audio the logit is the mouth-over-eyes one capped at ``silent_cap`` (0: even odds;
+    set on the tuning composites and dialogues with sound) plus ``sync_gain`` x synchrony;
+    ``silent_cap=None`` puts the raw mouth activity over ``visual_window_s`` in its place, the
+    cue VAM-Net's shipped weights were trained with (eval/results/speaker_sound.md).
+
     Cost: see eval/results/active_speaker.md (measured per frame with 2 and 4 faces, one core),
     on top of the flow the prior already computes.
     """
@@ -217,6 +224,7 @@ class ActiveSpeaker:
         audio_visual_gain: float = 1.0,
         sync_gain: float = 6.0,
         silence_penalty: float = 1.0,
+        silent_cap: float | None = 0.0,
     ) -> None:
         self.visual_window_s = visual_window_s
         self.silent_window_s = silent_window_s
@@ -232,6 +240,7 @@ class ActiveSpeaker:
         self.audio_visual_gain = audio_visual_gain
         self.sync_gain = sync_gain
         self.silence_penalty = silence_penalty
+        self.silent_cap = silent_cap
         self.vad = EnergyVad(self.audio_rate)
         self.reset()
 
@@ -401,19 +410,17 @@ class ActiveSpeaker:
             state.last_t = t
             recent = self._last(state.activity, n_visual)
             visual = float(np.nanmean(recent)) if np.isfinite(recent).any() else 0.0
-            z = np.log(visual + 1e-3) - self.visual_offset
-            sync, speech, level = 0.0, 1.0, float("nan")
+            level = self._silent_level(state)
+            z = (level - self.silent_offset) / self.silent_scale if np.isfinite(level) else -10.0
+            sync, speech = 0.0, 1.0
             if has_audio:
                 sync, speech = self._sync(state)
-                z = self.audio_visual_gain * z + self.sync_gain * state.sync
+                if self.silent_cap is None:  # the raw mouth activity in place of the level
+                    z = self.audio_visual_gain * (np.log(visual + 1e-3) - self.visual_offset)
+                else:
+                    z = min(z, self.silent_cap)
+                z = z + self.sync_gain * state.sync
                 z -= self.silence_penalty * (1.0 - speech)
-            else:
-                level = self._silent_level(state)
-                z = (
-                    (level - self.silent_offset) / self.silent_scale
-                    if np.isfinite(level)
-                    else -10.0
-                )
             p = _sigmoid(z)
             # turn-taking persistence: hold the peak for hold_s, then release
             since = t - state.held_t
