@@ -419,7 +419,7 @@ class ActiveSpeaker:
                     z = self.audio_visual_gain * (np.log(visual + 1e-3) - self.visual_offset)
                 else:
                     z = min(z, self.silent_cap)
-                z = z + self.sync_gain * state.sync
+                z += self.sync_gain * state.sync
                 z -= self.silence_penalty * (1.0 - speech)
             p = _sigmoid(z)
             # turn-taking persistence: hold the peak for hold_s, then release
