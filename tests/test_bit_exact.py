@@ -5,17 +5,22 @@ The clip is lossless (FFV1, planes made in numpy), so the hashes do not depend o
 inside PyAV: a clip encoded with PyAV's libx264 changed with PyAV 18 (the hashes at 0a9df89
 were re-recorded on the lossless clip then, by running that commit's ``encode`` on it).
 
-Repeated encodes of one clip are not always bit-identical here, in that commit as today: with
-another thread of the process busy (the pipeline's decoder thread, or a numpy loop beside a
-bare ``Encoder``), libx264 build 164 gives one of two streams for the same planes, even on one
-x264 thread (measured: 12 of 12 the same alone, 6 of 12 differing beside a busy thread). So
-each case runs on one x264 thread and gets up to 5 tries: a refactor that changes the bits
-never meets the hash, an unlucky run meets it on a later try."""
+Repeated encodes of one clip are not always bit-identical here, in that commit as today:
+libx264 build 164's MB-tree reads heap memory it never wrote, so the same planes give one of
+several streams, by what the process freed before (another busy thread, a second encoder in
+the process; eval/results/determinism.md). So each case runs on one x264 thread and gets up
+to 5 tries: a refactor that changes the bits never meets the hash, an unlucky run meets it on
+a later try. With glibc's ``MALLOC_PERTURB_=255`` (new heap blocks zero-filled) every run
+gives the stream a fresh process gives, as the last test checks."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import av
 import pytest
@@ -63,3 +68,46 @@ def test_encodes_are_bit_identical_to_before_the_refactor(tmp_path, case):
         if seen[-1] == EXPECTED[case]:
             break
     assert seen[-1] == EXPECTED[case], f"{len(seen)} tries, none matched: {seen}"
+
+
+OPT_IN = """
+import hashlib, sys, threading
+from pathlib import Path
+import av, numpy as np
+sys.path.insert(0, sys.argv[2])
+from media import config, lossless_clip
+import perceptcodec
+tmp = Path(sys.argv[1])
+clip = lossless_clip(tmp / "clip.nut", 320, 176, 48)
+stop = threading.Event()
+def churn():
+    rng = np.random.default_rng(0)
+    while not stop.is_set():
+        junk = [rng.integers(0, 255, int(n), np.uint8) for n in rng.integers(1e3, 1e6, 8)]
+threading.Thread(target=churn, daemon=True).start()
+seen = set()
+for k in range(5):
+    out = tmp / f"{k}.mkv"
+    perceptcodec.encode(clip, out, config(bitrate="100k", preset="medium"), progress=False)
+    with av.open(str(out)) as c:
+        seen.add(hashlib.sha256(b"".join(bytes(p) for p in c.demux(video=0))).hexdigest())
+stop.set()
+print(len(seen))
+"""
+
+
+def test_zero_filled_heap_makes_repeated_encodes_bit_identical(tmp_path):
+    """The documented opt-in: with ``MALLOC_PERTURB_=255`` five encodes of one clip in one
+    process, beside a thread that allocates and frees memory, give one stream (without it,
+    six such encodes gave five different streams here)."""
+    env = {**os.environ, "MALLOC_PERTURB_": "255"}
+    tests = str(Path(__file__).parent)
+    run = subprocess.run(
+        [sys.executable, "-c", OPT_IN, str(tmp_path), tests],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "1"
