@@ -67,7 +67,7 @@ def test_a_cut_starts_the_prior_over():
         model(np.ascontiguousarray(shot_a[:, 6 * k : 6 * k + 320]), k / 12.5)
     after_cut = model(shot_b, 8 / 12.5)
     fresh = get_model("prior")(shot_b, 8 / 12.5)
-    assert model.cuts._diffs  # the cut was seen as one, after a history of differences
+    assert model.tracker.cuts._diffs  # the cut was seen as one, after a history of differences
     np.testing.assert_allclose(after_cut, fresh, atol=1e-7)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from perceptcodec.saliency.attention import AttentionWeights, FaceAttention, render_faces
 from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.center import center_gaussian
-from perceptcodec.saliency.faces import FaceDetector, FaceTracker, SceneCuts, Track
+from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
 from perceptcodec.saliency.motion import MotionSaliency, motion_confidence
 from perceptcodec.saliency.options import PriorOptions
 from perceptcodec.saliency.sources import FaceSources, sound_source_map
@@ -86,7 +86,6 @@ class PriorSaliency:
         self.temporal = o.temporal
         detector = detector or FaceDetector(input_width=o.width)
         self.tracker = FaceTracker(detector, stride=o.face_stride)
-        self.cuts = SceneCuts()
         self.motion = MotionSaliency(noise_floor=bool(o.motion_floor))
         weights = AttentionWeights.load()
         self.attention = FaceAttention(weights, equal=not o.attention)
@@ -133,8 +132,7 @@ class PriorSaliency:
         return aspect_size(self.width, width, height)
 
     def reset(self) -> None:
-        self.cuts.reset()
-        self.tracker.reset()
+        self.tracker.reset()  # its scene-cut detector too
         self._new_shot()
 
     def _new_shot(self) -> None:
@@ -154,7 +152,7 @@ class PriorSaliency:
         with ``speaker=2``), or None."""
         h, w = rgb.shape[:2]
         grid = (max(h // 4, 1), max(w // 4, 1))
-        cut = self.cuts(rgb)
+        cut = self.tracker.cuts(rgb)
         if cut:
             self._new_shot()
         raw_motion = self.motion(rgb)

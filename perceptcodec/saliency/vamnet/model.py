@@ -30,7 +30,7 @@ from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.source import VideoInfo
 from perceptcodec.saliency.base import aspect_size, normalise_map
 from perceptcodec.saliency.face_cues import CUE_STRIDE, SpeakingCue, face_cues
-from perceptcodec.saliency.faces import FaceDetector, FaceTracker, SceneCuts, Track
+from perceptcodec.saliency.faces import FaceDetector, FaceTracker, Track
 from perceptcodec.saliency.options import Runtime, VamNetOptions
 from perceptcodec.saliency.sources import FaceSources, sound_source_map
 from perceptcodec.saliency.vamnet.runtime_onnx import OnnxStep, exported
@@ -103,7 +103,6 @@ class VamNetSaliency:
         self.audio_rate = AUDIO_RATE if o.listen else 0
         self.width = o.width
         self.tracker = FaceTracker(FaceDetector(input_width=o.width), stride=o.face_stride)
-        self.cuts = SceneCuts()
         # (time s, frame) of the frames seen, observed ones too: the motion partner is the
         # newest one motion_interval frame durations back, as in training, whatever the stride
         self._frames: deque[tuple[float, np.ndarray]] = deque(maxlen=self.spec.motion_interval + 1)
@@ -157,8 +156,7 @@ class VamNetSaliency:
         return next((f for ft, f in reversed(self._frames) if ft <= before), self._frames[0][1])
 
     def reset(self) -> None:
-        self.cuts.reset()
-        self.tracker.reset()
+        self.tracker.reset()  # its scene-cut detector too
         self._min_dt = float("inf")
         self._new_shot()
 
@@ -175,7 +173,7 @@ class VamNetSaliency:
 
     def _cut(self, rgb: np.ndarray) -> bool:
         """Whether the frame starts a new shot; if so, everything seen before is forgotten."""
-        cut = self.cuts(rgb)
+        cut = self.tracker.cuts(rgb)
         if cut:
             self._new_shot()
         return cut
