@@ -18,6 +18,7 @@ import argparse
 import csv
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -43,6 +44,33 @@ def read_clip(video: Path, table: Path) -> tuple[list[np.ndarray], dict[int, lis
     return frames, gaze
 
 
+def write_clip(
+    video: Path, table: Path, rate: Fraction, shots: Iterable[tuple[np.ndarray, list[list[str]]]]
+) -> int:
+    """Writes ``shots`` ((RGB frame, gaze rows (x, y, subject)) in order) as an H.264 clip at
+    ``rate`` frames/s (CRF 12) and its gaze CSV, frames renumbered from 0; returns the count."""
+    k = 0
+    with av.open(str(video), "w") as container, open(table, "w", newline="") as f:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.options = {"crf": "12", "preset": "fast"}
+        stream.time_base = 1 / rate
+        writer = csv.writer(f)
+        writer.writerow(["frame", "x", "y", "subject"])
+        for rgb, rows in shots:
+            if not k:
+                stream.height, stream.width = rgb.shape[:2]
+                stream.pix_fmt = "yuv420p"
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = k
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            writer.writerows([k, *row] for row in rows)
+            k += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return k
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shot", type=int, default=40, help="frames per shot (40 = 1.6 s)")
@@ -59,27 +87,14 @@ def main() -> None:
             a, b = read_clip(video_a, table_a), read_clip(video_b, table_b)
             stem = f"{video_a.stem}__{video_b.stem}"
             video, table = OUT / f"{stem}.mp4", OUT / f"{stem}.csv"
-            height, width = a[0][0].shape[:2]
             n = min(len(a[0]), len(b[0]))
-            k = 0
-            with av.open(str(video), "w") as container, open(table, "w", newline="") as f:
-                stream = container.add_stream("libx264", rate=int(FPS))
-                stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-                stream.options = {"crf": "12", "preset": "fast"}
-                stream.time_base = Fraction(1, int(FPS))
-                writer = csv.writer(f)
-                writer.writerow(["frame", "x", "y", "subject"])
-                for start in range(0, n, args.shot):
-                    for frames, gaze in (a, b):
-                        for j in range(start, min(start + args.shot, n)):
-                            out = av.VideoFrame.from_ndarray(frames[j], format="rgb24")
-                            out.pts = k
-                            for packet in stream.encode(out):
-                                container.mux(packet)
-                            writer.writerows([k, *row] for row in gaze.get(j, []))
-                            k += 1
-                for packet in stream.encode():
-                    container.mux(packet)
+            shots = (
+                (frames[j], gaze.get(j, []))
+                for start in range(0, n, args.shot)
+                for frames, gaze in (a, b)
+                for j in range(start, min(start + args.shot, n))
+            )
+            k = write_clip(video, table, Fraction(int(FPS)), shots)
             lines.append(f"{video}:{table}")
             print(video, k, "frames", flush=True)
     (OUT / "datasets.txt").write_text("\n".join(lines) + "\n")

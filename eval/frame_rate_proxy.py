@@ -12,7 +12,6 @@ keep the same content and the same gaze (the gaze rows of each kept frame, renum
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import av
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cut_dialogue_proxy import read_clip  # noqa: E402
+from cut_dialogue_proxy import read_clip, write_clip  # noqa: E402
 
 
 def main() -> None:
@@ -39,22 +38,8 @@ def main() -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         frames, gaze = read_clip(video, table)
         out_video, out_table = out_dir / video.name, out_dir / table.name
-        with av.open(str(out_video), "w") as container, open(out_table, "w", newline="") as f:
-            stream = container.add_stream("libx264", rate=fps)
-            height, width = frames[0].shape[:2]
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": "12", "preset": "fast"}
-            stream.time_base = 1 / fps
-            writer = csv.writer(f)
-            writer.writerow(["frame", "x", "y", "subject"])
-            for k, j in enumerate(range(0, len(frames), args.every)):
-                frame = av.VideoFrame.from_ndarray(frames[j], format="rgb24")
-                frame.pts = k
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-                writer.writerows([k, *row] for row in gaze.get(j, []))
-            for packet in stream.encode():
-                container.mux(packet)
+        kept = range(0, len(frames), args.every)
+        write_clip(out_video, out_table, fps, ((frames[j], gaze.get(j, [])) for j in kept))
         lines.append(f"{out_video}:{out_table}")
         print(out_video, flush=True)
     if out_dir is not None:
