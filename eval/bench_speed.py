@@ -8,7 +8,8 @@
 
 Models are ``none``, ``prior``, ``center``, ``vamnet:RUNTIME`` (onnx, torch, tensorrt,
 auto) or ``dave:RUNTIME`` (onnx, torch, auto; its default window stride 8), each optionally
-with ``:k=N``, the saliency stride (default: the model's own). Source: a real
+with ``:k=N``, the saliency stride (default: the model's own), and options by their ``rd``
+keys (``prior:fw=640``). Source: a real
 clip (default: the Hamilton stage clip from ../shared/data) scaled to
 each size and looped to --seconds, written once as a near-lossless intermediate under
 eval/.cache/ (the long memory sources repeat its packets, no re-encode).
@@ -114,25 +115,34 @@ def repeat_source(base: Path, times: int) -> Path:
     return out
 
 
-def _split(spec: str) -> tuple[str, str, int | None]:
-    """``MODEL[:RUNTIME][:k=STRIDE]`` -> (model, runtime, saliency stride or None = default)."""
+def _split(spec: str) -> tuple[str, str, int | None, dict[str, int]]:
+    """``MODEL[:RUNTIME][:k=STRIDE][:KEY=VALUE]...`` -> (model, runtime, saliency stride or
+    None = default, {options field: value}); KEY is a short option key as in ``rd``
+    configurations (``prior:fw=640``)."""
+    from perceptcodec.saliency import model_entry
+    from perceptcodec.saliency.options import option_keys
+
     name, *rest = spec.split(":")
-    stride = None
-    if rest and rest[-1].startswith("k="):
-        stride = int(rest.pop()[2:])
-    return name, (rest[0] if rest else "") or "auto", stride
+    keyed = dict(p.split("=", 1) for p in rest if "=" in p)
+    rest = [p for p in rest if "=" not in p]
+    stride = int(keyed.pop("k")) if "k" in keyed else None
+    keys = option_keys(model_entry(name).options) if name != "none" else {}
+    options = {keys[k]: int(v) for k, v in keyed.items()}
+    return name, (rest[0] if rest else "") or "auto", stride, options
 
 
 def _encode_child(args: dict) -> dict:
     from perceptcodec.config import EncodeConfig, SaliencySpec
     from perceptcodec.encoder import Codec, RateControl, X264Options
     from perceptcodec.pipeline import encode
+    from perceptcodec.saliency import model_entry
 
-    name, runtime, stride = _split(args["model"])
+    name, runtime, stride, given = _split(args["model"])
+    options = model_entry(name).options(**given) if given else None
     config = EncodeConfig(
         rate=RateControl.choose(args["bitrate"]),
         x264=X264Options(preset=args["preset"]),
-        saliency=SaliencySpec(name, runtime=runtime, stride=stride),
+        saliency=SaliencySpec(name, options, runtime=runtime, stride=stride),
         codec=Codec.parse(args.get("codec", "h264")),
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,11 +159,11 @@ def _encode_child(args: dict) -> dict:
 def _saliency_child(args: dict) -> dict:
     """Model-only throughput: frames decoded first, then resize + model call timed."""
     from perceptcodec.io.source import decode_video, probe
-    from perceptcodec.saliency import get_model
+    from perceptcodec.saliency import get_model, model_entry
     from perceptcodec.saliency.stream import small_rgb
 
-    name, runtime, _ = _split(args["model"])
-    model = get_model(name, runtime=runtime)
+    name, runtime, _, given = _split(args["model"])
+    model = get_model(name, model_entry(name).options(**given) if given else None, runtime=runtime)
     info = probe(args["src"])
     frames = [f for _, f in zip(range(args["frames"]), decode_video(args["src"]), strict=False)]
     size = model.size_for(info.width, info.height)

@@ -65,15 +65,23 @@ def clip_list(folder: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def pick(images: dict, names: list[str], count: int, min_faces: int = 2) -> list[str]:
-    """``count`` names with >= ``min_faces`` faces, largest face (fraction of width) first."""
+def pick(
+    images: dict, names: list[str], count: int, min_faces: int = 2, spread: bool = False
+) -> list[str]:
+    """``count`` names with >= ``min_faces`` faces: largest face (fraction of width) first, or
+    with ``spread`` evenly spaced over the sizes of the largest face (the middle of each of
+    ``count`` equal slices of the sorted list: small faces as often as large ones)."""
     scored = []
     for name in names:
         boxes = images[name]["boxes"]
         if len(boxes) >= min_faces:
             widest = float((boxes[:, 2] - boxes[:, 0]).max()) / float(images[name]["size"][0])
             scored.append((widest, name))
-    return [name for _, name in sorted(scored, reverse=True)[:count]]
+    ordered = [name for _, name in sorted(scored, reverse=True)]
+    if not spread:
+        return ordered[:count]
+    step = len(ordered) / max(count, 1)
+    return [ordered[int((i + 0.5) * step)] for i in range(min(count, len(ordered)))]
 
 
 def crops(size: tuple[int, int], target: tuple[float, float], frames: int, zoom: float):
@@ -151,8 +159,16 @@ def main() -> None:
         "VAM-Net's validation split only; vamnet_val_eyecrowd: EyeCrowd in VAM-Net's "
         "validation split; fit: EyeCrowd's fitting split only",
     )
+    parser.add_argument(
+        "--spread",
+        action="store_true",
+        help="pick images evenly over the size of their largest face instead of largest first "
+        "(folder name gets _spread)",
+    )
     args = parser.parse_args()
     out_dir = OUT if args.split == "held_out" else CACHE / f"proxy_{args.split}"
+    if args.spread:
+        out_dir = out_dir.with_name(f"{out_dir.name}_spread")
     if args.split == "vamnet_held_out":
         args.eyecrowd = 0
         held_out = {r.name for i, r in enumerate(read_osie()) if i % 10 == 0}
@@ -176,7 +192,7 @@ def main() -> None:
             names = sorted(n for n in images if n in vamnet_val)
         if args.split == "vamnet_held_out":
             names = [n for n in names if n in held_out]
-        for stem in pick(images, names, count):
+        for stem in pick(images, names, count, spread=args.spread):
             specs.append((name, stem, images[stem]))
     args_out = []
     for set_name, stem, img in specs:

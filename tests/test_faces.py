@@ -23,13 +23,15 @@ def test_iou_matrix():
 
 
 class ScriptedDetector:
-    """Returns the next scripted set of boxes at each call; counts calls."""
+    """Returns the next scripted set of boxes at each call; counts calls and keeps the widths
+    of the images it saw."""
 
     def __init__(self, script):
-        self.script, self.calls = list(script), 0
+        self.script, self.calls, self.widths = list(script), 0, []
 
     def __call__(self, rgb):
         self.calls += 1
+        self.widths.append(rgb.shape[1])
         return np.array(self.script.pop(0), np.float32).reshape(-1, 5)
 
 
@@ -110,3 +112,31 @@ def test_tracker_follows_the_flow_between_detections():
     assert tracks[0].box == pytest.approx([52, 16, 72, 36])  # 4 x (3, -1) px at full size
     tracker(frame)  # no flow: the box stays
     assert tracks[0].box == pytest.approx([52, 16, 72, 36])
+
+
+def test_tracker_detects_on_the_detail_frame_and_keeps_working_pixels():
+    """A higher-resolution copy for the detector (small faces): its boxes and landmarks come
+    back in the working frame's pixels, per axis."""
+
+    det = ScriptedDetector([[[200, 120, 260, 200, 0.9]]])
+    tracker = FaceTracker(det, stride=10)
+    tracks = tracker(np.zeros((90, 160, 3), np.uint8), detail=np.zeros((360, 640, 3), np.uint8))
+    assert det.widths == [640]
+    assert tracks[0].box == pytest.approx([50, 30, 65, 50])  # / 4 on both axes
+    assert tracks[0].landmarks[:, 0].min() >= 50 and tracks[0].landmarks[:, 0].max() <= 65
+
+
+def test_detail_detections_alternate_and_low_res_passes_do_not_age_small_faces():
+    """With detail_every=2 the detector sees the detail frame at detections 0, 2, 4 and the
+    frame itself at 1, 3; a face below ``reach_px`` that only the detail frame shows survives
+    the passes that could not have seen it, and ends after max_missed + 1 detail misses."""
+    small, big = [100, 100, 116, 116, 0.9], [400, 100, 560, 260, 0.9]  # detail-frame px
+    big_low = [200, 50, 280, 130, 0.9]  # the big face in the frame's own pixels
+    det = ScriptedDetector([[small, big], [big_low], [big], [big_low], [big]])
+    tracker = FaceTracker(det, stride=1, detail_every=2, max_missed=1)
+    frame, detail = np.zeros((180, 320, 3), np.uint8), np.zeros((360, 640, 3), np.uint8)
+    counts = [len(tracker(frame, detail=detail)) for _ in range(5)]
+    assert det.widths == [640, 320, 640, 320, 640]
+    assert counts == [2, 2, 2, 2, 1]  # the 8 px face: missed at detections 2 and 4 only
+    big_only = FaceTracker(ScriptedDetector([[big], [], []]), stride=1, detail_every=2)
+    assert [len(big_only(frame, detail=detail)) for _ in range(3)] == [1, 1, 0]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import time
 
 import av
+import cv2
 import numpy as np
 import pytest
 from media import smooth_picture
 
 from perceptcodec.saliency import get_model
+from perceptcodec.saliency.base import aspect_size
 from perceptcodec.saliency.center import CenterBias, center_gaussian
 from perceptcodec.saliency.faces import Track
 from perceptcodec.saliency.motion import MotionSaliency
+from perceptcodec.saliency.options import PriorOptions
 from perceptcodec.saliency.prior import PriorSaliency, face_map
 
 
@@ -166,3 +169,49 @@ def test_the_speaker_cue_listens_only_when_asked():
         model = PriorSaliency(PriorOptions(speaker=speaker), detector=_FakeDetector(), speaker=cue)
         model(rgb, 0.0, window)
     assert heard == [False, True]
+
+
+def test_faces_are_found_at_face_width_and_reported_in_the_frames_given():
+    """The detector sees the frame at ``face_width`` (at most the source's width), the rest of
+    the model works at ``width``: maps stay on the working grid, source boxes are in the
+    pixels of the frames given."""
+
+    class Seen:
+        shapes: list[tuple[int, ...]] = []
+
+        def __call__(self, rgb):
+            self.shapes.append(rgb.shape)
+            return np.array([[400, 160, 480, 260, 0.9]], np.float32)
+
+    det = Seen()
+    model = PriorSaliency(PriorOptions(face_width=640), detector=det)
+    assert model.size_for(1280, 720) == (640, 360)
+    assert model.size_for(480, 270) == (480, 270)  # never wider than the source
+    assert PriorSaliency(PriorOptions(face_width=160)).size_for(1280, 720) == (320, 180)
+    model.report_sources()
+    sal = model(smooth_picture(640, 360, 3), 0.0)
+    assert det.shapes == [(360, 640, 3)] and sal.shape == (45, 80)
+    assert model.sources().boxes[0] == pytest.approx([400, 160, 480, 260], abs=0.01)
+    y, x = np.unravel_index(np.argmax(sal), sal.shape)
+    assert 50 <= x <= 60 and 20 <= y <= 28  # the face at (440, 210) / 8 on the 80 x 45 grid
+
+
+@pytest.mark.data
+def test_a_small_face_is_found_only_with_a_wider_detector(shared_data):
+    """A face 34 px wide in a 1280 x 720 frame (2.6 % of the width) is below CenterFace's
+    reach at 320 px and found at 640."""
+    with av.open(str(shared_data / "video/talking/WDA_KatieHill_000.mp4")) as container:
+        face = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    canvas = np.full((720, 1280, 3), 120, np.uint8)
+    canvas[300:364, 600:664] = cv2.resize(face, (64, 64), interpolation=cv2.INTER_AREA)
+    found = {}
+    for face_width in (320, 640):
+        model = PriorSaliency(PriorOptions(face_width=face_width))
+        model.report_sources()
+        size = model.size_for(1280, 720)
+        assert size == aspect_size(face_width, 1280, 720)
+        model(cv2.resize(canvas, size, interpolation=cv2.INTER_AREA), 0.0)
+        found[face_width] = model.sources().boxes * (1280 / size[0])
+    assert len(found[320]) == 0 and len(found[640]) == 1
+    x0, y0, x1, y1 = found[640][0]
+    assert 600 <= (x0 + x1) / 2 <= 664 and 300 <= (y0 + y1) / 2 <= 364

@@ -98,12 +98,14 @@ def box_landmarks(box: np.ndarray) -> np.ndarray:
 class FaceDetector:
     """CenterFace on an RGB image. Calling it returns N x 5 float32 (x0, y0, x1, y1, score) in
     pixels of the image given; ``detect`` also returns the N x 5 x 2 landmarks. ``input_width``
-    (pixels, multiple of 32) is the detector's working width: faces narrower than about 1/40 of
-    it are missed."""
+    (pixels, rounded up to a multiple of 32; None: the image's own width) is the detector's
+    working width: faces narrower than about 1/40 of it are missed."""
 
-    def __init__(self, min_score: float = 0.5, input_width: int = 320, threads: int = 1) -> None:
+    def __init__(
+        self, min_score: float = 0.5, input_width: int | None = 320, threads: int = 1
+    ) -> None:
         self.min_score = min_score
-        self.input_width = int(np.ceil(input_width / 32) * 32)
+        self.input_width = None if input_width is None else int(np.ceil(input_width / 32) * 32)
         self._session = _session(centerface_path(), threads)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -115,7 +117,7 @@ class FaceDetector:
         of left eye, right eye, nose, left and right mouth corner; "left" = the image's left),
         both in pixels of the H x W x 3 uint8 ``rgb``; best first."""
         h, w = rgb.shape[:2]
-        in_w = self.input_width
+        in_w = self.input_width or int(np.ceil(w / 32) * 32)
         in_h = max(32, int(np.ceil(in_w * h / w / 32) * 32))
         resized = cv2.resize(rgb, (in_w, in_h), interpolation=cv2.INTER_AREA)
         blob = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)
@@ -236,36 +238,58 @@ class FaceTracker:
     between, so boxes neither flicker nor cost a detection per frame; given the frame's optical
     flow, boxes move with the median flow inside them between detections. A track survives
     ``max_missed`` detections without a match; matched boxes are smoothed (``smoothing`` =
-    weight of the old box)."""
+    weight of the old box). Given a ``detail`` frame (the same picture at a higher
+    resolution), every ``detail_every``-th detection runs on it, the first of a shot
+    included, the others on the frame itself; those count as a miss only for faces at least
+    ``reach_px`` wide (frame pixels), the smallest they find reliably."""
 
     detector: FaceDetector
     stride: int = 10
     max_missed: int = 1
     smoothing: float = 0.3
+    detail_every: int = 1
+    reach_px: float = 20.0
     cuts: SceneCuts = field(default_factory=SceneCuts)
     tracks: list[Track] = field(default_factory=list)
     _frame: int = 0
+    _detections: int = 0
     _next_id: int = 0
 
     def reset(self) -> None:
-        self.tracks, self._frame, self._next_id = [], 0, 0
+        self.tracks, self._frame, self._detections, self._next_id = [], 0, 0, 0
         self.cuts.reset()
 
     def __call__(
-        self, rgb: np.ndarray, flow: np.ndarray | None = None, cut: bool | None = None
+        self,
+        rgb: np.ndarray,
+        flow: np.ndarray | None = None,
+        cut: bool | None = None,
+        detail: np.ndarray | None = None,
     ) -> list[Track]:
-        """Tracks for this H x W x 3 frame. flow: optional h x w x 2 optical flow (dx, dy) from
-        the previous frame to this one, in pixels of an h x w copy of the frame; cut: whether
-        the frame starts a new shot (None: ask ``cuts``; a caller that already did says so).
-        A detector with a ``detect`` method gives landmarks too; one without gives boxes only
-        (the tracks then get a typical frontal layout inside each box). At a cut every track
-        ends: faces in a new shot are new faces, also where the last shot had one."""
+        """Tracks for this H x W x 3 frame, in its pixels. flow: optional h x w x 2 optical
+        flow (dx, dy) from the previous frame to this one, in pixels of an h x w copy of the
+        frame; cut: whether the frame starts a new shot (None: ask ``cuts``; a caller that
+        already did says so); detail: the same frame at a higher resolution for the detector
+        (small faces; see the class), or None. A detector with a ``detect`` method gives
+        landmarks too; one without gives boxes only (the tracks then get a typical frontal
+        layout inside each box). At a cut every track ends: faces in a new shot are new
+        faces, also where the last shot had one."""
         if cut is None:
             cut = self.cuts(rgb)
         if cut:  # every track ends; detections restart from this frame
-            self.tracks, self._frame = [], 0
+            self.tracks, self._frame, self._detections = [], 0, 0
         if self._frame % self.stride == 0:
-            self._update(*self._detect(rgb))
+            if detail is None:
+                self._update(*self._detect(rgb))
+            elif self._detections % self.detail_every == 0:
+                boxes, marks = self._detect(detail)
+                sx = rgb.shape[1] / detail.shape[1]
+                sy = rgb.shape[0] / detail.shape[0]
+                boxes = boxes * np.array([sx, sy, sx, sy, 1], np.float32)
+                self._update(boxes, marks * np.array([sx, sy], np.float32))
+            else:
+                self._update(*self._detect(rgb), reach=self.reach_px)
+            self._detections += 1
         elif flow is not None:
             self._follow(flow, rgb.shape[1] / flow.shape[1])
         self._frame += 1
@@ -294,9 +318,10 @@ class FaceTracker:
                 track.box = track.box + np.array([dx, dy, dx, dy], track.box.dtype)
                 track.landmarks = track.landmarks + np.array([dx, dy], np.float32)
 
-    def _update(self, boxes: np.ndarray, landmarks: np.ndarray) -> None:
+    def _update(self, boxes: np.ndarray, landmarks: np.ndarray, reach: float = 0.0) -> None:
         """Greedy IoU matching of detections (boxes N x 5, landmarks N x 5 x 2) to tracks,
-        best pairs first."""
+        best pairs first; an unmatched track narrower than ``reach`` px is not counted as
+        missed (the detection could not have found it)."""
         used_tracks: set[int] = set()
         used_boxes: set[int] = set()
         if self.tracks and len(boxes):
@@ -314,7 +339,10 @@ class FaceTracker:
                 used_tracks.add(ti)
                 used_boxes.add(bi)
         for ti, track in enumerate(self.tracks):
-            track.missed = 0 if ti in used_tracks else track.missed + 1
+            if ti in used_tracks:
+                track.missed = 0
+            elif track.box[2] - track.box[0] >= reach:
+                track.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         for bi in sorted(set(range(len(boxes))) - used_boxes):
             self.tracks.append(

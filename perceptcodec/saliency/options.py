@@ -63,6 +63,7 @@ class ModelOptions:
 # Allowed ranges of numeric fields by name (the same name means the same thing in every model).
 _RANGES: dict[str, tuple[float, float]] = {
     "width": (32, 1920),
+    "face_detail": (1, 1000),
     "face_stride": (1, 10_000),
     "face_weight": (0.0, 1.0),
     "motion_weight": (0.0, 1.0),
@@ -80,9 +81,11 @@ FACE_STRIDE_HELP = "frames between face detections, tracked in between (default 
 
 @dataclass(frozen=True)
 class PriorOptions(ModelOptions):
-    """``prior``: width (pixels), face_stride (frames), the mix of the face, motion and centre
-    maps (each normalised first; a missing component's weight goes to the others),
-    center_sigma (fraction of each side), temporal (EMA weight of the previous map).
+    """``prior``: width (pixels), face_width (pixels the face detector sees, at least
+    ``width``, at most the source's width; 0: ``width``), face_detail (every face_detail-th
+    detection runs there, the others at ``width``), face_stride (frames), the mix of the face,
+    motion and centre maps (each normalised first; a missing component's weight goes to the
+    others), center_sigma (fraction of each side), temporal (EMA weight of the previous map).
     attention (0/1): learned face attention (:mod:`perceptcodec.saliency.attention`; the share
     of the faces then comes from the model and face_weight is unused) or the old equal weights;
     motion_floor (0/1): the motion noise floor; static (0..1): share of the background drawn
@@ -93,6 +96,21 @@ class PriorOptions(ModelOptions):
 
     face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
     width: int = option(320, flag="--saliency-width", key="w", help=WIDTH_HELP)
+    face_width: int = option(
+        0,
+        flag="--face-width",
+        key="fw",
+        help="width in pixels faces are detected at, up to the source's own (32-1920; "
+        "default 0: at --saliency-width, where the rest of the model works)",
+    )
+    face_detail: int = option(
+        1,
+        flag="--face-detail-every",
+        key="fd",
+        help="with --face-width above --saliency-width, every N-th face detection (the first "
+        "of each shot included) runs at --face-width, the others at --saliency-width "
+        "(default 1: all)",
+    )
     face_weight: float = 0.6
     motion_weight: float = 0.25
     center_weight: float = 0.15
@@ -138,6 +156,8 @@ class PriorOptions(ModelOptions):
                 raise PerceptcodecError(f"{name} {getattr(self, name)} must be 0 or 1")
         if self.speaker not in (0, 1, 2):
             raise PerceptcodecError(f"speaker {self.speaker} must be 0, 1 or 2")
+        if self.face_width:
+            check_range("--face-width", self.face_width, 32, 1920)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,9 @@ def face_map(
 class PriorSaliency:
     """Training-free saliency (``name = "prior"``), set by :class:`PriorOptions`.
 
-    Frames arrive resized to ``size_for(W, H)`` (``options.width`` wide, aspect kept).
+    Frames arrive resized to ``size_for(W, H)``: ``options.face_width`` wide (at most the
+    source's width, at least ``options.width``), aspect kept; faces are detected there, and
+    everything else works on a copy ``options.width`` wide.
     ``detector`` replaces CenterFace, ``speaker`` the active-speaker model (tests; a callable
     ``(rgb, tracks, flow, audio, t) -> {track id: probability}``). Output: (H/4) x (W/4) of
     the working size, summing to 1.
@@ -84,8 +86,9 @@ class PriorSaliency:
         self.weights = {"face": o.face_weight, "motion": o.motion_weight, "center": o.center_weight}
         self.center_sigma = o.center_sigma
         self.temporal = o.temporal
-        detector = detector or FaceDetector(input_width=o.width)
-        self.tracker = FaceTracker(detector, stride=o.face_stride)
+        self.face_width = max(o.width, o.face_width)
+        detector = detector or FaceDetector(input_width=None)  # the frames' own width
+        self.tracker = FaceTracker(detector, stride=o.face_stride, detail_every=o.face_detail)
         self.motion = MotionSaliency(noise_floor=bool(o.motion_floor))
         weights = AttentionWeights.load()
         self.attention = FaceAttention(weights, equal=not o.attention)
@@ -121,15 +124,17 @@ class PriorSaliency:
         self._sources = FaceSources.empty((1, 1))
 
     def sources(self) -> FaceSources:
-        """The last frame's faces (boxes in working-frame pixels), speaking probabilities and
-        sound-source map (on the saliency grid); ``report_sources()`` must come first."""
+        """The last frame's faces (boxes in pixels of the frames given), speaking
+        probabilities and sound-source map (on the saliency grid); ``report_sources()`` must
+        come first."""
         if self._sources is None:
             raise RuntimeError("call report_sources() before the first frame")
         return self._sources
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
-        """Working (width, height) for a source frame: ``self.width`` wide, aspect kept, even."""
-        return aspect_size(self.width, width, height)
+        """(width, height) frames arrive at for a source frame: ``face_width`` wide but no
+        wider than the source, at least ``self.width``; aspect kept, even."""
+        return aspect_size(max(self.width, min(self.face_width, width)), width, height)
 
     def reset(self) -> None:
         self.tracker.reset()  # its scene-cut detector too
@@ -147,16 +152,22 @@ class PriorSaliency:
         self._prev = None
 
     def __call__(self, rgb: np.ndarray, t: float, audio: np.ndarray | None = None) -> np.ndarray:
-        """Saliency of an H x W x 3 uint8 frame at time ``t`` (s): (H/4) x (W/4) float32,
-        summing to 1. audio: mono window at ``audio_rate`` for the speaker cue (heard only
-        with ``speaker=2``), or None."""
+        """Saliency of an H x W x 3 uint8 frame at ``size_for`` the source, at time ``t``
+        (s): (h/4) x (w/4) float32 of the working size (``options.width`` wide), summing to
+        1. audio: mono window at ``audio_rate`` for the speaker cue (heard only with
+        ``speaker=2``), or None."""
+        detail = None
+        if rgb.shape[1] != self.width:  # faces are found in the frame given, the rest here
+            detail = rgb
+            size = aspect_size(self.width, rgb.shape[1], rgb.shape[0])
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         h, w = rgb.shape[:2]
         grid = (max(h // 4, 1), max(w // 4, 1))
         cut = self.tracker.cuts(rgb)
         if cut:
             self._new_shot()
         raw_motion = self.motion(rgb)
-        tracks = self.tracker(rgb, self.motion.flow, cut)
+        tracks = self.tracker(rgb, self.motion.flow, cut, detail)
         motion = cv2.resize(raw_motion, grid[::-1], interpolation=cv2.INTER_AREA)
         if self._center is None or self._center.shape != grid:
             self._center = center_gaussian(grid, self.center_sigma)
@@ -167,7 +178,8 @@ class PriorSaliency:
             heard = audio if self._listen else None
             speaking = self.speaker(rgb, tracks, self.motion.flow, heard, t)
         if self._sources is not None:
-            self._sources = self._face_sources(tracks, speaking or {}, (h, w), grid)
+            given = (h, w) if detail is None else detail.shape[:2]
+            self._sources = self._face_sources(tracks, speaking or {}, (h, w), grid, given)
         if not self._speaker_in_map:
             speaking = None  # reported only
         if self.options.attention:
@@ -241,10 +253,15 @@ class PriorSaliency:
         speaking: dict[int, float],
         frame_shape: tuple[int, int],
         grid: tuple[int, int],
+        given_shape: tuple[int, int],
     ) -> FaceSources:
+        """Tracks (working-frame pixels, ``frame_shape`` H x W) as FaceSources with boxes in
+        pixels of the frame given (``given_shape``)."""
         if not tracks:
             return FaceSources.empty(grid)
         ids = np.array([tr.id for tr in tracks], np.int32)
         boxes = np.array([tr.box[:4] for tr in tracks], np.float32)
         probs = np.array([speaking.get(tr.id, 0.0) for tr in tracks], np.float32)
-        return FaceSources(ids, boxes, probs, sound_source_map(boxes, probs, frame_shape, grid))
+        source_map = sound_source_map(boxes, probs, frame_shape, grid)
+        sy, sx = (g / f for g, f in zip(given_shape, frame_shape, strict=True))
+        return FaceSources(ids, boxes * np.float32([sx, sy, sx, sy]), probs, source_map)
