@@ -157,7 +157,8 @@ class PriorSaliency:
         1. audio: mono window at ``audio_rate`` for the speaker cue (heard only with
         ``speaker=2``), or None."""
         detail = None
-        if rgb.shape[1] != self.width:  # faces are found in the frame given, the rest here
+        if self.face_width > self.width and rgb.shape[1] > self.width:
+            # faces are found in the frame given, the rest works on a copy at the width
             detail = rgb
             size = aspect_size(self.width, rgb.shape[1], rgb.shape[0])
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
