@@ -194,6 +194,8 @@ def test_faces_are_found_at_face_width_and_reported_in_the_frames_given():
     assert model.sources().boxes[0] == pytest.approx([400, 160, 480, 260], abs=0.01)
     y, x = np.unravel_index(np.argmax(sal), sal.shape)
     assert 50 <= x <= 60 and 20 <= y <= 28  # the face at (440, 210) / 8 on the 80 x 45 grid
+    # without face_width the prior works on whatever frame it is given, as it always did
+    assert get_model("prior")(smooth_picture(640, 360, 3), 0.0).shape == (90, 160)
 
 
 @pytest.mark.data
