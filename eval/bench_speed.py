@@ -36,6 +36,7 @@ import resource
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -73,7 +74,9 @@ def make_source(src: Path, size: str, seconds: float, cache: Path, audio: bool =
             with av.open(str(src)) as inp:
                 for frame in inp.decode(video=0):
                     scaled = frame.reformat(width=width, height=height, format="yuv420p")
-                    scaled.pts = written
+                    # in the stream's own time base: the source frame's (1/11988 for the
+                    # Hamilton clip) rounded every pts to 0 ms in Matroska
+                    scaled.pts, scaled.time_base = written, 1 / Fraction(fps)
                     for packet in stream.encode(scaled):
                         dst.mux(packet)
                     written += 1

@@ -105,3 +105,33 @@ def test_both_passes_apply_the_same_maps(tmp_path):
     assert len(first) == len(second) == 5 and np.abs(first[0]).max() > 1
     for a, b in zip(first, second, strict=True):
         assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
+
+
+def test_frames_without_increasing_timestamps_are_timed_at_the_nominal_rate(tmp_path):
+    """A source whose frames all carry pts 0 (a writer that mixed up time bases) encodes at
+    its nominal 25 frames/s with one warning, not as 50 frames one tick apart (which made
+    x264's rate control spend a 2 s budget on 50 ms)."""
+    from fractions import Fraction
+
+    import av
+    from media import config, textured_frame
+
+    import perceptcodec
+    from perceptcodec.io.source import PerceptcodecWarning
+
+    src, out = tmp_path / "zero_pts.mkv", tmp_path / "out.mp4"
+    with av.open(str(src), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        for k in range(50):
+            frame = av.VideoFrame.from_ndarray(textured_frame(128, 96, k), format="rgb24")
+            frame.pts, frame.time_base = k, Fraction(1, 100_000)  # k x 10 us: 0 ms in mkv
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    assert {f.pts for f in decode_video(src)} == {0}
+    with pytest.warns(PerceptcodecWarning, match="49 frames had no increasing timestamp"):
+        summary = perceptcodec.encode(src, out, config(bitrate="100k"), progress=False)
+    assert summary.frames == 50 and summary.duration_s == pytest.approx(2.0, abs=0.05)
+    assert summary.video_kbps == pytest.approx(100, rel=0.5)
