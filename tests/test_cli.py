@@ -142,7 +142,7 @@ def test_model_options_reach_the_model_or_fail_in_one_line(tmp_path):
     import perceptcodec
     from perceptcodec.saliency.options import PriorOptions
 
-    prior = perceptcodec.get_model("prior", PriorOptions(face_stride=3, width=160))
+    prior = perceptcodec.get_model("prior", PriorOptions(face_stride=3, width=160, face_width=0))
     assert prior.tracker.stride == 3 and prior.size_for(1280, 720) == (160, 90)
     src = make_video(tmp_path / "clip.mp4", 64, 64, frames=4)
     ok = run(

@@ -51,12 +51,12 @@ def test_motion_marks_the_moving_square():
 
 def test_prior_map_shape_and_normalisation():
     model = get_model("prior")
-    assert model.size_for(1280, 720) == (320, 180)
-    rgb = np.random.default_rng(1).integers(0, 255, (180, 320, 3), np.uint8)
+    assert model.size_for(1280, 720) == (640, 360)  # faces found at 640, the rest at 320
+    rgb = np.random.default_rng(1).integers(0, 255, (360, 640, 3), np.uint8)
     t0 = time.perf_counter()
     for i in range(5):
         sal = model(rgb, i / 25)
-    print(f"prior: {(time.perf_counter() - t0) / 5 * 1000:.1f} ms/frame at 320x180")
+    print(f"prior: {(time.perf_counter() - t0) / 5 * 1000:.1f} ms/frame at 640x360")
     assert sal.shape == (45, 80) and sal.min() >= 0
     assert sal.sum() == pytest.approx(1.0, abs=1e-4)
 
@@ -194,8 +194,10 @@ def test_faces_are_found_at_face_width_and_reported_in_the_frames_given():
     assert model.sources().boxes[0] == pytest.approx([400, 160, 480, 260], abs=0.01)
     y, x = np.unravel_index(np.argmax(sal), sal.shape)
     assert 50 <= x <= 60 and 20 <= y <= 28  # the face at (440, 210) / 8 on the 80 x 45 grid
-    # without face_width the prior works on whatever frame it is given, as it always did
-    assert get_model("prior")(smooth_picture(640, 360, 3), 0.0).shape == (90, 160)
+    # with face_width 0 the prior works on whatever frame it is given, as it always did
+    plain = get_model("prior", PriorOptions(face_width=0))
+    assert plain.size_for(1280, 720) == (320, 180)
+    assert plain(smooth_picture(640, 360, 3), 0.0).shape == (90, 160)
 
 
 @pytest.mark.data

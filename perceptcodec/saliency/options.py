@@ -97,11 +97,11 @@ class PriorOptions(ModelOptions):
     face_stride: int = option(10, flag="--face-stride", key="fs", help=FACE_STRIDE_HELP)
     width: int = option(320, flag="--saliency-width", key="w", help=WIDTH_HELP)
     face_width: int = option(
-        0,
+        640,
         flag="--face-width",
         key="fw",
-        help="width in pixels faces are detected at, up to the source's own (32-1920; "
-        "default 0: at --saliency-width, where the rest of the model works)",
+        help="width in pixels faces are detected at, up to the source's own (32-1920, default "
+        "640: small faces; 0: at --saliency-width, where the rest of the model works)",
     )
     face_detail: int = option(
         1,
