@@ -38,11 +38,15 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from perceptcodec.paths import shared_data_dir
+
+if TYPE_CHECKING:
+    from perceptcodec.saliency.options import ModelOptions
 
 SIZES = {"360p": (640, 360), "720p": (1280, 720), "1080p": (1920, 1080)}
 HERE = Path(__file__).resolve().parent
@@ -118,10 +122,10 @@ def repeat_source(base: Path, times: int) -> Path:
     return out
 
 
-def _split(spec: str) -> tuple[str, str, int | None, dict[str, int]]:
+def _split(spec: str) -> tuple[str, str, int | None, ModelOptions | None]:
     """``MODEL[:RUNTIME][:k=STRIDE][:KEY=VALUE]...`` -> (model, runtime, saliency stride or
-    None = default, {options field: value}); KEY is a short option key as in ``rd``
-    configurations (``prior:fw=640``)."""
+    None = default, the model's options or None = its defaults); KEY is a short option key as
+    in ``rd`` configurations (``prior:fw=640``)."""
     from perceptcodec.saliency import model_entry
     from perceptcodec.saliency.options import option_keys
 
@@ -129,8 +133,11 @@ def _split(spec: str) -> tuple[str, str, int | None, dict[str, int]]:
     keyed = dict(p.split("=", 1) for p in rest if "=" in p)
     rest = [p for p in rest if "=" not in p]
     stride = int(keyed.pop("k")) if "k" in keyed else None
-    keys = option_keys(model_entry(name).options) if name != "none" else {}
-    options = {keys[k]: int(v) for k, v in keyed.items()}
+    options = None
+    if keyed:
+        options_type = model_entry(name).options
+        keys = option_keys(options_type)
+        options = options_type(**{keys[k]: int(v) for k, v in keyed.items()})
     return name, (rest[0] if rest else "") or "auto", stride, options
 
 
@@ -138,10 +145,8 @@ def _encode_child(args: dict) -> dict:
     from perceptcodec.config import EncodeConfig, SaliencySpec
     from perceptcodec.encoder import Codec, RateControl, X264Options
     from perceptcodec.pipeline import encode
-    from perceptcodec.saliency import model_entry
 
-    name, runtime, stride, given = _split(args["model"])
-    options = model_entry(name).options(**given) if given else None
+    name, runtime, stride, options = _split(args["model"])
     config = EncodeConfig(
         rate=RateControl.choose(args["bitrate"]),
         x264=X264Options(preset=args["preset"]),
@@ -162,11 +167,11 @@ def _encode_child(args: dict) -> dict:
 def _saliency_child(args: dict) -> dict:
     """Model-only throughput: frames decoded first, then resize + model call timed."""
     from perceptcodec.io.source import decode_video, probe
-    from perceptcodec.saliency import get_model, model_entry
+    from perceptcodec.saliency import get_model
     from perceptcodec.saliency.stream import small_rgb
 
-    name, runtime, _, given = _split(args["model"])
-    model = get_model(name, model_entry(name).options(**given) if given else None, runtime=runtime)
+    name, runtime, _, options = _split(args["model"])
+    model = get_model(name, options, runtime=runtime)
     info = probe(args["src"])
     frames = [f for _, f in zip(range(args["frames"]), decode_video(args["src"]), strict=False)]
     size = model.size_for(info.width, info.height)
