@@ -3,10 +3,11 @@
 EyeCrowd's labelled face boxes (500 images, crowds) with the viewers' fixations: each image is
 scaled to a video frame ``--frame-widths`` wide, CenterFace runs at each ``--detector-widths``
 (the frame scaled to that width; never wider than the frame), and a labelled face counts as
-found when a detection overlaps it (IoU >= 0.2). Reported: the share of the fixations on
-labelled faces (each box grown by 20 % per side for the eye tracker's error) that fall on a
-found face ("fixation-weighted recall", what matters for the map), the share of faces found,
-and both by face width in frame pixels.
+found when a detection overlaps it (IoU >= 0.2). Each fixation counts for one labelled face
+or none, by the rule the attention model was fitted with (``fit_attention.assign``: the
+nearest face whose box, grown by max(0.3 box width, 16 px), holds it). Reported: the share of
+the fixations on labelled faces that fall on a found face ("fixation-weighted recall", what
+matters for the map), the share of faces found, and both by face width in frame pixels.
 
     nice .venv/bin/python eval/face_recall.py --out eval/results/face_recall
 
@@ -18,31 +19,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fit_attention import assign
+
 from perceptcodec.datasets import read_eyecrowd
 from perceptcodec.saliency.faces import FaceDetector, iou_matrix
 
 BINS_PX = [0, 16, 24, 32, 48, 64, 96, 10_000]  # face width in frame pixels
-
-
-def fixations_per_face(boxes: np.ndarray, points: np.ndarray, grow: float = 0.2) -> np.ndarray:
-    """Fixations (N x 2, x/y px) inside each of K boxes (K x 4, x0 y0 x1 y1 px), each grown
-    by ``grow`` of its size per side: K counts."""
-    w = (boxes[:, 2] - boxes[:, 0])[:, None]
-    h = (boxes[:, 3] - boxes[:, 1])[:, None]
-    x, y = points[None, :, 0], points[None, :, 1]
-    inside = (
-        (x >= boxes[:, :1] - grow * w)
-        & (x <= boxes[:, 2:3] + grow * w)
-        & (y >= boxes[:, 1:2] - grow * h)
-        & (y <= boxes[:, 3:4] + grow * h)
-    )
-    return inside.sum(axis=1).astype(np.float64)
 
 
 def main() -> None:
@@ -69,7 +60,8 @@ def main() -> None:
                 image, (frame_w, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA
             )
             faces = record.faces * scale
-            counts = fixations_per_face(faces, record.fixations[:, :2] * scale)
+            owner = assign(faces, record.fixations[:, :2] * scale)
+            counts = np.bincount(owner[owner >= 0], minlength=len(faces)).astype(np.float64)
             size_bin = np.digitize(faces[:, 2] - faces[:, 0], BINS_PX) - 1
             for det_w, table in by_detector.items():
                 found = detectors[det_w](frame)
