@@ -708,13 +708,6 @@ def _run_pass(job: _Job, pass_: Pass, out: Path | None) -> _PassResult:
         video.finish()
         if not trimmer.active:
             _check_complete(info, frames)
-        if out is not None and encoder.retimed > 1:
-            warnings.warn(
-                f"{info.path}: {encoder.retimed} frames had no increasing timestamp; they are "
-                f"timed at the nominal {float(encoder.fps):g} frames/s",
-                PerceptcodecWarning,
-                stacklevel=2,
-            )
         if pump is not None and sink is not None:
             end = float(video.end_pts * info.time_base) if trimmer.active else float("inf")
             pump.pump(sink, end)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from media import make_video
@@ -107,31 +109,81 @@ def test_both_passes_apply_the_same_maps(tmp_path):
         assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
 
 
-def test_frames_without_increasing_timestamps_are_timed_at_the_nominal_rate(tmp_path):
-    """A source whose frames all carry pts 0 (a writer that mixed up time bases) encodes at
-    its nominal 25 frames/s with one warning, not as 50 frames one tick apart (which made
-    x264's rate control spend a 2 s budget on 50 ms)."""
-    from fractions import Fraction
-
+def _clip_with_timestamps(path, pts, time_base, frames=50):
+    """A 128 x 96 25 frames/s H.264 clip whose k-th frame is written with pts ``pts(k)`` in
+    ``time_base``; the container rounds them to its own time base."""
     import av
-    from media import config, textured_frame
+    from media import textured_frame
 
-    import perceptcodec
-    from perceptcodec.io.source import PerceptcodecWarning
-
-    src, out = tmp_path / "zero_pts.mkv", tmp_path / "out.mp4"
-    with av.open(str(src), "w") as container:
+    with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
-        for k in range(50):
+        for k in range(frames):
             frame = av.VideoFrame.from_ndarray(textured_frame(128, 96, k), format="rgb24")
-            frame.pts, frame.time_base = k, Fraction(1, 100_000)  # k x 10 us: 0 ms in mkv
+            frame.pts, frame.time_base = pts(k), time_base
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
-    assert {f.pts for f in decode_video(src)} == {0}
-    with pytest.warns(PerceptcodecWarning, match="49 frames had no increasing timestamp"):
+    return path
+
+
+def _demuxed_pts(path):
+    import av
+
+    with av.open(str(path)) as container:
+        return [p.pts for p in container.demux(container.streams.video[0]) if p.size]
+
+
+def test_frames_without_increasing_timestamps_are_timed_at_the_nominal_rate(tmp_path):
+    """A source whose frames all carry pts 0 (a writer that mixed up time bases) decodes as
+    frames 40 ms apart with one warning, so it encodes as 2 s at its bit rate (not as 50 frames
+    one tick apart, which made x264's rate control spend a 2 s budget on 50 ms), the saliency
+    models' clocks run, and ``--start`` finds its frame."""
+    from fractions import Fraction
+
+    from media import config
+
+    import perceptcodec
+    from perceptcodec.config import Trim
+    from perceptcodec.io.source import PerceptcodecWarning
+
+    src, out = tmp_path / "zero_pts.mkv", tmp_path / "out.mp4"
+    _clip_with_timestamps(src, lambda k: k, Fraction(1, 100_000))  # k x 10 us: 0 ms in mkv
+    assert set(_demuxed_pts(src)) == {0}
+    with pytest.warns(PerceptcodecWarning, match="frame 2's timestamp does not increase") as seen:
+        assert [f.pts for f in decode_video(src)] == list(range(0, 2000, 40))
+    assert len(seen) == 1
+    with pytest.warns(PerceptcodecWarning, match="timestamp does not increase"):
+        maps = saliency_maps(decode_video(src), CountingModel(), probe(src))
+        times = [t for _f, t, _m in maps]
+    assert times == pytest.approx([k / 25 for k in range(50)])
+    with pytest.warns(PerceptcodecWarning, match="timestamp does not increase"):
         summary = perceptcodec.encode(src, out, config(bitrate="100k"), progress=False)
     assert summary.frames == 50 and summary.duration_s == pytest.approx(2.0, abs=0.05)
     assert summary.video_kbps == pytest.approx(100, rel=0.5)
+    trimmed = dataclasses.replace(config(bitrate="100k"), trim=Trim(start_s=1.0))
+    with pytest.warns(PerceptcodecWarning, match="timestamp does not increase"):
+        summary = perceptcodec.encode(src, tmp_path / "cut.mp4", trimmed, progress=False)
+    assert summary.frames == 25 and summary.duration_s == pytest.approx(1.0, abs=0.05)
+
+
+def test_raw_h264_without_timestamps_is_numbered_silently(tmp_path):
+    """A raw H.264 stream carries no pts: its frames are numbered at the nominal rate, with no
+    warning (nothing in it was wrong)."""
+    import warnings
+    from fractions import Fraction
+
+    from media import config
+
+    import perceptcodec
+
+    src = _clip_with_timestamps(tmp_path / "raw.h264", lambda k: k, Fraction(1, 25), frames=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pts = [f.pts for f in decode_video(src)]
+        summary = perceptcodec.encode(src, tmp_path / "out.mp4", config(), progress=False)
+    step = pts[1] - pts[0]
+    assert step > 0 and pts == [pts[0] + k * step for k in range(20)]
+    assert float(step * probe(src).time_base) == pytest.approx(0.04)
+    assert summary.frames == 20 and summary.duration_s == pytest.approx(0.8, abs=0.05)

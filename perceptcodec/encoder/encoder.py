@@ -99,9 +99,8 @@ class Encoder:
         self.first_pts: int | None = None  # pts of the first and last frame given (time_base)
         self.last_pts = -1
         # one frame at the nominal rate, in time_base ticks: the step for frames without an
-        # increasing pts; ``retimed`` counts them
+        # increasing pts
         self.frame_ticks = max(1, round(1 / (self.fps * self.time_base)))
-        self.retimed = 0
 
     def headers(self) -> bytes:
         """SPS + PPS (H.264) or VPS + SPS + PPS (HEVC), Annex B."""
@@ -115,8 +114,9 @@ class Encoder:
     ) -> list[Packet]:
         """Encode one frame; returns the packets that became ready (0 or 1). A missing or
         non-increasing pts becomes the previous one + one frame at the nominal rate
-        (``frame_ticks``; 0 for the first frame), counted in ``retimed``: x264 needs strictly
-        increasing pts, and its rate control spends bits by them."""
+        (``frame_ticks``; 0 for the first frame): x264 needs strictly increasing pts, and its
+        rate control spends bits by them. (Decoded frames already have such pts:
+        :func:`perceptcodec.io.source.decoded_frames` repairs them, with a warning.)"""
         try:
             planes, _owner = i420_planes(frame, full_range=self._full_range)
         except (ValueError, TypeError, AttributeError) as exc:
@@ -125,7 +125,6 @@ class Encoder:
             raise PerceptcodecError(f"pts must be an integer or None, not {pts!r}")
         if pts is None or pts <= self.last_pts:
             pts = 0 if self.first_pts is None else self.last_pts + self.frame_ticks
-            self.retimed += 1
         if dqp_mb is not None and self.mb_shape != self._coarse:
             dqp_mb = np.asarray(dqp_mb)
             if dqp_mb.shape == self._coarse:  # 16x16 map onto x265's 8x8 quantisation groups

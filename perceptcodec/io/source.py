@@ -238,6 +238,39 @@ def _seek(container: av.container.InputContainer, stream: av.video.stream.VideoS
         pass
 
 
+class _Timeline:
+    """Gives decoded frames strictly increasing pts (time-base ticks), as x264's rate control,
+    the saliency models' clocks and ``--start`` need. A frame without a pts (a raw H.264
+    stream has none) is numbered one frame at the nominal rate after the previous one (the
+    first at the stream's start); a frame whose pts does not increase (a writer that rounded
+    its timestamps away) is moved there too, with one warning."""
+
+    def __init__(self, path: Path, stream: av.video.stream.VideoStream) -> None:
+        self.path = path
+        time_base = stream.time_base or Fraction(1, 90000)
+        self.fps = Fraction(stream.average_rate or stream.guessed_rate or 25)
+        self.ticks = max(1, round(1 / (self.fps * time_base)))  # one frame at the nominal rate
+        self.start = int(stream.start_time or 0)
+        self.last: int | None = None
+        self.index = 0  # frames seen
+        self.warned = False
+
+    def __call__(self, frame: av.VideoFrame) -> None:
+        self.index += 1
+        pts = frame.pts
+        if pts is None:
+            pts = self.start if self.last is None else self.last + self.ticks
+        elif self.last is not None and pts <= self.last:
+            pts = self.last + self.ticks
+            if not self.warned:
+                warn(
+                    f"{self.path}: frame {self.index}'s timestamp does not increase; such "
+                    f"frames are timed at the nominal {float(self.fps):g} frames/s"
+                )
+                self.warned = True
+        frame.pts = self.last = int(pts)
+
+
 def decoded_frames(
     path: Path,
     packets: Iterator[av.Packet],
@@ -246,10 +279,12 @@ def decoded_frames(
     other: MutableSequence[av.Packet] | None = None,
 ) -> Iterator[av.VideoFrame]:
     """The video frames decoded from demuxed ``packets`` (:func:`decode_video`'s damage rules;
-    ``cut``: container damage found beforehand). Packets of other streams (audio, when the
-    demuxer was asked for it) are appended to ``other``."""
+    ``cut``: container damage found beforehand), with strictly increasing pts
+    (:class:`_Timeline`). Packets of other streams (audio, when the demuxer was asked for it)
+    are appended to ``other``."""
     count = 0
     damaged = False
+    timeline: _Timeline | None = None
 
     def damage(what: str) -> None:
         nonlocal damaged
@@ -286,8 +321,11 @@ def decoded_frames(
                 raise PerceptcodecError(f"{path}: cannot decode video ({reason})") from exc
             damage(f"decode error after frame {count}: {_reason(exc)}")
             continue
+        if timeline is None:
+            timeline = _Timeline(path, packet.stream)
         for frame in frames:
             count += 1
+            timeline(frame)
             yield frame
     if count == 0:
         raise PerceptcodecError(f"{path}: the video stream holds no decodable frame")
