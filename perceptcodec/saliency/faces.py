@@ -232,16 +232,50 @@ class SceneCuts:
         return cut
 
 
+MATCH_MIN = 0.6  # normalised cross-correlation a face's picture must reach to move its box
+MATCH_MIN_PX = 6  # boxes narrower than this (pixels) move with the flow only
+
+
+def _matched_move(
+    before: np.ndarray, now: np.ndarray, box: np.ndarray, guess: tuple[float, float]
+) -> tuple[float, float]:
+    """(dx, dy) pixels that move ``box`` (x0, y0, x1, y1 in ``before``, an H x W grey picture)
+    to where its picture best matches ``now`` (same size), searched within half the box's
+    width of ``guess``; ``guess`` itself where the box is too small, off the picture or
+    without texture, or the best match is below ``MATCH_MIN``."""
+    h, w = now.shape
+    x0, y0, x1, y1 = (int(round(float(v))) for v in box[:4])
+    tw, th = x1 - x0, y1 - y0
+    if tw < MATCH_MIN_PX or th < MATCH_MIN_PX or x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        return guess
+    template = before[y0:y1, x0:x1]
+    if template.std() < 2:
+        return guess
+    r = max(2, round(0.5 * tw))
+    sx, sy = x0 + round(guess[0]) - r, y0 + round(guess[1]) - r
+    ax, ay = max(sx, 0), max(sy, 0)
+    window = now[ay : min(sy + th + 2 * r, h), ax : min(sx + tw + 2 * r, w)]
+    if window.shape[0] < th or window.shape[1] < tw:
+        return guess
+    _, best, _, (bx, by) = cv2.minMaxLoc(cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED))
+    if best < MATCH_MIN:
+        return guess
+    return float(ax + bx - x0), float(ay + by - y0)
+
+
 @dataclass
 class FaceTracker:
     """Runs ``detector`` every ``stride`` frames (and at scene cuts) and keeps face tracks in
     between, so boxes neither flicker nor cost a detection per frame; given the frame's optical
-    flow, boxes move with the median flow inside them between detections. A track survives
-    ``max_missed`` detections without a match; matched boxes are smoothed (``smoothing`` =
-    weight of the old box). Given a ``detail`` frame (the same picture at a higher
-    resolution), every ``detail_every``-th detection runs on it, the first of a shot
-    included, the others on the frame itself; those count as a miss only for faces at least
-    ``reach_px`` wide (frame pixels), the smallest they find reliably."""
+    flow, boxes move with the median flow inside them between detections, and with ``match``
+    on to where their picture matches (``_matched_move``). A track survives ``max_missed``
+    detections without a match (1 bridges a detector's flicker, but a box that lost its face
+    stays on the background for two detection intervals: ``eval/results/track_ghosts.md``);
+    matched boxes are smoothed (``smoothing`` = weight of the old box). Given a ``detail``
+    frame (the same picture at a higher resolution), every ``detail_every``-th detection runs
+    on it, the first of a shot included, the others on the frame itself; those count as a
+    miss only for faces at least ``reach_px`` wide (frame pixels), the smallest they find
+    reliably."""
 
     detector: FaceDetector
     stride: int = 10
@@ -249,14 +283,17 @@ class FaceTracker:
     smoothing: float = 0.3
     detail_every: int = 1
     reach_px: float = 20.0
+    match: bool = False
     cuts: SceneCuts = field(default_factory=SceneCuts)
     tracks: list[Track] = field(default_factory=list)
+    _grey: np.ndarray | None = None
     _frame: int = 0
     _detections: int = 0
     _next_id: int = 0
 
     def reset(self) -> None:
         self.tracks, self._frame, self._detections, self._next_id = [], 0, 0, 0
+        self._grey = None
         self.cuts.reset()
 
     def __call__(
@@ -290,8 +327,10 @@ class FaceTracker:
             else:
                 self._update(*self._detect(rgb), reach=self.reach_px)
             self._detections += 1
-        elif flow is not None:
-            self._follow(flow, rgb.shape[1] / flow.shape[1])
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if self.match else None
+        if self._frame % self.stride and flow is not None:
+            self._follow(flow, rgb.shape[1] / flow.shape[1], self._grey, grey)
+        self._grey = grey
         self._frame += 1
         return self.tracks
 
@@ -304,19 +343,33 @@ class FaceTracker:
         marks = [box_landmarks(b) for b in boxes]
         return boxes, np.stack(marks) if marks else np.zeros((0, 5, 2), np.float32)
 
-    def _follow(self, flow: np.ndarray, scale: float) -> None:
+    def _follow(
+        self,
+        flow: np.ndarray,
+        scale: float,
+        before: np.ndarray | None = None,
+        now: np.ndarray | None = None,
+    ) -> None:
         """Shift each box and its landmarks by the median flow inside the box (``scale``: frame
-        px per flow px)."""
+        px per flow px). Given the previous and this frame's grey pictures (``before``,
+        ``now``), the box then goes where its picture in ``before`` best matches ``now``
+        (normalised cross-correlation, whole pixels, within half a box width of the flow's
+        guess): the flow, at its low resolution, averages a small face with the background
+        around it and leaves a walking face's box behind. A weak match (< ``MATCH_MIN``: the
+        face turned, or left) keeps the flow's move."""
         fh, fw = flow.shape[:2]
         for track in self.tracks:
             x0, y0, x1, y1 = (track.box / scale).round().astype(int)
             inside = flow[
                 max(y0, 0) : min(max(y1, y0 + 1), fh), max(x0, 0) : min(max(x1, x0 + 1), fw)
             ]
-            if inside.size:
-                dx, dy = np.median(inside.reshape(-1, 2), axis=0) * scale
-                track.box = track.box + np.array([dx, dy, dx, dy], track.box.dtype)
-                track.landmarks = track.landmarks + np.array([dx, dy], np.float32)
+            if not inside.size:
+                continue
+            dx, dy = np.median(inside.reshape(-1, 2), axis=0) * scale
+            if before is not None and now is not None:
+                dx, dy = _matched_move(before, now, track.box, (float(dx), float(dy)))
+            track.box = track.box + np.array([dx, dy, dx, dy], track.box.dtype)
+            track.landmarks = track.landmarks + np.array([dx, dy], np.float32)
 
     def _update(self, boxes: np.ndarray, landmarks: np.ndarray, reach: float = 0.0) -> None:
         """Greedy IoU matching of detections (boxes N x 5, landmarks N x 5 x 2) to tracks,

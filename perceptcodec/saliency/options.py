@@ -65,6 +65,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "width": (32, 1920),
     "face_detail": (1, 1000),
     "face_stride": (1, 10_000),
+    "face_match": (0, 1),
+    "face_misses": (0, 10),
     "face_weight": (0.0, 1.0),
     "motion_weight": (0.0, 1.0),
     "center_weight": (0.0, 1.0),
@@ -83,7 +85,9 @@ FACE_STRIDE_HELP = "frames between face detections, tracked in between (default 
 class PriorOptions(ModelOptions):
     """``prior``: width (pixels), face_width (pixels the face detector sees, at least
     ``width``, at most the source's width; 0: ``width``), face_detail (every face_detail-th
-    detection runs there, the others at ``width``), face_stride (frames), the mix of the face,
+    detection runs there, the others at ``width``), face_stride (frames), face_match (0/1:
+    boxes follow their picture between detections, not the flow alone), face_misses
+    (detections a track survives unmatched), the mix of the face,
     motion and centre maps (each normalised first; a missing component's weight goes to the
     others), center_sigma (fraction of each side), temporal (EMA weight of the previous map).
     attention (0/1): learned face attention (:mod:`perceptcodec.saliency.attention`; the share
@@ -110,6 +114,19 @@ class PriorOptions(ModelOptions):
         help="with --face-width above --saliency-width, every N-th face detection (the first "
         "of each shot included) runs at --face-width, the others at --saliency-width "
         "(default 1: all)",
+    )
+    face_match: int = option(
+        0,
+        flag="--face-match",
+        key="fm",
+        help="1: between detections a face's box goes where its picture matches; 0 (default): "
+        "it moves with the low-resolution optical flow only",
+    )
+    face_misses: int = option(
+        1,
+        flag="--face-misses",
+        key="fmm",
+        help="detections a face track survives without a match (default 1)",
     )
     face_weight: float = 0.6
     motion_weight: float = 0.25

@@ -88,7 +88,13 @@ class PriorSaliency:
         self.temporal = o.temporal
         self.face_width = max(o.width, o.face_width)
         detector = detector or FaceDetector(input_width=None)  # the frames' own width
-        self.tracker = FaceTracker(detector, stride=o.face_stride, detail_every=o.face_detail)
+        self.tracker = FaceTracker(
+            detector,
+            stride=o.face_stride,
+            max_missed=o.face_misses,
+            detail_every=o.face_detail,
+            match=bool(o.face_match),
+        )
         self.motion = MotionSaliency(noise_floor=bool(o.motion_floor))
         weights = AttentionWeights.load()
         self.attention = FaceAttention(weights, equal=not o.attention)
