@@ -109,25 +109,6 @@ def test_both_passes_apply_the_same_maps(tmp_path):
         assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
 
 
-def _clip_with_timestamps(path, pts, time_base, frames=50):
-    """A 128 x 96 25 frames/s H.264 clip whose k-th frame is written with pts ``pts(k)`` in
-    ``time_base``; the container rounds them to its own time base."""
-    import av
-    from media import textured_frame
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
-        for k in range(frames):
-            frame = av.VideoFrame.from_ndarray(textured_frame(128, 96, k), format="rgb24")
-            frame.pts, frame.time_base = pts(k), time_base
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
-
-
 def _demuxed_pts(path):
     import av
 
@@ -149,7 +130,8 @@ def test_frames_without_increasing_timestamps_are_timed_at_the_nominal_rate(tmp_
     from perceptcodec.io.source import PerceptcodecWarning
 
     src, out = tmp_path / "zero_pts.mkv", tmp_path / "out.mp4"
-    _clip_with_timestamps(src, lambda k: k, Fraction(1, 100_000))  # k x 10 us: 0 ms in mkv
+    # pts k x 10 us: all 0 ms in Matroska
+    make_video(src, 128, 96, frames=50, pts=list(range(50)), time_base=Fraction(1, 100_000))
     assert set(_demuxed_pts(src)) == {0}
     with pytest.warns(PerceptcodecWarning, match="frame 2's timestamp does not increase") as seen:
         assert [f.pts for f in decode_video(src)] == list(range(0, 2000, 40))
@@ -172,13 +154,12 @@ def test_raw_h264_without_timestamps_is_numbered_silently(tmp_path):
     """A raw H.264 stream carries no pts: its frames are numbered at the nominal rate, with no
     warning (nothing in it was wrong)."""
     import warnings
-    from fractions import Fraction
 
     from media import config
 
     import perceptcodec
 
-    src = _clip_with_timestamps(tmp_path / "raw.h264", lambda k: k, Fraction(1, 25), frames=20)
+    src = make_video(tmp_path / "raw.h264", 128, 96, frames=20)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pts = [f.pts for f in decode_video(src)]

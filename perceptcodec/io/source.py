@@ -160,6 +160,11 @@ def _video_stream(
     return stream
 
 
+def nominal_rate(stream: av.video.stream.VideoStream) -> Fraction:
+    """The stream's nominal frame rate (frames/s): average, else guessed, else 25."""
+    return Fraction(stream.average_rate or stream.guessed_rate or 25)
+
+
 def describe(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
@@ -170,7 +175,7 @@ def describe(
     """The :class:`VideoInfo` of an opened container's video ``stream``, whose first decoded
     frame (rotation, colour, start) is ``first``."""
     ctx = stream.codec_context
-    fps = stream.average_rate or stream.guessed_rate or Fraction(25)
+    fps = nominal_rate(stream)
     time_base = stream.time_base or Fraction(1, 90000)
     duration_s = 0.0
     if stream.duration is not None:
@@ -186,7 +191,7 @@ def describe(
         width=ctx.width,
         height=ctx.height,
         sar=Fraction(sar) if sar.numerator else Fraction(1),
-        fps=Fraction(fps),
+        fps=fps,
         time_base=Fraction(time_base),
         frames=frames,
         frames_declared=bool(stream.frames),
@@ -248,7 +253,7 @@ class _Timeline:
     def __init__(self, path: Path, stream: av.video.stream.VideoStream) -> None:
         self.path = path
         time_base = stream.time_base or Fraction(1, 90000)
-        self.fps = Fraction(stream.average_rate or stream.guessed_rate or 25)
+        self.fps = nominal_rate(stream)
         self.ticks = max(1, round(1 / (self.fps * time_base)))  # one frame at the nominal rate
         self.start = int(stream.start_time or 0)
         self.last: int | None = None
