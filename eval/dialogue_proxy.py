@@ -23,6 +23,13 @@ common case of a conversation with sound, for models that listen. ``--split tuni
 the same from the speaker cue's tuning clips (every tuning clip talks, the listeners are
 silent stretches of tuning clips) in eval/.cache/dialogue_tuning[_sound]/, for choices that
 must not be made on the held-out clips.
+
+``--moving`` makes the same talks with small tiles that drift over a still background photo
+(a FIGRIM scene in which CenterFace finds no face), in eval/.cache/dialogue[_tuning]_moving/:
+a 640 x 360 frame, ``--tile`` 96, each tile on its own ellipse (up to 5 px a frame at 25
+frames/s), so each face is ~20 px wide where the prior works (320 px) and moves like a person
+walking across a room: the case where face boxes that follow the low-resolution flow fall behind
+their face (``eval/results/track_ghosts.md``).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -46,6 +54,8 @@ from perceptcodec.paths import shared_data_dir  # noqa: E402
 from perceptcodec.saliency.faces import FaceDetector  # noqa: E402
 
 OUT = {"held_out": CACHE / "dialogue", "tuning": CACHE / "dialogue_tuning"}
+MOVING_SIZE = (640, 360)  # width, height of the --moving frame
+MOVING_PERIOD_S = 6.0  # one turn of a tile's ellipse
 RATE = 16000  # Hz of the added audio track
 # held out for the speaker cue (HELD_OUT) and for VAM-Net (perceptcodec.training.cache's
 # talking_clips validation half: face_5, WDA_KatieHill, the last 4 GRID clips by name)
@@ -69,6 +79,35 @@ def gaze_points(box: np.ndarray, marks: np.ndarray | None, rng: np.random.Genera
         mouth = np.array([(x0 + x1) / 2, y0 + 0.7 * (y1 - y0)])
     centres = np.repeat(np.stack([eyes, mouth]), [VIEWERS // 2, VIEWERS - VIEWERS // 2], axis=0)
     return centres + rng.normal(0, 0.1 * w, centres.shape)
+
+
+def moving_background(root: Path, detector: FaceDetector) -> np.ndarray:
+    """The first FIGRIM scene (sorted by name) in which ``detector`` finds no face, resized to
+    MOVING_SIZE (H x W x 3 uint8, RGB)."""
+    for path in sorted((root / "images" / "figrim30" / "stimuli").rglob("*.jpg")):
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        rgb = cv2.resize(rgb, MOVING_SIZE, interpolation=cv2.INTER_AREA)
+        if not len(detector.detect(rgb)[0]):
+            return rgb
+    raise SystemExit("no FIGRIM scene without faces")
+
+
+def tile_places(n_tiles: int, tile: int, t: float) -> list[tuple[int, int]]:
+    """Top-left (x, y) pixels of each of ``n_tiles`` tiles at time ``t`` (s) in the --moving
+    frame: tile i turns on an ellipse around the centre of its cell of a 2 x 1 or 2 x 2 grid,
+    with radii of half the cell's free width and height less 2 px, each tile from its own
+    phase, so the tiles neither touch nor leave the frame."""
+    width, height = MOVING_SIZE
+    rows = 1 if n_tiles == 2 else 2
+    cell_w, cell_h = width / 2, height / rows
+    ax, ay = (cell_w - tile) / 2 - 2, (cell_h - tile) / 2 - 2
+    places = []
+    for i in range(n_tiles):
+        phase = 2 * np.pi * (t / MOVING_PERIOD_S + i / n_tiles)
+        cx = (i % 2 + 0.5) * cell_w + ax * np.cos(phase)
+        cy = (i // 2 + 0.5) * cell_h + ay * np.sin(phase)
+        places.append((int(round(cx - tile / 2)), int(round(cy - tile / 2))))
+    return places
 
 
 def add_sound(video: Path, speech: np.ndarray, out: Path) -> None:
@@ -120,16 +159,24 @@ def main() -> None:
         "--sound", action="store_true", help="add the talker's audio to the clips made before"
     )
     parser.add_argument("--split", choices=sorted(OUT), default="held_out")
+    parser.add_argument(
+        "--moving", action="store_true", help="small tiles drifting over a photo (see above)"
+    )
     args = parser.parse_args()
     if args.sound:
         sound_clips(shared_data_dir() / "video" / "talking", args.split)
         return
     out_dir, pool = OUT[args.split], POOL[args.split]
+    if args.moving:
+        out_dir = out_dir.with_name(f"{out_dir.name}_moving")
     speakers = BOTH if args.split == "held_out" else TUNING
     out_dir.mkdir(parents=True, exist_ok=True)
     root = shared_data_dir() / "video" / "talking"
     clips = {n: load_clip(root, n, args.tile) for n in pool}
     detector = FaceDetector(input_width=args.tile)
+    background = None
+    if args.moving:
+        background = moving_background(shared_data_dir(), FaceDetector(input_width=640))
     rng = np.random.default_rng(0)
     lines = []
     for spec in composites(clips, pool, "visual", args.draws, seed=1):
@@ -138,7 +185,6 @@ def main() -> None:
         n_tiles = len(spec["tiles"])
         speaker = clips[spec["speaker"]]
         slot = spec["tiles"].index(spec["speaker"])
-        ox, oy = (slot % 2) * args.tile, (slot // 2) * args.tile
         stem = f"{Path(spec['speaker']).stem}_{n_tiles}"
         video, table = out_dir / f"{stem}.mp4", out_dir / f"{stem}.csv"
         frames = int(speaker.duration * FPS)
@@ -146,7 +192,8 @@ def main() -> None:
         with av.open(str(video), "w") as container, open(table, "w", newline="") as f:
             stream = container.add_stream("libx264", rate=int(FPS))
             h = args.tile * (2 if n_tiles == 4 else 1)
-            stream.width, stream.height, stream.pix_fmt = 2 * args.tile, h, "yuv420p"
+            stream.width, stream.height = (2 * args.tile, h) if background is None else MOVING_SIZE
+            stream.pix_fmt = "yuv420p"
             stream.options = {"crf": "12", "preset": "fast"}
             stream.time_base = Fraction(1, int(FPS))
             writer = csv.writer(f)
@@ -154,6 +201,14 @@ def main() -> None:
             for k in range(frames):
                 t = k / FPS
                 rgb = tile_frame(clips, spec, t)
+                places = [((i % 2) * args.tile, (i // 2) * args.tile) for i in range(n_tiles)]
+                if background is not None:  # the tiles, cut apart, drift over the photo
+                    tiles = [rgb[y : y + args.tile, x : x + args.tile] for x, y in places]
+                    places = tile_places(n_tiles, args.tile, t)
+                    rgb = background.copy()
+                    for (x, y), picture in zip(places, tiles, strict=True):
+                        rgb[y : y + args.tile, x : x + args.tile] = picture
+                ox, oy = places[slot]
                 out = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                 out.pts = k
                 for packet in stream.encode(out):

@@ -13,6 +13,7 @@ IoU >= 0.3 is a ghost. No gaze is needed, so any video with moving people serves
 
     nice .venv/bin/python eval/track_ghosts.py --out eval/results/track_ghosts
     nice .venv/bin/python eval/track_ghosts.py --options KEY=VALUE ... --out ...  # rd keys
+    nice .venv/bin/python eval/track_ghosts.py --videos A.mp4 B.mp4 ... --out ...  # other videos
 """
 
 from __future__ import annotations
@@ -87,13 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=shared_data_dir())
     ap.add_argument("--options", nargs="*", default=[], help="prior options by rd key: fw=320")
+    ap.add_argument(
+        "--videos", nargs="+", type=Path, default=VIDEOS, help="videos (paths under --data)"
+    )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     result = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])}
     keys = option_keys(PriorOptions)
     options = PriorOptions(**{keys[k]: int(v) for k, v in (o.split("=") for o in args.options)})
     every: list[dict] = []
-    for name in VIDEOS:
+    for name in args.videos:
         path = args.data / name
         info = probe(path)
         recorder = Recorder(get_model("prior", options))

@@ -1,6 +1,6 @@
-"""The default model (issue 9, item 6: `prior` at saliency stride 2, its speaker cue on; `vamnet`
-at stride 8): what they are, that they run without torch, and that the default keeps its map
-on a still picture with sensor noise."""
+"""The default model (issue 9, item 6: `prior` at saliency stride 2, its speaker cue on, its face
+boxes matched between detections; `vamnet` at stride 8): what they are, that they run without
+torch, and that the default keeps its map on a still picture with sensor noise."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from perceptcodec.saliency import DEFAULT_MODEL, get_model
 def test_the_default_is_the_prior_every_2nd_frame_and_vamnet_runs_every_8th_without_torch():
     spec = SaliencySpec()
     assert (spec.model, spec.stride) == (DEFAULT_MODEL, 2) == ("prior", 2)
-    assert spec.build().options.speaker == 1  # the speaker cue is on
+    prior = spec.build()
+    assert prior.options.speaker == 1  # the speaker cue is on
+    assert prior.tracker.match  # face boxes follow their picture (eval/results/track_ghosts.md)
     assert SaliencySpec("vamnet").stride == 8
     code = (
         "import sys, numpy as np; from perceptcodec.config import SaliencySpec; "

@@ -116,11 +116,12 @@ class PriorOptions(ModelOptions):
         "(default 1: all)",
     )
     face_match: int = option(
-        0,
+        1,
         flag="--face-match",
         key="fm",
-        help="1: between detections a face's box goes where its picture matches; 0 (default): "
-        "it moves with the low-resolution optical flow only",
+        help="1 (default): between detections a face's box goes where its picture matches; 0: "
+        "it moves with the low-resolution optical flow only, and falls behind small faces "
+        "that walk",
     )
     face_misses: int = option(
         1,
