@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=shared_data_dir())
     ap.add_argument("--options", nargs="*", default=[], help="prior options by rd key: fw=320")
     ap.add_argument(
-        "--videos", nargs="+", type=Path, default=VIDEOS, help="videos (paths under --data)"
+        "--videos", nargs="+", type=Path, default=VIDEOS, help="paths under --data, or absolute"
     )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
