@@ -1,8 +1,9 @@
-"""Parsing user-written quantities."""
+"""Parsing user-written quantities, and converting between units."""
 
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from perceptcodec.errors import PerceptcodecError
 
@@ -54,3 +55,9 @@ def parse_time(text: str | int | float) -> float:
     if not 0 <= seconds < float("inf"):  # NaN fails too
         raise PerceptcodecError(f"time {text!r} must be 0 or more seconds")
     return seconds
+
+
+def frame_ticks(fps: Fraction | float, time_base: Fraction) -> int:
+    """One frame at ``fps`` frames/s in ticks of ``time_base`` (seconds per tick), at least 1:
+    the step between the pts of consecutive frames."""
+    return max(1, round(1 / (fps * time_base)))

@@ -21,6 +21,7 @@ from perceptcodec.encoder.x264 import (
     X264Options,
 )
 from perceptcodec.errors import PerceptcodecError
+from perceptcodec.units import frame_ticks
 
 
 class Encoder:
@@ -98,9 +99,8 @@ class Encoder:
         self._coarse = (-(-height // 16), -(-width // 16))  # the 16x16 grid
         self.first_pts: int | None = None  # pts of the first and last frame given (time_base)
         self.last_pts = -1
-        # one frame at the nominal rate, in time_base ticks: the step for frames without an
-        # increasing pts
-        self.frame_ticks = max(1, round(1 / (self.fps * self.time_base)))
+        # the step for frames without an increasing pts: one frame at the nominal rate
+        self.frame_ticks = frame_ticks(self.fps, self.time_base)
 
     def headers(self) -> bytes:
         """SPS + PPS (H.264) or VPS + SPS + PPS (HEVC), Annex B."""

@@ -15,6 +15,7 @@ import av.error
 from perceptcodec.encoder.settings import NO_COLOR, ColorInfo
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.io.integrity import structure_damage
+from perceptcodec.units import frame_ticks
 
 STDIN = "-"  # the input name that reads standard input
 
@@ -254,7 +255,7 @@ class _Timeline:
         self.path = path
         time_base = stream.time_base or Fraction(1, 90000)
         self.fps = nominal_rate(stream)
-        self.ticks = max(1, round(1 / (self.fps * time_base)))  # one frame at the nominal rate
+        self.ticks = frame_ticks(self.fps, time_base)  # one frame at the nominal rate
         self.start = int(stream.start_time or 0)
         self.last: int | None = None
         self.index = 0  # frames seen
