@@ -219,3 +219,28 @@ def test_a_small_face_is_found_only_with_a_wider_detector(shared_data):
     assert len(found[320]) == 0 and len(found[640]) == 1
     x0, y0, x1, y1 = found[640][0]
     assert 600 <= (x0 + x1) / 2 <= 664 and 300 <= (y0 + y1) / 2 <= 364
+
+
+def test_the_speaker_cue_reads_mouths_in_the_frame_at_face_width():
+    """Small faces talk in pixels the working copy does not have: the cue gets the frame the
+    detector saw, with the tracks (ids kept) in its pixels; the tracker keeps working pixels."""
+    seen = []
+
+    def cue(rgb, tracks, flow, audio, t):
+        seen.append(
+            (rgb.shape, [(tr.id, tuple(tr.box), tr.landmarks[0].tolist()) for tr in tracks])
+        )
+        return {tr.id: 1.0 for tr in tracks}
+
+    class Detector:
+        def __call__(self, rgb):
+            return np.array([[400, 160, 480, 260, 0.9]], np.float32)  # in the 640-px frame
+
+    model = PriorSaliency(PriorOptions(face_width=640), detector=Detector(), speaker=cue)
+    model(smooth_picture(640, 360, 3), 0.0)
+    (shape, [(tid, box, eye)]) = seen[0]
+    assert shape == (360, 640, 3)
+    assert box == pytest.approx((400, 160, 480, 260), abs=0.01)
+    track = model.tracker.tracks[0]
+    assert track.id == tid and track.box[:4] == pytest.approx([200, 80, 240, 130], abs=0.01)
+    assert eye == pytest.approx((track.landmarks[0] * 2).tolist(), abs=0.01)

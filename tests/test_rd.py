@@ -63,6 +63,21 @@ def test_settings_spell_out_default_options():
     assert RdConfig.parse("none").settings() == {"saliency": "none"}
 
 
+def test_a_revised_model_is_another_encode(monkeypatch):
+    """A model whose code changed its maps under the same options gets other rd keys, so a
+    re-run in an old results folder recomputes it; unrevised models keep their keys."""
+    from dataclasses import replace
+
+    import perceptcodec.saliency as registry
+
+    before = RdConfig.parse("prior").settings()
+    assert before["revision"] == registry.MODELS["prior"].revision >= 1
+    assert "revision" not in RdConfig.parse("center").settings()
+    revised = replace(registry.MODELS["prior"], revision=before["revision"] + 1)
+    monkeypatch.setitem(registry.MODELS, "prior", revised)
+    assert RdConfig.parse("prior").settings() != before
+
+
 # ---- scoring on the coded Y plane ------------------------------------------------------------
 
 W, H, N = 160, 96, 6

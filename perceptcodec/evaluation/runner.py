@@ -29,7 +29,7 @@ from perceptcodec.io.sink import work_dir
 from perceptcodec.paths import REPO_ROOT, models_dir
 from perceptcodec.pipeline import encode
 from perceptcodec.roi import RoiSettings
-from perceptcodec.saliency import NONE, model_entry
+from perceptcodec.saliency import MODELS, NONE, model_entry
 from perceptcodec.saliency.options import TrainedOptions, option_keys
 from perceptcodec.units import PAPER_BITRATES_KBPS
 from perceptcodec.versions import tool_versions
@@ -110,6 +110,9 @@ class RdConfig:
             **asdict(self.roi),
             **codec,
         }
+        entry = MODELS.get(spec.model) if isinstance(spec.model, str) else None
+        if entry is not None and entry.revision:  # its code changed the maps: another encode
+            described["revision"] = entry.revision
         if isinstance(options, TrainedOptions):  # retrained weights are another encode
             described["weights_sha256"] = weights_digest(spec.name, options)
         return described

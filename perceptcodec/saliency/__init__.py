@@ -26,18 +26,25 @@ from perceptcodec.saliency.options import (
 class ModelEntry:
     """factory: ``module:Class``; options: its options dataclass; trained: whether it takes
     a runtime (the others have one way to run); stride: its default saliency stride (frames
-    between the frames it sees; maps in between are interpolated)."""
+    between the frames it sees; maps in between are interpolated); revision: raised when the
+    model's code changes its maps under the same options (0: never), so that ``rd`` keys
+    tell the results apart (trained models' weights are keyed by their digest)."""
 
     factory: str
     options: type[ModelOptions]
     trained: bool = False
     stride: int = 1
+    revision: int = 0
 
 
 MODELS: dict[str, ModelEntry] = {
     # stride 2: the same BD-EWPSNR as stride 1 on DHF1K 0002 and the proxies, faster encodes
     # (eval/results/rd/proxy_stride/README.md, eval/results/speed_ab*.json)
-    "prior": ModelEntry("perceptcodec.saliency.prior:PriorSaliency", PriorOptions, stride=2),
+    # revision 1: the speaker cue aligns mouths on the faces' own pictures and reads them at
+    # the face width (eval/results/speaker_match.md)
+    "prior": ModelEntry(
+        "perceptcodec.saliency.prior:PriorSaliency", PriorOptions, stride=2, revision=1
+    ),
     "center": ModelEntry("perceptcodec.saliency.center:CenterBias", CenterOptions),
     # stride 8: 0.86x of plain x264 at 720p medium before its face cues, 0.77-0.81x with them
     # (0.72x at stride 4: eval/results/speed_default_choice*.md, vamnet_cues.md), the

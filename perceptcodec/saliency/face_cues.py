@@ -62,8 +62,9 @@ class SpeakingCue:
     def __init__(self, audio_rate: int) -> None:
         self.audio_rate = audio_rate
         self.motion = MotionSaliency()
-        # with sound, the cue as the shipped weights were trained with it
-        self.speaker = ActiveSpeaker(silent_cap=None)
+        # the cue as the shipped weights were trained with it: with sound, raw mouth activity;
+        # head motion from the flow alone, patches compared in place
+        self.speaker = ActiveSpeaker(silent_cap=None, face_match=False, patch_search=0)
 
     def reset(self) -> None:
         self.motion.reset()

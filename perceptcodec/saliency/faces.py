@@ -236,31 +236,55 @@ MATCH_MIN = 0.6  # normalised cross-correlation a face's picture must reach to m
 MATCH_MIN_PX = 6  # boxes narrower than this (pixels) move with the flow only
 
 
-def _matched_move(
-    before: np.ndarray, now: np.ndarray, box: np.ndarray, guess: tuple[float, float]
-) -> tuple[float, float]:
-    """(dx, dy) pixels that move ``box`` (x0, y0, x1, y1 in ``before``, an H x W grey picture)
-    to where its picture best matches ``now`` (same size), searched within half the box's
-    width of ``guess``; ``guess`` itself where the box is too small, off the picture or
-    without texture, or the best match is below ``MATCH_MIN``."""
-    h, w = now.shape
+def match_move(
+    src: np.ndarray,
+    dst: np.ndarray,
+    box: np.ndarray,
+    guess: tuple[float, float],
+    subpixel: bool = False,
+    max_width: int = 0,
+) -> tuple[float, float] | None:
+    """(dx, dy) pixels that move ``box`` (x0, y0, x1, y1 in ``src``, an H x W grey picture)
+    to where its picture best matches ``dst`` (same size): normalised cross-correlation,
+    searched within half the box's width of ``guess``; whole pixels, or with ``subpixel`` a
+    parabola through the best score and its neighbours; boxes wider than ``max_width`` (0: no
+    limit) matched on copies shrunk to it. None where the box is under ``MATCH_MIN_PX``, off
+    the picture or without texture, or the best match is below ``MATCH_MIN``."""
+    h, w = dst.shape
     x0, y0, x1, y1 = (int(round(float(v))) for v in box[:4])
     tw, th = x1 - x0, y1 - y0
     if tw < MATCH_MIN_PX or th < MATCH_MIN_PX or x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-        return guess
-    template = before[y0:y1, x0:x1]
+        return None
+    template = src[y0:y1, x0:x1]
     if template.std() < 2:
-        return guess
+        return None
     r = max(2, round(0.5 * tw))
     sx, sy = x0 + round(guess[0]) - r, y0 + round(guess[1]) - r
     ax, ay = max(sx, 0), max(sy, 0)
-    window = now[ay : min(sy + th + 2 * r, h), ax : min(sx + tw + 2 * r, w)]
+    window = dst[ay : min(sy + th + 2 * r, h), ax : min(sx + tw + 2 * r, w)]
     if window.shape[0] < th or window.shape[1] < tw:
-        return guess
-    _, best, _, (bx, by) = cv2.minMaxLoc(cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED))
+        return None
+    k = min(1.0, max_width / tw) if max_width else 1.0
+    if k < 1.0:
+        template = cv2.resize(template, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+        window = cv2.resize(window, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    score = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
+    _, best, _, (bx, by) = cv2.minMaxLoc(score)
     if best < MATCH_MIN:
-        return guess
-    return float(ax + bx - x0), float(ay + by - y0)
+        return None
+    fx = fy = 0.0
+    if subpixel:
+        fx = _vertex(score[by, bx - 1 : bx + 2]) if 0 < bx < score.shape[1] - 1 else 0.0
+        fy = _vertex(score[by - 1 : by + 2, bx]) if 0 < by < score.shape[0] - 1 else 0.0
+    return float(ax + (bx + fx) / k - x0), float(ay + (by + fy) / k - y0)
+
+
+def _vertex(scores: np.ndarray) -> float:
+    """Offset (-0.5..0.5) of the peak of the parabola through three scores around a maximum
+    at the middle one; 0 where they do not curve down."""
+    a, b, c = (float(v) for v in scores)
+    d = a - 2 * b + c
+    return float(np.clip(0.5 * (a - c) / d, -0.5, 0.5)) if d < 0 else 0.0
 
 
 @dataclass
@@ -268,7 +292,7 @@ class FaceTracker:
     """Runs ``detector`` every ``stride`` frames (and at scene cuts) and keeps face tracks in
     between, so boxes neither flicker nor cost a detection per frame; given the frame's optical
     flow, boxes move with the median flow inside them between detections, and with ``match``
-    on to where their picture matches (``_matched_move``). A track survives ``max_missed``
+    on to where their picture matches (``match_move``). A track survives ``max_missed``
     detections without a match (1 bridges a detector's flicker, but a box that lost its face
     stays on the background for two detection intervals: ``eval/results/track_ghosts.md``);
     matched boxes are smoothed (``smoothing`` = weight of the old box). Given a ``detail``
@@ -367,7 +391,9 @@ class FaceTracker:
                 continue
             dx, dy = np.median(inside.reshape(-1, 2), axis=0) * scale
             if before is not None and now is not None:
-                dx, dy = _matched_move(before, now, track.box, (float(dx), float(dy)))
+                moved = match_move(before, now, track.box, (float(dx), float(dy)))
+                if moved is not None:
+                    dx, dy = moved
             track.box = track.box + np.array([dx, dy, dx, dy], track.box.dtype)
             track.landmarks = track.landmarks + np.array([dx, dy], np.float32)
 

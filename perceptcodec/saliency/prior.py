@@ -14,6 +14,7 @@ landmarks. With ``attention=0`` every face gets score x sqrt(area) of a fixed ``
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -57,6 +58,15 @@ def face_map(
         g = np.outer(gy, gx)
         out += track.score * np.sqrt(bw * bh) * g / max(float(g.sum()), 1e-12)
     return out
+
+
+def scaled_tracks(tracks: list[Track], k: float) -> list[Track]:
+    """Copies of ``tracks`` with boxes and landmarks in pixels of a frame ``k`` times wider
+    (ids, scores and misses kept)."""
+    return [
+        replace(tr, box=tr.box * np.float32(k), landmarks=tr.landmarks * np.float32(k))
+        for tr in tracks
+    ]
 
 
 class PriorSaliency:
@@ -183,7 +193,11 @@ class PriorSaliency:
         wanted = self._speaker_in_map or self._sources is not None
         if self.speaker is not None and wanted and tracks:  # with sound, or visual only
             heard = audio if self._listen else None
-            speaking = self.speaker(rgb, tracks, self.motion.flow, heard, t)
+            if detail is None:
+                speaking = self.speaker(rgb, tracks, self.motion.flow, heard, t)
+            else:  # mouths are read at the detector's resolution: small faces talk there
+                big = scaled_tracks(tracks, detail.shape[1] / w)
+                speaking = self.speaker(detail, big, self.motion.flow, heard, t)
         if self._sources is not None:
             given = (h, w) if detail is None else detail.shape[:2]
             self._sources = self._face_sources(tracks, speaking or {}, (h, w), grid, given)

@@ -4,9 +4,13 @@ Viewers of multi-person video look at one face at a time: the person talking. ``
 gives, frame by frame, a speaking probability per face track from three cues:
 
 - mouth activity: grey-level change of the mouth patch (from the track's landmarks), with the
-  head's own motion (median optical flow over the face box) compensated, plus the mouth's
-  optical flow minus that head motion; normalised by the patch's contrast and averaged over
-  ``visual_window_s``;
+  head's own motion compensated, plus the mouth's optical flow minus that head motion;
+  normalised by the patch's contrast and averaged over ``visual_window_s``. The head's motion
+  is a fit to the optical flow over the face box (translation and scale), its translation
+  replaced by where the face's own picture matches in the previous frame (``face_match``,
+  sub-pixel: the low-resolution flow misjudges small faces that move by half and more,
+  ``eval/results/speaker_match.md``), and each patch is compared at its best fit within
+  ``patch_search`` patch pixels of there;
 - without audio, mouth activity over the eyes' activity: the head-compensated changes of the
   mouth patch and of a patch around the eyes, both over the two patches' mean contrast, and
   the 75th percentile of the mouth's over ``silent_window_s`` minus that of the eyes' decides
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from perceptcodec.saliency.faces import Track
+from perceptcodec.saliency.faces import Track, match_move
 
 _PATCH = (24, 16)  # mouth patch size (width, height) in pixels after resampling
 
@@ -166,6 +170,9 @@ class _HeadMotion:
         return bx0, by0, bx1, by1
 
 
+MATCH_WIDTH = 32  # pixels: wider faces are matched on copies shrunk to this width (cost)
+
+
 @dataclass
 class _TrackState:
     """Per-track ring buffers (aligned with the speaker's frame ring; NaN where the track was
@@ -199,6 +206,10 @@ class ActiveSpeaker:
     ``silent_cap=None`` puts the raw mouth activity over ``visual_window_s`` in its place, the
     cue VAM-Net's shipped weights were trained with (eval/results/speaker_sound.md).
 
+    ``face_match`` and ``patch_search`` (patch pixels, 0: none) align the patches on the
+    faces' own pictures (module docstring); VAM-Net's cue runs without them, as its weights
+    were trained.
+
     Cost: see eval/results/active_speaker.md (measured per frame with 2 and 4 faces, one core),
     on top of the flow the prior already computes.
     """
@@ -225,6 +236,8 @@ class ActiveSpeaker:
         sync_gain: float = 6.0,
         silence_penalty: float = 1.0,
         silent_cap: float | None = 0.0,
+        face_match: bool = True,
+        patch_search: int = 1,
     ) -> None:
         self.visual_window_s = visual_window_s
         self.silent_window_s = silent_window_s
@@ -241,6 +254,8 @@ class ActiveSpeaker:
         self.sync_gain = sync_gain
         self.silence_penalty = silence_penalty
         self.silent_cap = silent_cap
+        self.face_match = face_match
+        self.patch_search = patch_search
         self.vad = EnergyVad(self.audio_rate)
         self.reset()
 
@@ -286,9 +301,12 @@ class ActiveSpeaker:
         return cx - 0.25 * bw, cy - 0.15 * bh, cx + 0.25 * bw, cy + 0.15 * bh
 
     @staticmethod
-    def _crop(grey: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray | None:
+    def _crop(
+        grey: np.ndarray, rect: tuple[float, float, float, float], margin: int = 0
+    ) -> np.ndarray | None:
         """The patch ``rect`` (x0, y0, x1, y1, pixels, sub-pixel) resampled bilinearly to
-        ``_PATCH``; None when it lies mostly outside the frame or is under 4 x 3 pixels."""
+        ``_PATCH``, with ``margin`` more patch pixels of the frame on each side; None when it
+        lies mostly outside the frame or is under 4 x 3 pixels."""
         h, w = grey.shape
         x0, y0, x1, y1 = rect
         if x1 - x0 < 4 or y1 - y0 < 3 or x0 < -0.25 * (x1 - x0) or y0 < -0.25 * (y1 - y0):
@@ -296,6 +314,9 @@ class ActiveSpeaker:
         if x1 > w + 0.25 * (x1 - x0) or y1 > h + 0.25 * (y1 - y0):
             return None
         sx, sy = (x1 - x0) / _PATCH[0], (y1 - y0) / _PATCH[1]
+        if margin:
+            x0, y0, x1, y1 = x0 - margin * sx, y0 - margin * sy, x1 + margin * sx, y1 + margin * sy
+        size = (_PATCH[0] + 2 * margin, _PATCH[1] + 2 * margin)
         # patch pixel (u, v) samples the frame at (x0 + (u + 0.5) sx - 0.5, ...)
         m = np.float32([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5]])
         src = grey
@@ -311,7 +332,7 @@ class ActiveSpeaker:
         return cv2.warpAffine(
             src,
             m,
-            _PATCH,
+            size,
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         ).astype(np.float32)
@@ -326,7 +347,8 @@ class ActiveSpeaker:
         and the eye patch's mean absolute changes over the same denominator (the mean of the
         two patches' contrasts), so that sensor noise, which changes every patch by the same
         grey levels, changes both alike. All ~0 for a still face, also under a camera pan or
-        zoom."""
+        zoom. The head's motion: the flow's fit, its translation where the face's picture
+        matches the frame before with ``face_match`` (``faces.match_move``)."""
         rect = self.mouth_rect(track)
         head = _HeadMotion()
         mouth_flow = 0.0
@@ -348,6 +370,14 @@ class ActiveSpeaker:
                     )
                     width = max((x1 - x0) * scale, 1.0)
                     mouth_flow = 100.0 * float(np.sqrt((residual**2).sum(1)).mean()) / width
+        same_size = self._grey_prev is not None and self._grey_prev.shape == grey.shape
+        if self.face_match and same_size:
+            # where the face's picture was in the frame before, sub-pixel
+            back = match_move(
+                grey, self._grey_prev, track.box, (-head.dx, -head.dy), True, MATCH_WIDTH
+            )
+            if back is not None:
+                head.dx, head.dy = -back[0], -back[1]
         mouth_mad, mouth_std = self._change(grey, rect, head)
         eyes_mad, eyes_std = self._change(grey, self.eyes_rect(track), head)
         common = (mouth_std + eyes_std) / 2 + 8.0
@@ -357,14 +387,19 @@ class ActiveSpeaker:
         self, grey: np.ndarray, rect: tuple[float, float, float, float], head: _HeadMotion
     ) -> tuple[float, float]:
         """(mean absolute grey change of the patch ``rect`` against the previous frame's patch
-        moved back by the head's motion ``head``, the patch's contrast: its standard
-        deviation), grey levels; (0, 0) without a previous frame or patch."""
+        moved back by the head's motion ``head``, at the best (least squares) offset within
+        ``patch_search`` patch pixels, the patch's contrast: its standard deviation), grey
+        levels; (0, 0) without a previous frame or patch."""
         if self._grey_prev is None or self._grey_prev.shape != grey.shape:
             return 0.0, 0.0
         now = self._crop(grey, rect)
-        before = self._crop(self._grey_prev, head.back(rect))
+        before = self._crop(self._grey_prev, head.back(rect), self.patch_search)
         if now is None or before is None:
             return 0.0, 0.0
+        if self.patch_search:
+            cost = cv2.matchTemplate(before, now, cv2.TM_SQDIFF)
+            _, _, (bx, by), _ = cv2.minMaxLoc(cost)
+            before = before[by : by + _PATCH[1], bx : bx + _PATCH[0]]
         return float(np.abs(now - before).mean()), float(now.std())
 
     # -- the cue --------------------------------------------------------------------------
