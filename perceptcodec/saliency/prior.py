@@ -73,10 +73,11 @@ class PriorSaliency:
     """Training-free saliency (``name = "prior"``), set by :class:`PriorOptions`.
 
     Frames arrive resized to ``size_for(W, H)``: ``options.face_width`` wide (at most the
-    source's width, at least ``options.width``), aspect kept; faces are detected there, and
-    everything else works on a copy ``options.width`` wide.
+    source's width, at least ``options.width``), aspect kept; faces are detected and mouths
+    read (the speaker cue) there, and everything else works on a copy ``options.width`` wide.
     ``detector`` replaces CenterFace, ``speaker`` the active-speaker model (tests; a callable
-    ``(rgb, tracks, flow, audio, t) -> {track id: probability}``). Output: (H/4) x (W/4) of
+    ``(rgb, tracks, flow, audio, t) -> {track id: probability}``, given that frame and the
+    tracks in its pixels). Output: (H/4) x (W/4) of
     the working size, summing to 1.
     """
 
