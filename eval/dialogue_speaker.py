@@ -18,20 +18,20 @@ It takes seconds per clip where ``perceptcodec rd`` takes minutes, so choices ca
 here; BD-EWPSNR from ``rd`` decides.
 
     nice .venv/bin/python eval/dialogue_speaker.py eval/.cache/dialogue_tuning_moving \\
-        [--options KEY=VALUE ...] [--out eval/results/dialogue_speaker_tuning_moving]
+        [--options KEY=VALUE ...] [--out eval/results/dialogue_speaker/after_dialogue_tuning_moving]
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from perceptcodec.datasets.gaze import PointVideoGaze
+from perceptcodec.datasets.readers import read_gaze_csv
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.saliency import MODELS, get_model
 from perceptcodec.saliency.options import PriorOptions, option_keys
@@ -54,21 +54,12 @@ class _Recorder:
         return self.last
 
 
-def gaze_by_frame(path: Path) -> dict[int, np.ndarray]:
-    """{frame index: n x 2 gaze points (x, y source pixels)} of a proxy's gaze CSV."""
-    points: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    with path.open() as f:
-        for row in csv.DictReader(f):
-            points[int(row["frame"])].append((float(row["x"]), float(row["y"])))
-    return {k: np.array(v) for k, v in points.items()}
-
-
 class _Scorer:
     """Wraps a prior: after each computed frame, one row of scores (module docstring) where
     the frame has gaze and the prior >= 2 tracks."""
 
-    def __init__(self, model, points: dict[int, np.ndarray], fps: float, scale: float) -> None:
-        self.model, self.points, self.fps, self.scale = model, points, fps, scale
+    def __init__(self, model, gaze: PointVideoGaze, fps: float, scale: float) -> None:
+        self.model, self.gaze, self.fps, self.scale = model, gaze, fps, scale
         model.speaker = self.speaker = _Recorder(model.speaker)
         model.attention = self.attention = _Recorder(model.attention)
         self.rows: list[dict] = []
@@ -81,8 +72,9 @@ class _Scorer:
         sal = self.model(rgb, t, audio)
         k = int(round(t * self.fps))
         tracks = self.model.tracker.tracks
-        if k in self.points and len(tracks) >= 2:
-            self.rows.append(self._row(tracks, np.median(self.points[k], axis=0) / self.scale, t))
+        points = self.gaze.points(k)[:, :2]
+        if len(points) and len(tracks) >= 2:
+            self.rows.append(self._row(tracks, np.median(points, axis=0) / self.scale, t))
         return sal
 
     def _row(self, tracks, gaze: np.ndarray, t: float) -> dict:
@@ -118,7 +110,8 @@ def score_clip(video: Path, gaze: Path, options: PriorOptions) -> list[dict]:
     """One row per computed frame with gaze and >= 2 tracks (see the module docstring)."""
     info = probe(video)
     model = get_model("prior", options)
-    scorer = _Scorer(model, gaze_by_frame(gaze), float(info.fps), info.width / model.width)
+    gaze_points = read_gaze_csv(video, gaze)
+    scorer = _Scorer(model, gaze_points, float(info.fps), info.width / model.width)
     for _ in saliency_maps(decode_video(video), scorer, info, stride=MODELS["prior"].stride):
         pass
     return scorer.rows
