@@ -215,6 +215,13 @@ def test_match_move_finds_a_sub_pixel_move(width):
     assert match_move(flat, flat, box, (0.0, 0.0)) is None  # nothing to match
 
 
+def test_match_move_refuses_a_sliver_it_would_shrink_to_nothing():
+    wide = _textured(200, 640, seed=1)
+    sliver = np.array([10, 80, 600, 86], np.float32)  # 590 x 6 px: < 1 px high at 32 wide
+    assert match_move(wide, wide, sliver, (0.0, 0.0), subpixel=True, max_width=32) is None
+    assert match_move(wide, wide, sliver, (0.0, 0.0)) == (0.0, 0.0)  # full size: found
+
+
 def _drifting_talk(seconds: float, **params) -> float:
     """Share of frames (after the first second) on which the talker of two small faces (~22 px
     wide) drifting over a textured background at up to ~7 px per look is ranked first (by

@@ -248,8 +248,9 @@ def match_move(
     to where its picture best matches ``dst`` (same size): normalised cross-correlation,
     searched within half the box's width of ``guess``; whole pixels, or with ``subpixel`` a
     parabola through the best score and its neighbours; boxes wider than ``max_width`` (0: no
-    limit) matched on copies shrunk to it. None where the box is under ``MATCH_MIN_PX``, off
-    the picture or without texture, or the best match is below ``MATCH_MIN``."""
+    limit) matched on copies shrunk to it. None where the box is under ``MATCH_MIN_PX`` (or
+    under 3 pixels high once shrunk), off the picture or without texture, or the best match
+    is below ``MATCH_MIN``."""
     h, w = dst.shape
     x0, y0, x1, y1 = (int(round(float(v))) for v in box[:4])
     tw, th = x1 - x0, y1 - y0
@@ -265,7 +266,9 @@ def match_move(
     if window.shape[0] < th or window.shape[1] < tw:
         return None
     k = min(1.0, max_width / tw) if max_width else 1.0
-    if k < 1.0:
+    if k < 1.0:  # both by the same factor (OpenCV maps pixel j of either to j / k)
+        if th * k < 3:  # a sliver, not a face
+            return None
         template = cv2.resize(template, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
         window = cv2.resize(window, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
     score = cv2.matchTemplate(window, template, cv2.TM_CCOEFF_NORMED)
