@@ -222,6 +222,23 @@ def test_match_move_refuses_a_sliver_it_would_shrink_to_nothing():
     assert match_move(wide, wide, sliver, (0.0, 0.0)) == (0.0, 0.0)  # full size: found
 
 
+def test_a_patch_moved_by_a_fraction_of_a_pixel_is_hardly_a_change():
+    """The patch fit is sub-pixel: a mouth region whose head moved by (0.6, -0.4) px that the
+    head's motion missed changes ~3x less with the fit than compared in place (0.3 and 0.2
+    patch pixels: a whole-pixel fit would find nothing better than in place)."""
+    from perceptcodec.saliency.speaker import _HeadMotion
+
+    before = _textured(120, 160, seed=3)
+    now = cv2.warpAffine(before, np.float32([[1, 0, 0.6], [0, 1, -0.4]]), (160, 120))
+    rect = (50.0, 40.0, 98.0, 72.0)  # 2 px per patch pixel
+    change = {}
+    for search in (0, 2):
+        asd = ActiveSpeaker(patch_search=search)
+        asd._grey_prev = before.astype(np.uint8)
+        change[search] = asd._change(now.astype(np.uint8), rect, _HeadMotion())[0]
+    assert change[2] < 0.5 * change[0]
+
+
 def _drifting_talk(seconds: float, **params) -> float:
     """Share of frames (after the first second) on which the talker of two small faces (~22 px
     wide) drifting over a textured background at up to ~7 px per look is ranked first (by

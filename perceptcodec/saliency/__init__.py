@@ -41,9 +41,10 @@ MODELS: dict[str, ModelEntry] = {
     # stride 2: the same BD-EWPSNR as stride 1 on DHF1K 0002 and the proxies, faster encodes
     # (eval/results/rd/proxy_stride/README.md, eval/results/speed_ab*.json)
     # revision 1: the speaker cue aligns mouths on the faces' own pictures and reads them at
-    # the face width (eval/results/speaker_match.md)
+    # the face width; 2: its patches are fitted sub-pixel, within 2 patch pixels
+    # (eval/results/speaker_match.md)
     "prior": ModelEntry(
-        "perceptcodec.saliency.prior:PriorSaliency", PriorOptions, stride=2, revision=1
+        "perceptcodec.saliency.prior:PriorSaliency", PriorOptions, stride=2, revision=2
     ),
     "center": ModelEntry("perceptcodec.saliency.center:CenterBias", CenterOptions),
     # stride 8: 0.86x of plain x264 at 720p medium before its face cues, 0.77-0.81x with them

@@ -277,14 +277,14 @@ def match_move(
         return None
     fx = fy = 0.0
     if subpixel:
-        fx = _vertex(score[by, bx - 1 : bx + 2]) if 0 < bx < score.shape[1] - 1 else 0.0
-        fy = _vertex(score[by - 1 : by + 2, bx]) if 0 < by < score.shape[0] - 1 else 0.0
+        fx = peak_offset(score[by, bx - 1 : bx + 2]) if 0 < bx < score.shape[1] - 1 else 0.0
+        fy = peak_offset(score[by - 1 : by + 2, bx]) if 0 < by < score.shape[0] - 1 else 0.0
     return float(ax + (bx + fx) / k - x0), float(ay + (by + fy) / k - y0)
 
 
-def _vertex(scores: np.ndarray) -> float:
-    """Offset (-0.5..0.5) of the peak of the parabola through three scores around a maximum
-    at the middle one; 0 where they do not curve down."""
+def peak_offset(scores: np.ndarray) -> float:
+    """Offset (-0.5..0.5, in samples) of the peak of the parabola through three equally spaced
+    scores around a maximum at the middle one; 0 where they do not curve down."""
     a, b, c = (float(v) for v in scores)
     d = a - 2 * b + c
     return float(np.clip(0.5 * (a - c) / d, -0.5, 0.5)) if d < 0 else 0.0

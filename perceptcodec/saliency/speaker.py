@@ -9,8 +9,8 @@ gives, frame by frame, a speaking probability per face track from three cues:
   is a fit to the optical flow over the face box (translation and scale), its translation
   replaced by where the face's own picture matches in the previous frame (``face_match``,
   sub-pixel: the low-resolution flow misjudges small faces that move by half and more,
-  ``eval/results/speaker_match.md``), and each patch is compared at its best fit within
-  ``patch_search`` patch pixels of there;
+  ``eval/results/speaker_match.md``), and each patch is compared at its best fit
+  (sub-pixel) within ``patch_search`` patch pixels of there;
 - without audio, mouth activity over the eyes' activity: the head-compensated changes of the
   mouth patch and of a patch around the eyes, both over the two patches' mean contrast, and
   the 75th percentile of the mouth's over ``silent_window_s`` minus that of the eyes' decides
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from perceptcodec.saliency.faces import Track, match_move
+from perceptcodec.saliency.faces import Track, match_move, peak_offset
 
 _PATCH = (24, 16)  # mouth patch size (width, height) in pixels after resampling
 
@@ -237,7 +237,7 @@ class ActiveSpeaker:
         silence_penalty: float = 1.0,
         silent_cap: float | None = 0.0,
         face_match: bool = True,
-        patch_search: int = 1,
+        patch_search: int = 2,
     ) -> None:
         self.visual_window_s = visual_window_s
         self.silent_window_s = silent_window_s
@@ -387,9 +387,9 @@ class ActiveSpeaker:
         self, grey: np.ndarray, rect: tuple[float, float, float, float], head: _HeadMotion
     ) -> tuple[float, float]:
         """(mean absolute grey change of the patch ``rect`` against the previous frame's patch
-        moved back by the head's motion ``head``, at the best (least squares) offset within
-        ``patch_search`` patch pixels, the patch's contrast: its standard deviation), grey
-        levels; (0, 0) without a previous frame or patch."""
+        moved back by the head's motion ``head``, at the best (least squares, sub-pixel)
+        offset within ``patch_search`` patch pixels, the patch's contrast: its standard
+        deviation), grey levels; (0, 0) without a previous frame or patch."""
         if self._grey_prev is None or self._grey_prev.shape != grey.shape:
             return 0.0, 0.0
         now = self._crop(grey, rect)
@@ -399,7 +399,11 @@ class ActiveSpeaker:
         if self.patch_search:
             cost = cv2.matchTemplate(before, now, cv2.TM_SQDIFF)
             _, _, (bx, by), _ = cv2.minMaxLoc(cost)
-            before = before[by : by + _PATCH[1], bx : bx + _PATCH[0]]
+            h, w = cost.shape  # the least squares' minimum, refined to sub-pixel
+            fx = peak_offset(-cost[by, bx - 1 : bx + 2]) if 0 < bx < w - 1 else 0.0
+            fy = peak_offset(-cost[by - 1 : by + 2, bx]) if 0 < by < h - 1 else 0.0
+            centre = (bx + fx + (_PATCH[0] - 1) / 2, by + fy + (_PATCH[1] - 1) / 2)
+            before = cv2.getRectSubPix(before, _PATCH, centre)
         return float(np.abs(now - before).mean()), float(now.std())
 
     # -- the cue --------------------------------------------------------------------------
