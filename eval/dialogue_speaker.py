@@ -30,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from perceptcodec.config import SaliencySpec
 from perceptcodec.datasets.gaze import PointVideoGaze
 from perceptcodec.datasets.readers import read_gaze_csv
+from perceptcodec.evaluation.runner import RdConfig
 from perceptcodec.io.source import decode_video, probe
-from perceptcodec.saliency import MODELS, get_model
-from perceptcodec.saliency.options import PriorOptions, option_keys
+from perceptcodec.saliency import get_model
 from perceptcodec.saliency.stream import saliency_maps
 
 
@@ -106,13 +107,14 @@ class _Scorer:
         return row
 
 
-def score_clip(video: Path, gaze: Path, options: PriorOptions) -> list[dict]:
-    """One row per computed frame with gaze and >= 2 tracks (see the module docstring)."""
+def score_clip(video: Path, gaze: Path, spec: SaliencySpec) -> list[dict]:
+    """One row per computed frame with gaze and >= 2 tracks (see the module docstring), for
+    the prior of ``spec`` at its saliency stride."""
     info = probe(video)
-    model = get_model("prior", options)
+    model = get_model("prior", spec.options)
     gaze_points = read_gaze_csv(video, gaze)
     scorer = _Scorer(model, gaze_points, float(info.fps), info.width / model.width)
-    for _ in saliency_maps(decode_video(video), scorer, info, stride=MODELS["prior"].stride):
+    for _ in saliency_maps(decode_video(video), scorer, info, stride=spec.stride):
         pass
     return scorer.rows
 
@@ -132,16 +134,17 @@ def summary(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("folder", type=Path, help="a dialogue proxy folder with datasets.txt")
-    ap.add_argument("--options", nargs="*", default=[], help="prior options by rd key: fm=0")
+    ap.add_argument(
+        "--options", nargs="*", default=[], help="prior options by rd key (fm=0), k=N the stride"
+    )
     ap.add_argument("--out", type=Path, help="JSON path (without suffix); console only if absent")
     args = ap.parse_args(argv)
-    keys = option_keys(PriorOptions)
-    options = PriorOptions(**{keys[k]: int(v) for k, v in (o.split("=") for o in args.options)})
+    spec = RdConfig.parse(":".join(["prior", *args.options])).saliency
     result: dict = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])}
     every: list[dict] = []
     for line in (args.folder / "datasets.txt").read_text().split():
         video, gaze = (Path(p) for p in line.split(":"))
-        rows = score_clip(video, gaze, options)
+        rows = score_clip(video, gaze, spec)
         result[video.stem] = s = summary(rows)
         every += rows
         print(video.stem, json.dumps(s), flush=True)

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from perceptcodec.evaluation.runner import RdConfig
 from perceptcodec.io.source import decode_video, probe
 from perceptcodec.paths import shared_data_dir
 from perceptcodec.saliency import get_model
 from perceptcodec.saliency.faces import FaceDetector, iou_matrix
-from perceptcodec.saliency.options import PriorOptions, option_keys
 from perceptcodec.saliency.stream import saliency_maps
 
 VIDEOS = [
@@ -87,21 +87,22 @@ def summary(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=shared_data_dir())
-    ap.add_argument("--options", nargs="*", default=[], help="prior options by rd key: fw=320")
+    ap.add_argument(
+        "--options", nargs="*", default=[], help="prior options by rd key (fw=320), k=N the stride"
+    )
     ap.add_argument(
         "--videos", nargs="+", type=Path, default=VIDEOS, help="paths under --data, or absolute"
     )
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     result = {"command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])])}
-    keys = option_keys(PriorOptions)
-    options = PriorOptions(**{keys[k]: int(v) for k, v in (o.split("=") for o in args.options)})
+    spec = RdConfig.parse(":".join(["prior", *args.options])).saliency
     every: list[dict] = []
     for name in args.videos:
         path = args.data / name
         info = probe(path)
-        recorder = Recorder(get_model("prior", options))
-        for _ in saliency_maps(decode_video(path), recorder, info, stride=2):
+        recorder = Recorder(get_model("prior", spec.options))
+        for _ in saliency_maps(decode_video(path), recorder, info, stride=spec.stride):
             pass
         result[Path(name).name] = s = summary(recorder.rows)
         every += recorder.rows

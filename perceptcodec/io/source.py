@@ -166,6 +166,11 @@ def nominal_rate(stream: av.video.stream.VideoStream) -> Fraction:
     return Fraction(stream.average_rate or stream.guessed_rate or 25)
 
 
+def stream_time_base(stream: av.video.stream.VideoStream) -> Fraction:
+    """Seconds per pts tick of the stream (1/90000, MPEG's clock, where it names none)."""
+    return Fraction(stream.time_base or Fraction(1, 90000))
+
+
 def describe(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
@@ -177,7 +182,7 @@ def describe(
     frame (rotation, colour, start) is ``first``."""
     ctx = stream.codec_context
     fps = nominal_rate(stream)
-    time_base = stream.time_base or Fraction(1, 90000)
+    time_base = stream_time_base(stream)
     duration_s = 0.0
     if stream.duration is not None:
         duration_s = float(stream.duration * time_base)
@@ -193,7 +198,7 @@ def describe(
         height=ctx.height,
         sar=Fraction(sar) if sar.numerator else Fraction(1),
         fps=fps,
-        time_base=Fraction(time_base),
+        time_base=time_base,
         frames=frames,
         frames_declared=bool(stream.frames),
         rotation=_rotation(first),
@@ -253,16 +258,14 @@ class _Timeline:
 
     def __init__(self, path: Path, stream: av.video.stream.VideoStream) -> None:
         self.path = path
-        time_base = stream.time_base or Fraction(1, 90000)
         self.fps = nominal_rate(stream)
-        self.ticks = frame_ticks(self.fps, time_base)  # one frame at the nominal rate
+        self.ticks = frame_ticks(self.fps, stream_time_base(stream))  # one frame, nominal rate
         self.start = int(stream.start_time or 0)
         self.last: int | None = None
-        self.index = 0  # frames seen
         self.warned = False
 
-    def __call__(self, frame: av.VideoFrame) -> None:
-        self.index += 1
+    def __call__(self, frame: av.VideoFrame, index: int) -> None:
+        """Set the pts of ``frame``, the ``index``-th decoded (from 1, for the warning)."""
         pts = frame.pts
         if pts is None:
             pts = self.start if self.last is None else self.last + self.ticks
@@ -270,7 +273,7 @@ class _Timeline:
             pts = self.last + self.ticks
             if not self.warned:
                 warn(
-                    f"{self.path}: frame {self.index}'s timestamp does not increase; such "
+                    f"{self.path}: frame {index}'s timestamp does not increase; such "
                     f"frames are timed at the nominal {float(self.fps):g} frames/s"
                 )
                 self.warned = True
@@ -331,7 +334,7 @@ def decoded_frames(
             timeline = _Timeline(path, packet.stream)
         for frame in frames:
             count += 1
-            timeline(frame)
+            timeline(frame, count)
             yield frame
     if count == 0:
         raise PerceptcodecError(f"{path}: the video stream holds no decodable frame")

@@ -77,8 +77,7 @@ class PriorSaliency:
     read (the speaker cue) there, and everything else works on a copy ``options.width`` wide.
     ``detector`` replaces CenterFace, ``speaker`` the active-speaker model (tests; a callable
     ``(rgb, tracks, flow, audio, t) -> {track id: probability}``, given that frame and the
-    tracks in its pixels). Output: (H/4) x (W/4) of
-    the working size, summing to 1.
+    tracks in its pixels). Output: (H/4) x (W/4) of the working size, summing to 1.
     """
 
     name = "prior"
@@ -194,11 +193,11 @@ class PriorSaliency:
         wanted = self._speaker_in_map or self._sources is not None
         if self.speaker is not None and wanted and tracks:  # with sound, or visual only
             heard = audio if self._listen else None
-            if detail is None:
-                speaking = self.speaker(rgb, tracks, self.motion.flow, heard, t)
-            else:  # mouths are read at the detector's resolution: small faces talk there
-                big = scaled_tracks(tracks, detail.shape[1] / w)
-                speaking = self.speaker(detail, big, self.motion.flow, heard, t)
+            # mouths are read at the detector's resolution: small faces talk there
+            seen, faces = rgb, tracks
+            if detail is not None:
+                seen, faces = detail, scaled_tracks(tracks, detail.shape[1] / w)
+            speaking = self.speaker(seen, faces, self.motion.flow, heard, t)
         if self._sources is not None:
             given = (h, w) if detail is None else detail.shape[:2]
             self._sources = self._face_sources(tracks, speaking or {}, (h, w), grid, given)
