@@ -29,7 +29,8 @@ must not be made on the held-out clips.
 a 640 x 360 frame, ``--tile`` 96, each tile on its own ellipse (up to 5 px a frame at 25
 frames/s), so each face is ~20 px wide where the prior works (320 px) and moves like a person
 walking across a room: the case where face boxes that follow the low-resolution flow fall behind
-their face (``eval/results/track_ghosts.md``).
+their face (``eval/results/track_ghosts.md``). With ``--still`` the small tiles stay where
+their ellipses start, in eval/.cache/dialogue[_tuning]_small/: small faces without the drift.
 """
 
 from __future__ import annotations
@@ -162,13 +163,18 @@ def main() -> None:
     parser.add_argument(
         "--moving", action="store_true", help="small tiles drifting over a photo (see above)"
     )
+    parser.add_argument(
+        "--still", action="store_true", help="with --moving: the small tiles do not drift"
+    )
     args = parser.parse_args()
     if args.sound:
         sound_clips(shared_data_dir() / "video" / "talking", args.split)
         return
     out_dir, pool = OUT[args.split], POOL[args.split]
+    if args.still and not args.moving:
+        parser.error("--still places the small tiles of --moving")
     if args.moving:
-        out_dir = out_dir.with_name(f"{out_dir.name}_moving")
+        out_dir = out_dir.with_name(f"{out_dir.name}_{'small' if args.still else 'moving'}")
     speakers = BOTH if args.split == "held_out" else TUNING
     out_dir.mkdir(parents=True, exist_ok=True)
     root = shared_data_dir() / "video" / "talking"
@@ -204,7 +210,7 @@ def main() -> None:
                 places = [((i % 2) * args.tile, (i // 2) * args.tile) for i in range(n_tiles)]
                 if background is not None:  # the tiles, cut apart, drift over the photo
                     tiles = [rgb[y : y + args.tile, x : x + args.tile] for x, y in places]
-                    places = tile_places(n_tiles, args.tile, t)
+                    places = tile_places(n_tiles, args.tile, 0.0 if args.still else t)
                     rgb = background.copy()
                     for (x, y), picture in zip(places, tiles, strict=True):
                         rgb[y : y + args.tile, x : x + args.tile] = picture

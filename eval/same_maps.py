@@ -1,9 +1,11 @@
 """Whether two prior settings give the same maps on given videos (max abs difference).
 
-    python eval/same_maps.py --frames 150 VIDEO... -- spk=0 spk=1
+    python eval/same_maps.py --frames 150 VIDEO... --settings spk=1 spk=2
 
-Used to check that results made with the speaker cue on (spk=1) hold for the default (spk=0) on
-videos where the cue never runs (no sound, or no faces).
+Settings are the prior's rd keys (``prior:0.7:spk=2`` in ``perceptcodec rd``), several joined
+by ``:``. Used to check that results made with one setting hold for another on videos where
+they cannot differ (the speaker cue listening, spk=2, on a video without sound; any speaker
+setting on a video without faces).
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from perceptcodec.config import SaliencySpec
+from perceptcodec.evaluation.runner import RdConfig
 from perceptcodec.io.source import decode_video, probe
-from perceptcodec.saliency.options import PriorOptions, option_keys
 from perceptcodec.saliency.stream import saliency_maps
 
 
 def spec(text: str) -> SaliencySpec:
-    keys = option_keys(PriorOptions)
-    given = dict(part.split("=") for part in text.split(":"))
-    return SaliencySpec("prior", PriorOptions(**{keys[k]: int(v) for k, v in given.items()}))
+    """The prior with the rd-keyed settings ``text`` (``spk=2:fs=30``)."""
+    return RdConfig.parse(f"prior:{text}").saliency
 
 
 def max_difference(video: Path, a: SaliencySpec, b: SaliencySpec, frames: int) -> float:
@@ -48,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("videos", nargs="+", type=Path)
     parser.add_argument("--frames", type=int, default=150)
-    parser.add_argument("--settings", nargs=2, default=["spk=0", "spk=1"])
+    parser.add_argument("--settings", nargs=2, default=["spk=1", "spk=2"])
     args = parser.parse_args()
     a, b = (spec(t) for t in args.settings)
     for video in args.videos:

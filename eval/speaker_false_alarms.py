@@ -36,14 +36,19 @@ ON = 0.6  # FaceAttention switches a speaker on at this probability
 WARMUP_S = 1.0
 
 
-def clip_probabilities(video: Path, stride: int, noise: float = 0.0) -> np.ndarray:
+def clip_probabilities(
+    video: Path, stride: int, noise: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Speaking probabilities of every face on every frame the prior sees after the warm-up
-    (1-D, one value per face-frame). ``noise``: sensor noise added to each frame at the
-    working size (Gaussian, sigma in grey levels, with exposure flicker of noise / 300)."""
+    (1-D, one value per face-frame), and the speaker cue's mouth-over-eyes levels of the same
+    face-frames (``ActiveSpeaker._silent_level``; NaN before a track's first change).
+    ``noise``: sensor noise added to each frame at the working size (Gaussian, sigma in grey
+    levels, with exposure flicker of noise / 300)."""
     rng = np.random.default_rng(0)
     prior = PriorSaliency(PriorOptions())
     prior.report_sources()
     values: list[float] = []
+    levels: list[float] = []
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 25)
@@ -60,8 +65,11 @@ def clip_probabilities(video: Path, stride: int, noise: float = 0.0) -> np.ndarr
             t = k / fps
             prior(rgb, t)
             if t >= WARMUP_S:
-                values.extend(float(p) for p in prior.sources().speaking)
-    return np.asarray(values, np.float64)
+                sources, features = prior.sources(), prior.speaker.features
+                values.extend(float(p) for p in sources.speaking)
+                for i in sources.ids:
+                    levels.append(features.get(int(i), {}).get("silent_level", np.nan))
+    return np.asarray(values, np.float64), np.asarray(levels, np.float64)
 
 
 def main() -> int:
@@ -76,7 +84,7 @@ def main() -> int:
     rows = {}
     start = time.time()
     for video, _ in clip_list(args.clips):
-        p = clip_probabilities(video, args.stride, args.noise)
+        p, _ = clip_probabilities(video, args.stride, args.noise)
         rows[video.stem] = {
             "face_frames": int(p.size),
             "false_alarm_share": float((p >= ON).mean()) if p.size else 0.0,

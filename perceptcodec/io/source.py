@@ -244,8 +244,8 @@ def _seek(container: av.container.InputContainer, stream: av.video.stream.VideoS
     fails, decoding starts at the beginning (the caller drops the early frames either way)."""
     start = stream.start_time or 0
     try:
-        container.seek(start + int(s / stream.time_base), stream=stream, backward=True)
-    except (av.error.FFmpegError, ValueError, OverflowError, ZeroDivisionError):
+        container.seek(start + int(s / stream_time_base(stream)), stream=stream, backward=True)
+    except (av.error.FFmpegError, ValueError, OverflowError):
         pass
 
 

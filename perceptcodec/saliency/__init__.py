@@ -42,7 +42,8 @@ MODELS: dict[str, ModelEntry] = {
     # (eval/results/rd/proxy_stride/README.md, eval/results/speed_ab*.json)
     # revision 1: the speaker cue aligns mouths on the faces' own pictures and reads them at
     # the face width; 2: its patches are fitted sub-pixel, within 2 patch pixels
-    # (eval/results/speaker_match.md)
+    # (eval/results/speaker_match.md). Revision 3 is taken: a trial that was not kept left
+    # rd points under its keys (eval/results/speaker_offset.md); the next one is 4
     "prior": ModelEntry(
         "perceptcodec.saliency.prior:PriorSaliency", PriorOptions, stride=2, revision=2
     ),
