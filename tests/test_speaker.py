@@ -293,6 +293,45 @@ def test_small_drifting_faces_the_talker_wins():
     assert _drifting_talk(5.0, face_match=False, patch_search=0) < 0.5  # the cue before
 
 
+def _talker_level(fps: float, **params) -> float:
+    """Median mouth-over-eyes level of a talking tile beside a still one, seen at ``fps``
+    frames/s, after the first two seconds."""
+    talk = syllables(6.0, seed=3)
+    asd, motion = ActiveSpeaker(**params), MotionSaliency()
+    tracks = [tile_track(10, 0), tile_track(11, 1)]
+    levels = []
+    for k in range(int(6.0 * fps)):
+        t = k / fps
+        faces = [face_tile(float(talk[int(t * 1000)]), 0), face_tile(0.0, 1)]
+        rgb = np.concatenate(faces, axis=1)
+        motion(rgb)
+        asd(rgb, tracks, motion.flow, None, t)
+        if t >= 2.0:
+            levels.append(asd.features[10]["silent_level"])
+    return float(np.median(levels))
+
+
+def test_the_talker_reads_alike_at_any_frame_rate():
+    """The cue compares frames ~80 ms apart, as it was calibrated: at 60 frames/s it looks 5
+    frames back, and the talker's level is that at 12.5 frames/s. Comparing neighbours (VAM-Net's
+    cue, ``compare_s=0``) loses nearly half of it."""
+    slow = _talker_level(12.5)
+    assert 0.85 < _talker_level(60.0) / slow < 1.15
+    assert _talker_level(60.0, compare_s=0.0) / slow < 0.7
+
+
+def test_the_compared_frame_lies_80_ms_back_with_the_flows_between_summed():
+    asd = ActiveSpeaker()
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    flows = [None, *(np.full((4, 4, 2), k, np.float32) for k in range(1, 8))]
+    for k in range(6):  # 50 frames/s
+        asd(rgb, [], flows[k], None, 0.02 * k)
+    total = asd._reference(0.12, flows[6])
+    assert asd._span == 4 and total is not None and (total == 3 + 4 + 5 + 6).all()
+    asd(rgb, [], None, None, 0.12)  # a frame without flow: none across it
+    assert asd._reference(0.14, flows[7]) is None
+
+
 def test_hysteresis_keeps_the_speaker_for_half_a_second():
     a = syllables(5.0, seed=5, stop=2.5)  # A talks until 2.5 s
     b = syllables(5.0, seed=6, start=2.5)  # then B

@@ -63,8 +63,10 @@ class SpeakingCue:
         self.audio_rate = audio_rate
         self.motion = MotionSaliency()
         # the cue as the shipped weights were trained with it: with sound, raw mouth activity;
-        # head motion from the flow alone, patches compared in place
-        self.speaker = ActiveSpeaker(silent_cap=None, face_match=False, patch_search=0)
+        # head motion from the flow alone, patches compared in place, with the frame before
+        self.speaker = ActiveSpeaker(
+            silent_cap=None, face_match=False, patch_search=0, compare_s=0.0
+        )
 
     def reset(self) -> None:
         self.motion.reset()

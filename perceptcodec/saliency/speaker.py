@@ -210,6 +210,13 @@ class ActiveSpeaker:
     faces' own pictures (module docstring); VAM-Net's cue runs without them, as its weights
     were trained.
 
+    ``compare_s``: each frame's patches are compared with those of the earlier frame whose
+    distance in time is nearest ``compare_s`` (as a ratio; at least the frame before), with
+    the head's motion summed over the flows between. Its levels were calibrated on frames 80 ms
+    apart (25 frames/s at saliency stride 2); at 50-60 frames/s neighbours are 33-40 ms apart,
+    where a mouth changes less between them while sensor noise changes as much
+    (eval/results/speaker_frame_rate.md). 0: always the frame before (VAM-Net's cue).
+
     Cost: see eval/results/active_speaker.md (measured per frame with 2 and 4 faces, one core),
     on top of the flow the prior already computes.
     """
@@ -238,6 +245,7 @@ class ActiveSpeaker:
         silent_cap: float | None = 0.0,
         face_match: bool = True,
         patch_search: int = 2,
+        compare_s: float = 0.08,
     ) -> None:
         self.visual_window_s = visual_window_s
         self.silent_window_s = silent_window_s
@@ -256,6 +264,7 @@ class ActiveSpeaker:
         self.silent_cap = silent_cap
         self.face_match = face_match
         self.patch_search = patch_search
+        self.compare_s = compare_s
         self.vad = EnergyVad(self.audio_rate)
         self.reset()
 
@@ -267,7 +276,10 @@ class ActiveSpeaker:
         self._dt = 0.04  # frame interval estimate, s
         self._env = np.zeros(self.ring, np.float32)  # audio envelope per frame (dB over floor)
         self._speech = np.zeros(self.ring, np.float32)  # speech probability per frame
-        self._grey_prev: np.ndarray | None = None
+        self._grey_prev: np.ndarray | None = None  # the frame compared with
+        self._span = 1  # frames back it lies
+        # (t, grey, flow from the frame before) of the last frames, oldest first
+        self._past: deque[tuple[float, np.ndarray, np.ndarray | None]] = deque()
         self.vad.reset()
         self.features: dict[int, dict[str, float]] = {}  # last frame's cues, for diagnostics
 
@@ -426,11 +438,13 @@ class ActiveSpeaker:
         the inputs' shapes and units)."""
         self._k += 1
         slot = self._k % self.ring
+        flow_in = flow
         if self._t_prev is not None and 0 < t - self._t_prev < 1.0:
             first = self._k == 1  # the first interval replaces the initial guess
             self._dt = t - self._t_prev if first else 0.8 * self._dt + 0.2 * (t - self._t_prev)
         self._t_prev = t
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        flow = self._reference(t, flow)
         has_audio = audio is not None and len(audio) > 0
         if has_audio:
             self._speech[slot] = self.vad(audio, t)
@@ -478,7 +492,9 @@ class ActiveSpeaker:
                 "silent_level": level,
                 "raw": p,
             }
-        self._grey_prev = grey
+        self._past.append((t, grey, flow_in))
+        while len(self._past) > 1 and t - self._past[0][0] > 2 * self.compare_s:
+            self._past.popleft()
         for tid in [k for k, s in self._tracks.items() if s.last_t < t - 2.0]:
             del self._tracks[tid]  # a track gone for 2 s is not coming back
         for state in self._tracks.values():
@@ -486,13 +502,35 @@ class ActiveSpeaker:
                 state.activity[slot] = state.mouth[slot] = state.eyes[slot] = np.nan
         return out
 
+    def _reference(self, t: float, flow: np.ndarray | None) -> np.ndarray | None:
+        """Chooses the earlier frame this one at ``t`` is compared with (``compare_s``), as
+        ``_grey_prev`` and ``_span`` (frames back), and returns the flow from it to this
+        frame: ``flow`` (from the frame before) plus the flows of the frames between, summed
+        (None where one is missing or of another size)."""
+        self._grey_prev, self._span = None, 1
+        if not self._past:
+            return flow
+        j = len(self._past) - 1
+        if self.compare_s > 0:
+            gaps = [t - past[0] for past in self._past]
+            error = [abs(np.log(g / self.compare_s)) if g > 0 else np.inf for g in gaps]
+            j = int(np.argmin(error))
+        self._grey_prev, self._span = self._past[j][1], len(self._past) - j
+        total = flow
+        for _, _, between in list(self._past)[j + 1 :]:
+            if total is None or between is None or between.shape != total.shape:
+                return None
+            total = total + between
+        return total
+
     def _silent_level(self, state: _TrackState) -> float:
         """Mouth activity without audio: the 75th percentile of the mouth's change minus that
         of the eyes' change over the last ``silent_window_s`` (NaN before any; a difference of
         percentiles, so noise that changes both patches alike cancels), brought to a frame
         interval of 80 ms (the change between frames grows about as interval^0.6: measured at
         40, 80 and 160 ms on the tuning composites); the logit of speaking is its distance
-        from ``silent_offset`` in units of ``silent_scale``.
+        from ``silent_offset`` in units of ``silent_scale``. The interval is that between the
+        frames compared (``compare_s``).
 
         Offset and scale were set on the tuning composites at stride 2 (talkers' level: median
         0.12, 84 % at or above 0.074, where the probability reaches 0.6; silent faces: none)
@@ -503,7 +541,7 @@ class ActiveSpeaker:
         level = _p75(mouth) - _p75(eyes)  # NaN before the track's first change
         if not np.isfinite(level):
             return float("nan")
-        return level * (0.08 / self._dt) ** 0.6
+        return level * (0.08 / (self._span * self._dt)) ** 0.6
 
     def _sync(self, state: _TrackState) -> tuple[float, float]:
         """(synchrony, speech share) of this frame: the best Pearson correlation, over
