@@ -330,6 +330,9 @@ def test_the_compared_frame_lies_80_ms_back_with_the_flows_between_summed():
     assert asd._span == 4 and total is not None and (total == 3 + 4 + 5 + 6).all()
     asd(rgb, [], None, None, 0.12)  # a frame without flow: none across it
     assert asd._reference(0.14, flows[7]) is None
+    for _ in range(100):  # a clock that stalls: the frame before, and bounded memory
+        asd(rgb, [], flows[1], None, 0.2)
+    assert asd._span == 1 and len(asd._past) <= 32
 
 
 def test_hysteresis_keeps_the_speaker_for_half_a_second():

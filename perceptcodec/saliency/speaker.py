@@ -278,8 +278,9 @@ class ActiveSpeaker:
         self._speech = np.zeros(self.ring, np.float32)  # speech probability per frame
         self._grey_prev: np.ndarray | None = None  # the frame compared with
         self._span = 1  # frames back it lies
-        # (t, grey, flow from the frame before) of the last frames, oldest first
-        self._past: deque[tuple[float, np.ndarray, np.ndarray | None]] = deque()
+        # (t, grey, flow from the frame before) of the last frames, oldest first (at most 32:
+        # a bound where timestamps stall)
+        self._past: deque[tuple[float, np.ndarray, np.ndarray | None]] = deque(maxlen=32)
         self.vad.reset()
         self.features: dict[int, dict[str, float]] = {}  # last frame's cues, for diagnostics
 
@@ -511,8 +512,8 @@ class ActiveSpeaker:
         if not self._past:
             return flow
         j = len(self._past) - 1
-        if self.compare_s > 0:
-            gaps = [t - past[0] for past in self._past]
+        gaps = [t - past[0] for past in self._past]
+        if self.compare_s > 0 and gaps[j] > 0:
             error = [abs(np.log(g / self.compare_s)) if g > 0 else np.inf for g in gaps]
             j = int(np.argmin(error))
         self._grey_prev, self._span = self._past[j][1], len(self._past) - j
