@@ -353,15 +353,16 @@ class ActiveSpeaker:
     def _activity(
         self, grey: np.ndarray, track: Track, flow: np.ndarray | None
     ) -> tuple[float, float, float, float]:
-        """(patch change, mouth flow, mouth change, eyes change) of one track: mean absolute
-        grey change of the mouth patch against the previous frame's patch at the
+        """(patch change, mouth flow, mouth change, eyes change) of one track against the
+        frame compared with (``_grey_prev``, ``compare_s``; ``flow`` from it to this frame):
+        mean absolute grey change of the mouth patch against that frame's patch at the
         head-motion-compensated position, over the patch's contrast; mean magnitude of the
-        mouth's flow minus the head's motion, in face widths per frame x 100; then the mouth's
-        and the eye patch's mean absolute changes over the same denominator (the mean of the
-        two patches' contrasts), so that sensor noise, which changes every patch by the same
-        grey levels, changes both alike. All ~0 for a still face, also under a camera pan or
-        zoom. The head's motion: the flow's fit, its translation where the face's picture
-        matches the frame before with ``face_match`` (``faces.match_move``)."""
+        mouth's flow minus the head's motion, in face widths x 100; then the mouth's and the
+        eye patch's mean absolute changes over the same denominator (the mean of the two
+        patches' contrasts), so that sensor noise, which changes every patch by the same grey
+        levels, changes both alike. All ~0 for a still face, also under a camera pan or zoom.
+        The head's motion: the flow's fit, its translation where the face's picture matches
+        the frame compared with, with ``face_match`` (``faces.match_move``)."""
         rect = self.mouth_rect(track)
         head = _HeadMotion()
         mouth_flow = 0.0
@@ -439,13 +440,12 @@ class ActiveSpeaker:
         the inputs' shapes and units)."""
         self._k += 1
         slot = self._k % self.ring
-        flow_in = flow
         if self._t_prev is not None and 0 < t - self._t_prev < 1.0:
             first = self._k == 1  # the first interval replaces the initial guess
             self._dt = t - self._t_prev if first else 0.8 * self._dt + 0.2 * (t - self._t_prev)
         self._t_prev = t
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        flow = self._reference(t, flow)
+        moved = self._reference(t, flow)  # flow from the frame compared with
         has_audio = audio is not None and len(audio) > 0
         if has_audio:
             self._speech[slot] = self.vad(audio, t)
@@ -458,7 +458,7 @@ class ActiveSpeaker:
             if state is None:
                 empty = np.full(self.ring, np.nan, np.float32)
                 state = self._tracks[track.id] = _TrackState(empty, empty.copy(), empty.copy())
-            change, mouth_flow, mouth, eyes = self._activity(grey, track, flow)
+            change, mouth_flow, mouth, eyes = self._activity(grey, track, moved)
             state.activity[slot] = change + self.flow_weight * mouth_flow
             state.mouth[slot], state.eyes[slot] = mouth, eyes
             state.last_t = t
@@ -493,7 +493,7 @@ class ActiveSpeaker:
                 "silent_level": level,
                 "raw": p,
             }
-        self._past.append((t, grey, flow_in))
+        self._past.append((t, grey, flow))
         while len(self._past) > 1 and t - self._past[0][0] > 2 * self.compare_s:
             self._past.popleft()
         for tid in [k for k, s in self._tracks.items() if s.last_t < t - 2.0]:
