@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -42,7 +43,7 @@ def interpolated(frames: list[np.ndarray], rate: Fraction, up: int) -> list[np.n
         graph.add("format", "rgb24"),
         graph.add("buffersink"),
     ]
-    for a, b in zip(chain, chain[1:], strict=False):
+    for a, b in pairwise(chain):
         a.link_to(b)
     graph.configure()
     out: list[np.ndarray] = []

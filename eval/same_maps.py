@@ -17,7 +17,8 @@ import numpy as np
 
 from perceptcodec.config import SaliencySpec
 from perceptcodec.evaluation.runner import RdConfig
-from perceptcodec.io.source import decode_video, probe
+from perceptcodec.io.audio import load_audio_mono
+from perceptcodec.io.source import VideoInfo, decode_video, probe
 from perceptcodec.saliency.stream import saliency_maps
 
 
@@ -29,7 +30,8 @@ def spec(text: str) -> SaliencySpec:
 def max_difference(video: Path, a: SaliencySpec, b: SaliencySpec, frames: int) -> float:
     info = probe(video)
     worst = 0.0
-    maps = [saliency_maps(decode_video(video), s.build(), info, _audio(video, s)) for s in (a, b)]
+    models = [s.build() for s in (a, b)]
+    maps = [saliency_maps(decode_video(video), m, info, _audio(video, m, info)) for m in models]
     for index, ((_f, _t, x), (_g, _u, y)) in enumerate(zip(*maps, strict=True)):
         worst = max(worst, float(np.abs(x - y).max()))
         if index + 1 >= frames:
@@ -37,11 +39,9 @@ def max_difference(video: Path, a: SaliencySpec, b: SaliencySpec, frames: int) -
     return worst
 
 
-def _audio(video: Path, s: SaliencySpec) -> np.ndarray | None:
-    from perceptcodec.io.audio import load_audio_mono
-
-    model = s.build()
-    info = probe(video)
+def _audio(video: Path, model, info: VideoInfo) -> np.ndarray | None:
+    """The video's mono soundtrack at the rate ``model`` asks for, or None (no sound wanted
+    or none in the video)."""
     return load_audio_mono(video, model.audio_rate) if model.audio_rate and info.has_audio else None
 
 

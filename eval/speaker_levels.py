@@ -34,13 +34,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from dialogue_speaker import score_clip  # noqa: E402
 from proxy_clips import clip_list  # noqa: E402
-from speaker_false_alarms import WARMUP_S, clip_probabilities  # noqa: E402
+from speaker_false_alarms import ON, WARMUP_S, clip_probabilities  # noqa: E402
 
 from perceptcodec.evaluation.runner import RdConfig  # noqa: E402
 from perceptcodec.saliency.speaker import ActiveSpeaker  # noqa: E402
 
 OFFSETS = (0.04, 0.045, 0.05, 0.055, 0.06, 0.065, 0.07)
-ON = 0.6  # the face attention's switch-on probability
 
 
 def dialogue_levels(folder: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -386,7 +386,7 @@ class ActiveSpeaker:
                     mouth_flow = 100.0 * float(np.sqrt((residual**2).sum(1)).mean()) / width
         same_size = self._grey_prev is not None and self._grey_prev.shape == grey.shape
         if self.face_match and same_size:
-            # where the face's picture was in the frame before, sub-pixel
+            # where the face's picture was in the frame compared with, sub-pixel
             back = match_move(
                 grey, self._grey_prev, track.box, (-head.dx, -head.dy), True, MATCH_WIDTH
             )
@@ -400,10 +400,10 @@ class ActiveSpeaker:
     def _change(
         self, grey: np.ndarray, rect: tuple[float, float, float, float], head: _HeadMotion
     ) -> tuple[float, float]:
-        """(mean absolute grey change of the patch ``rect`` against the previous frame's patch
-        moved back by the head's motion ``head``, at the best (least squares, sub-pixel)
-        offset within ``patch_search`` patch pixels, the patch's contrast: its standard
-        deviation), grey levels; (0, 0) without a previous frame or patch."""
+        """(mean absolute grey change of the patch ``rect`` against the compared frame's patch
+        (``_grey_prev``) moved back by the head's motion ``head``, at the best (least squares,
+        sub-pixel) offset within ``patch_search`` patch pixels, the patch's contrast: its
+        standard deviation), grey levels; (0, 0) without a compared frame or patch."""
         if self._grey_prev is None or self._grey_prev.shape != grey.shape:
             return 0.0, 0.0
         now = self._crop(grey, rect)
