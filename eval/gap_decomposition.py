@@ -162,18 +162,32 @@ def main() -> int:
     for prefix in sorted({name.split("_")[0] for name in rows}):
         groups[prefix] = [n for n in rows if n.startswith(prefix + "_")]
     mean = {
-        g: {v: {m: float(np.mean([rows[n][v][m] for n in names])) for m in ("ewpsnr_y", "psnr_y")}
-            for v in VARIANTS}
+        g: {
+            v: {m: float(np.mean([rows[n][v][m] for n in names])) for m in ("ewpsnr_y", "psnr_y")}
+            for v in VARIANTS
+        }
         for g, names in groups.items()
     }
     command = "nice .venv/bin/python eval/gap_decomposition.py " + " ".join(sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"command": command, "margin": MARGIN, "per_clip": rows, "mean": mean,
-              "curves": curves, "minutes": round((time.monotonic() - started) / 60, 1)}
+    result = {
+        "command": command,
+        "margin": MARGIN,
+        "per_clip": rows,
+        "mean": mean,
+        "curves": curves,
+        "minutes": round((time.monotonic() - started) / 60, 1),
+    }
     (args.out / "bd.json").write_text(json.dumps(result, indent=1))
     head = " | ".join(f"{v} EWPSNR / PSNR" for v in VARIANTS)
-    lines = [f"`{command}`", "", "BD (dB) against `--saliency none`.", "",
-             f"| clip | {head} |", "|---|" + "---|" * len(VARIANTS)]
+    lines = [
+        f"`{command}`",
+        "",
+        "BD (dB) against `--saliency none`.",
+        "",
+        f"| clip | {head} |",
+        "|---|" + "---|" * len(VARIANTS),
+    ]
     table_rows = [(f"**mean, {g}** ({len(n)})", mean[g]) for g, n in groups.items()]
     for name, r in [*table_rows, *rows.items()]:
         cells = " | ".join(f"{r[v]['ewpsnr_y']:+.2f} / {r[v]['psnr_y']:+.2f}" for v in VARIANTS)
