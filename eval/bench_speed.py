@@ -127,7 +127,7 @@ def _split(spec: str) -> tuple[str, str, int | None, ModelOptions | None]:
     None = default, the model's options or None = its defaults); KEY is a short option key as
     in ``rd`` configurations (``prior:fw=640``)."""
     from perceptcodec.saliency import model_entry
-    from perceptcodec.saliency.options import option_keys
+    from perceptcodec.saliency.options import option_keys, option_value
 
     name, *rest = spec.split(":")
     keyed = dict(p.split("=", 1) for p in rest if "=" in p)
@@ -137,7 +137,8 @@ def _split(spec: str) -> tuple[str, str, int | None, ModelOptions | None]:
     if keyed:
         options_type = model_entry(name).options
         keys = option_keys(options_type)
-        options = options_type(**{keys[k]: int(v) for k, v in keyed.items()})
+        given = {keys[k]: option_value(options_type, keys[k], v) for k, v in keyed.items()}
+        options = options_type(**given)
     return name, (rest[0] if rest else "") or "auto", stride, options
 
 

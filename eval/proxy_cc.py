@@ -36,6 +36,10 @@ MODELS = {
         PriorOptions(attention=0, motion_floor=0, speaker=0),
     ),
     "prior, centre-only background (ss=0)": ("prior", PriorOptions(static=0.0)),
+    "prior, spectral-residual background (sn=0, ss=0.5)": (
+        "prior",
+        PriorOptions(static=0.5, static_net=0),
+    ),
     "prior, speaker cue off (spk=0)": ("prior", PriorOptions(speaker=0)),
     "center": ("center", CenterOptions()),
 }

@@ -38,6 +38,9 @@ def test_config_parsing():
     shortcut = RdConfig.parse("prior:0.7:k=4:fs=30:w=160")
     assert shortcut.label == "prior-s0.7-q8-k4-fs30-w160" and shortcut.saliency.stride == 4
     assert shortcut.saliency.options == PriorOptions(face_stride=30, width=160)
+    fractional = RdConfig.parse("prior:0.7:ss=0.5:sn=0")  # a float option takes a fraction
+    assert fractional.saliency.options == PriorOptions(static=0.5, static_net=0)
+    assert fractional.label == "prior-s0.7-q8-k2-ss0.5-sn0"
     bad_configs = (
         "none:1",
         "prior:x",
@@ -48,6 +51,8 @@ def test_config_parsing():
         "none:k=2",
         "prior:k=0",
         "prior:fs=0",
+        "prior:fs=1.5",
+        "prior:ss=1.5",
         "prior:2",
         "nosuch:1",
         "center:w=100",

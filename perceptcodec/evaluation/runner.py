@@ -30,7 +30,7 @@ from perceptcodec.paths import REPO_ROOT, models_dir
 from perceptcodec.pipeline import encode
 from perceptcodec.roi import RoiSettings
 from perceptcodec.saliency import MODELS, NONE, model_entry
-from perceptcodec.saliency.options import TrainedOptions, option_keys
+from perceptcodec.saliency.options import TrainedOptions, option_keys, option_value
 from perceptcodec.units import PAPER_BITRATES_KBPS
 from perceptcodec.versions import tool_versions
 
@@ -160,7 +160,7 @@ class RdConfig:
         try:
             roi = RoiSettings(*(float(n) for n in numbers))
             stride = int(keyed.pop(STRIDE_KEY)) if STRIDE_KEY in keyed else None
-            given = {keys[k]: int(v) for k, v in keyed.items()}
+            given = {keys[k]: option_value(options_type, keys[k], v) for k, v in keyed.items()}
         except ValueError as exc:
             raise PerceptcodecError(f"bad configuration {text!r}: numbers expected") from exc
         options = options_type(**given) if given else None

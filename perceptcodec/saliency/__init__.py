@@ -45,9 +45,10 @@ MODELS: dict[str, ModelEntry] = {
     # (eval/results/speaker_match.md). Revision 3 is taken: a trial that was not kept left
     # rd points under its keys (eval/results/speaker_offset.md). 4: the cue compares frames
     # ~80 ms apart at any frame rate (eval/results/speaker_frame_rate.md; the same maps where
-    # the prior sees frames >= 60 ms apart, as at 25 frames/s and stride 2)
+    # the prior sees frames >= 60 ms apart, as at 25 frames/s and stride 2); 5: the background
+    # follows the learned static map (eval/results/static_net.md)
     "prior": ModelEntry(
-        "perceptcodec.saliency.prior:PriorSaliency", PriorOptions, stride=2, revision=4
+        "perceptcodec.saliency.prior:PriorSaliency", PriorOptions, stride=2, revision=5
     ),
     "center": ModelEntry("perceptcodec.saliency.center:CenterBias", CenterOptions),
     # stride 8: 0.86x of plain x264 at 720p medium before its face cues, 0.77-0.81x with them

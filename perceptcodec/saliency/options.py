@@ -93,7 +93,9 @@ class PriorOptions(ModelOptions):
     attention (0/1): learned face attention (:mod:`perceptcodec.saliency.attention`; the share
     of the faces then comes from the model and face_weight is unused) or the old equal weights;
     motion_floor (0/1): the motion noise floor; static (0..1): share of the background drawn
-    from spectral-residual saliency x centre (with attention); speaker (0/1): the
+    from what stands out x centre (with attention); static_net (0/1): what stands out is the
+    learned static map (:class:`perceptcodec.saliency.static.StaticNet`) or the spectral
+    residual; speaker (0/1/2): the
     active-speaker cue (on by default; its weight is set by reasoning, no gaze on
     conversations here: ``eval/results/attention/README.md``).
     ``prior:0.7:att=0:mf=0`` in ``rd`` is the prior as it was before both."""
@@ -150,11 +152,19 @@ class PriorOptions(ModelOptions):
         "confidence (default); 0: the old motion term",
     )
     static: float = option(
-        0.5,
+        1.0,
         flag="--static-saliency",
         key="ss",
         help="0..1 share of the background that follows what stands out of the picture "
-        "(spectral residual x centre bias) rather than the centre bias alone (default 0.5)",
+        "(x centre bias) rather than the centre bias alone (default 1; 0.5 suits "
+        "--static-net 0)",
+    )
+    static_net: int = option(
+        1,
+        flag="--static-net",
+        key="sn",
+        help="1: what stands out of the picture is the learned static map (default); 0: the "
+        "spectral residual (the prior before revision 5, with --static-saliency 0.5)",
     )
     speaker: int = option(
         1,
@@ -169,7 +179,7 @@ class PriorOptions(ModelOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("attention", "motion_floor"):
+        for name in ("attention", "motion_floor", "static_net"):
             if getattr(self, name) not in (0, 1):
                 raise PerceptcodecError(f"{name} {getattr(self, name)} must be 0 or 1")
         if self.speaker not in (0, 1, 2):
@@ -249,3 +259,9 @@ def option_flags(options_type: type[ModelOptions]) -> dict[str, str]:
 def option_keys(options_type: type[ModelOptions]) -> dict[str, str]:
     """{short key: field name} of the fields ``rd`` configurations may set."""
     return {f.metadata["key"]: f.name for f in fields(options_type) if f.metadata.get("key")}
+
+
+def option_value(options_type: type[ModelOptions], name: str, text: str) -> int | float:
+    """Field ``name``'s value from the text of a ``KEY=VALUE`` setting, of the field's type:
+    a float field takes a fraction, an int field a whole number (ValueError otherwise)."""
+    return float(text) if isinstance(getattr(options_type, name), float) else int(text)

@@ -28,7 +28,7 @@ from perceptcodec.saliency.motion import MotionSaliency, motion_confidence
 from perceptcodec.saliency.options import PriorOptions
 from perceptcodec.saliency.sources import FaceSources, sound_source_map
 from perceptcodec.saliency.speaker import ActiveSpeaker
-from perceptcodec.saliency.static import static_background
+from perceptcodec.saliency.static import StaticNet, static_background
 
 # Blur (fraction of the frame width) of the viewers' fixation density the maps aim at: the
 # evaluation's EWPSNR weights and CC use sigma = 3.5 % of the width (about one degree).
@@ -122,6 +122,7 @@ class PriorSaliency:
         self._prev: np.ndarray | None = None
         self._center: np.ndarray | None = None
         self._still: np.ndarray | None = None  # the static background, recomputed every few frames
+        self._static_net = StaticNet() if o.static_net and o.static > 0 and o.attention else None
         self._still_age = 0
 
     def _want_audio(self) -> None:
@@ -249,7 +250,8 @@ class PriorSaliency:
     ) -> np.ndarray:
         """Faces drawn with their attention shares (``speaking``: {track id: probability}
         from the speaker cue, or None) + the background share spread over the motion map and
-        the static one (spectral residual x centre, :mod:`perceptcodec.saliency.static`)."""
+        the static one (the learned static map or the spectral residual, x centre:
+        :mod:`perceptcodec.saliency.static`)."""
         h, w = rgb.shape[:2]
         shares, background = self.attention(tracks, (h, w), t, raw_motion, speaking)
         wts = self.attention.weights
@@ -257,8 +259,8 @@ class PriorSaliency:
         sal = render_faces(tracks, shares, (h, w), grid, wts.template, extra)
         mw, cw = self._motion_weights(raw_motion)
         if self._still is None or self._still.shape != grid or self._still_age >= STATIC_EVERY:
-            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-            self._still, self._still_age = static_background(grey, center, self.options.static), 0
+            self._still = static_background(rgb, center, self.options.static, self._static_net)
+            self._still_age = 0
         self._still_age += 1
         still = self._still
         total = float(motion.sum())

@@ -1,20 +1,29 @@
-"""What people look at in a still picture besides faces: spectral-residual saliency.
+"""What people look at in a still picture besides faces: a learned map or the spectral residual.
 
-Hou & Zhang (CVPR 2007): the log amplitude spectrum minus its local mean, back to the image
-with the original phase, squared and blurred, marks what stands out of the picture's average
-statistics (text, objects, edges of salient regions). Weighted by the centre bias, it is the
-prior's background map in place of the centre alone; the mix was set on EyeCrowd's fitting
-split (``eval/static_background.py``).
+- The learned map (``StaticNet``, the default): ImageNet MobileNetV2 features read out by a
+  small head trained here on eye-tracking images (``perceptcodec.training.static_net``; model
+  card ``perceptcodec/models/static/MODEL_CARD.md``), run with ONNX Runtime.
+- Spectral residual (Hou & Zhang, CVPR 2007): the log amplitude spectrum minus its local
+  mean, back to the image with the original phase, squared and blurred, marks what stands out
+  of the picture's average statistics (text, objects, edges of salient regions).
+
+Either, weighted by the centre bias, is the prior's background map in place of the centre
+alone; the mix with the centre was set on fitting images (``eval/static_background.py``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.paths import models_dir
 from perceptcodec.saliency.base import normalise_map
 
 SR_WIDTH = 64  # pixels: the scale of the spectral residual (the paper's)
+NET_SIZE = (256, 192)  # (W, H) pixels the learned map was trained at; frames: 256 wide
 
 
 def spectral_residual(grey: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -30,10 +39,53 @@ def spectral_residual(grey: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return normalise_map(cv2.resize(sal, grid[::-1], interpolation=cv2.INTER_LINEAR))
 
 
-def static_background(grey: np.ndarray, center: np.ndarray, weight: float) -> np.ndarray:
-    """(1 - weight) x centre + weight x (spectral residual x centre, renormalised), on the
-    centre map's grid (h x w, summing to 1); ``weight`` 0 gives the centre alone."""
+def static_net_path() -> Path:
+    """The shipped learned static map (ONNX)."""
+    path = models_dir() / "static" / "static.onnx"
+    if not path.exists():
+        raise PerceptcodecError(f"{path}: static saliency weights missing (reinstall perceptcodec)")
+    return path
+
+
+class StaticNet:
+    """The learned static map: ``net(rgb, grid)`` for an H x W x 3 uint8 RGB picture gives an
+    h x w float32 map summing to 1 (before the centre bias). The picture is resized to
+    NET_SIZE[0] pixels wide, the height rounded to a multiple of 16 (at least 32)."""
+
+    def __init__(self, path: Path | None = None, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(path or static_net_path()), options, providers=["CPUExecutionProvider"]
+        )
+
+    def __call__(self, rgb: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        width = NET_SIZE[0]
+        height = max(32, 16 * round(width * h / w / 16))
+        small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+        x = (small.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        logit = self.session.run(None, {"rgb": np.ascontiguousarray(x)})[0][0, 0]
+        sal = np.exp(logit - logit.max()).astype(np.float32)
+        return normalise_map(cv2.resize(sal, grid[::-1], interpolation=cv2.INTER_LINEAR))
+
+
+def static_background(
+    rgb: np.ndarray, center: np.ndarray, weight: float, net: StaticNet | None = None
+) -> np.ndarray:
+    """(1 - weight) x centre + weight x (what stands out x centre, renormalised), on the
+    centre map's grid (h x w, summing to 1); ``weight`` 0 gives the centre alone. What stands
+    out: ``net``'s map of the H x W x 3 uint8 RGB picture, or without a net its spectral
+    residual."""
     if weight <= 0:
         return center
-    sr = spectral_residual(grey, center.shape) * center
-    return normalise_map((1 - weight) * center / center.sum() + weight * normalise_map(sr))
+    if net is not None:
+        out = net(rgb, center.shape)
+    else:
+        out = spectral_residual(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), center.shape)
+    salient = normalise_map(out * center)
+    return normalise_map((1 - weight) * center / center.sum() + weight * salient)

