@@ -46,16 +46,32 @@ IN_TRAINING = {
     # perceptcodec/models/dave/MODEL_CARD.md: 70 % of each image set; DHF1K 0002 held out
     "dave": {"osie": "70 %", "eyecrowd": "70 %", "mit1003": "70 %", "figrim": "70 %"},
     # the prior's face attention (6 coefficients and a face template) was fitted on 70 % of
-    # EyeCrowd (eval/fit_attention.py)
-    "prior": {"eyecrowd": "70 %"},
+    # EyeCrowd (eval/fit_attention.py); since revision 5 its static map was trained (or
+    # validated) on 90 % of OSIE, the same 70 % of EyeCrowd and all of MIT1003 and FIGRIM
+    # (perceptcodec/models/static/MODEL_CARD.md)
+    "prior": {"osie": "90 %", "eyecrowd": "70 %", "mit1003": "all", "figrim": "all"},
 }
 # --split heldout keeps the images at positions 7-9 of every 10 by name (DAVE's and the
-# prior's held-out images); --split vamnet_heldout every 10th record from position 0
-# (VAM-Net's validation images, which DAVE and the prior's fit saw). Models that never saw
-# the kept images, and models that saw all of them:
-HELDOUT_FOR = {"heldout": {"dave", "prior"}, "vamnet_heldout": {"vamnet"}}
-SEEN_ALL = {"heldout": {"vamnet"}, "vamnet_heldout": {"dave", "prior"}}
+# prior's attention fit's held-out images, also the prior's static map's EyeCrowd test
+# images); --split vamnet_heldout every 10th record from position 0 (VAM-Net's validation
+# images, also the prior's static map's OSIE test images). Per split, the sets on which a
+# model never saw the kept images, and those on which it saw all of them (ALL: every set):
+ALL = "*"
+HELDOUT_FOR = {
+    "heldout": {"dave": {ALL}, "prior": {"eyecrowd"}},
+    "vamnet_heldout": {"vamnet": {ALL}, "prior": {"osie"}},
+}
+SEEN_ALL = {
+    "heldout": {"vamnet": {ALL}, "prior": {"osie", "mit1003", "figrim"}},
+    "vamnet_heldout": {"dave": {ALL}, "prior": {"eyecrowd", "mit1003", "figrim"}},
+}
 METRICS = ("nss", "cc", "kl", "auc_j", "sauc", "sim")
+
+
+def _listed(table: dict[str, dict[str, set[str]]], split: str, model: str, name: str) -> bool:
+    """Whether ``table`` lists set ``name`` (or ALL) for ``model`` under ``split``."""
+    sets = table.get(split, {}).get(model, set())
+    return name in sets or ALL in sets
 
 
 def score(
@@ -236,9 +252,9 @@ def main() -> None:
     for name, by_model in results.items():
         for m, r in by_model.items():
             seen = IN_TRAINING.get(m, {}).get(name)
-            if name != "dhf1k_0002" and m in HELDOUT_FOR.get(args.split, ()):
+            if name != "dhf1k_0002" and _listed(HELDOUT_FOR, args.split, m, name):
                 seen = None  # only images it never saw
-            if name != "dhf1k_0002" and seen and m in SEEN_ALL.get(args.split, ()):
+            if name != "dhf1k_0002" and seen and _listed(SEEN_ALL, args.split, m, name):
                 seen = "all"  # only images it trained on
             label = f"{m} (in-sample: {seen} of the set was training data)" if seen else m
             if m in IN_TRAINING and not seen:
