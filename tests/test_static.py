@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from perceptcodec.errors import PerceptcodecError
+from perceptcodec.paths import models_dir
 from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.options import PriorOptions
 from perceptcodec.saliency.prior import PriorSaliency
@@ -52,3 +54,11 @@ def test_prior_runs_the_learned_map_only_where_asked():
     assert PriorSaliency(PriorOptions())._static_net is not None
     assert PriorSaliency(PriorOptions(static_net=0))._static_net is None
     assert PriorSaliency(PriorOptions(static=0.0))._static_net is None
+
+
+def test_missing_weights_are_a_one_line_error(tmp_path, monkeypatch):
+    (tmp_path / "centerface").symlink_to(models_dir() / "centerface")  # only the map missing
+    monkeypatch.setenv("PERCEPTCODEC_MODELS", str(tmp_path))
+    with pytest.raises(PerceptcodecError, match="static saliency weights missing"):
+        PriorSaliency(PriorOptions())
+    assert PriorSaliency(PriorOptions(static_net=0))._static_net is None  # needs no weights
