@@ -83,6 +83,23 @@ def test_a_revised_model_is_another_encode(monkeypatch):
     assert RdConfig.parse("prior").settings() != before
 
 
+def test_retrained_static_map_is_another_encode(tmp_path, monkeypatch):
+    """The prior's maps depend on the learned static map's weights: other weights, other rd
+    keys; without the map (``sn=0``) the weights do not enter the key."""
+    from perceptcodec.paths import models_dir
+
+    before = RdConfig.parse("prior").settings()
+    assert before["static_net_sha256"]
+    without = RdConfig.parse("prior:sn=0").settings()
+    assert "static_net_sha256" not in without
+    (tmp_path / "static").mkdir()
+    shipped = (models_dir() / "static" / "static.onnx").read_bytes()
+    (tmp_path / "static" / "static.onnx").write_bytes(shipped + b"retrained")
+    monkeypatch.setenv("PERCEPTCODEC_MODELS", str(tmp_path))
+    assert RdConfig.parse("prior").settings() != before
+    assert RdConfig.parse("prior:sn=0").settings() == without
+
+
 # ---- scoring on the coded Y plane ------------------------------------------------------------
 
 W, H, N = 160, 96, 6

