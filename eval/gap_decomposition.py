@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from eyecrowd_faces import CACHE  # noqa: E402
 from proxy_clips import clip_list  # noqa: E402
-from proxy_oracle import curve  # noqa: E402
+from proxy_oracle import bd_table, curve  # noqa: E402
 
 from perceptcodec.datasets import read_gaze_csv  # noqa: E402
 from perceptcodec.datasets.gaze import PointVideoGaze  # noqa: E402
@@ -179,19 +179,10 @@ def main() -> int:
         "minutes": round((time.monotonic() - started) / 60, 1),
     }
     (args.out / "bd.json").write_text(json.dumps(result, indent=1))
-    head = " | ".join(f"{v} EWPSNR / PSNR" for v in VARIANTS)
-    lines = [
-        f"`{command}`",
-        "",
-        "BD (dB) against `--saliency none`.",
-        "",
-        f"| clip | {head} |",
-        "|---|" + "---|" * len(VARIANTS),
-    ]
     table_rows = [(f"**mean, {g}** ({len(n)})", mean[g]) for g, n in groups.items()]
-    for name, r in [*table_rows, *rows.items()]:
-        cells = " | ".join(f"{r[v]['ewpsnr_y']:+.2f} / {r[v]['psnr_y']:+.2f}" for v in VARIANTS)
-        lines.append(f"| {name} | {cells} |")
+    heads = [f"{v} EWPSNR / PSNR" for v in VARIANTS]
+    lines = [f"`{command}`", "", "BD (dB) against `--saliency none`.", ""]
+    lines += bd_table(heads, list(VARIANTS), [*table_rows, *rows.items()])
     (args.out / "bd.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

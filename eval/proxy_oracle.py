@@ -48,6 +48,16 @@ def curve(video: Path, gaze, saliency: str) -> dict[str, list[float]]:
     return out
 
 
+def bd_table(heads: list[str], names: list[str], rows: list[tuple[str, dict]]) -> list[str]:
+    """Markdown lines: a clip column and one column per name (headed by ``heads``), each row
+    ``(label, {name: {"ewpsnr_y": dB, "psnr_y": dB}})`` as BD-EWPSNR / BD-PSNR."""
+    lines = ["| clip | " + " | ".join(heads) + " |", "|---|" + "---|" * len(names)]
+    for label, r in rows:
+        cells = " | ".join(f"{r[n]['ewpsnr_y']:+.2f} / {r[n]['psnr_y']:+.2f}" for n in names)
+        lines.append(f"| {label} | {cells} |")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("eval/results/rd/proxy_oracle"))
@@ -85,13 +95,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     result = {"per_clip": rows, "mean": mean, "curves": all_curves}
     (args.out / "bd.json").write_text(json.dumps(result, indent=1))
-    lines = [
-        "| clip | " + " | ".join(f"{m} BD-EWPSNR / BD-PSNR (dB)" for m in args.models) + " |",
-        "|---|" + "---|" * len(args.models),
-    ]
-    for name, r in [("**mean**", mean), *rows.items()]:
-        cells = " | ".join(f"{r[m]['ewpsnr_y']:+.2f} / {r[m]['psnr_y']:+.2f}" for m in args.models)
-        lines.append(f"| {name} | {cells} |")
+    heads = [f"{m} BD-EWPSNR / BD-PSNR (dB)" for m in args.models]
+    lines = bd_table(heads, args.models, [("**mean**", mean), *rows.items()])
     (args.out / "bd.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
