@@ -53,7 +53,7 @@ class StaticNet(nn.Module):
     blocks used (7, 14 or 17: the stages of STAGES up to it); ``hidden``: readout channels."""
 
     def __init__(
-        self, backbone: dict[str, Tensor] | None = None, depth: int = 14, hidden: int = 16
+        self, backbone: dict[str, Tensor] | None = None, depth: int = 17, hidden: int = 32
     ) -> None:
         super().__init__()
         stages = [(end, ch) for end, ch in STAGES if end <= depth]
@@ -120,8 +120,8 @@ def picture(rec: ImageGaze) -> np.ndarray:
 
 @torch.no_grad()
 def feature_table(net: StaticNet, records: list[ImageGaze], flips: bool) -> tuple[Tensor, Tensor]:
-    """(features N x 128 x h x w float16, targets N x h x w) of ``records`` (and their mirror
-    images with ``flips``)."""
+    """(features N x C x h x w float16, targets N x h x w) of ``records`` (and their mirror
+    images with ``flips``); C: the channels of the net's stages."""
     feats, targets = [], []
     grid = (NET_SIZE[1] // 8, NET_SIZE[0] // 8)
     for rec in records:
@@ -204,7 +204,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("perceptcodec/models/static"))
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--depth", type=int, default=17, choices=[end for end, _ in STAGES])
-    parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=32, help="readout channels")
     parser.add_argument("--lr", type=float, default=3e-4)
     args = parser.parse_args()
     started = time.monotonic()
