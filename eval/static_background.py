@@ -44,7 +44,6 @@ from perceptcodec.saliency.attention import (  # noqa: E402
 from perceptcodec.saliency.center import center_gaussian  # noqa: E402
 from perceptcodec.saliency.faces import Track  # noqa: E402
 from perceptcodec.saliency.static import StaticNet, static_background  # noqa: E402
-from perceptcodec.training.static_net import splits  # noqa: E402
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -104,7 +103,10 @@ def main() -> int:
 
 def score_net(args: argparse.Namespace) -> int:
     """The learned map against the spectral residual on the learned map's val and test
-    images; the weight is chosen on val (both sets pooled, image-weighted)."""
+    images, at each mix weight (chosen on the val rows; the test rows check it). Needs torch (the
+    splits live with the training code)."""
+    from perceptcodec.training.static_net import splits
+
     parts = splits({"osie": read_osie(), "eyecrowd": read_eyecrowd(), "mit1003": [], "figrim": []})
     net = StaticNet(args.net)
     result: dict = {"command": "python " + " ".join(sys.argv)}
