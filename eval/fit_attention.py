@@ -65,19 +65,25 @@ def load(path: Path) -> dict[str, dict[str, np.ndarray]]:
     return images
 
 
+def in_grown_boxes(points: np.ndarray, boxes: np.ndarray, pad: np.ndarray) -> np.ndarray:
+    """N x K: whether each (x, y) point (N x >=2) lies in each box (K x >=4, x0 y0 x1 y1) grown
+    by ``pad`` (K, pixels) on every side."""
+    x, y = points[:, 0:1], points[:, 1:2]
+    return (
+        (x >= boxes[:, 0] - pad)
+        & (x <= boxes[:, 2] + pad)
+        & (y >= boxes[:, 1] - pad)
+        & (y <= boxes[:, 3] + pad)
+    )
+
+
 def assign(boxes: np.ndarray, fix: np.ndarray) -> np.ndarray:
     """Index of the face each fixation (N x >=2, x y) counts for, -1 = background."""
     if not len(boxes):
         return np.full(len(fix), -1)
     bw = boxes[:, 2] - boxes[:, 0]
-    margin = np.maximum(0.3 * bw, 16.0)
+    inside = in_grown_boxes(fix, boxes, np.maximum(0.3 * bw, 16.0))
     x, y = fix[:, 0:1], fix[:, 1:2]
-    inside = (
-        (x >= boxes[None, :, 0] - margin)
-        & (x <= boxes[None, :, 2] + margin)
-        & (y >= boxes[None, :, 1] - margin)
-        & (y <= boxes[None, :, 3] + margin)
-    )
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     d = np.hypot(x - cx[None], y - cy[None]) / bw[None]
     d = np.where(inside, d, np.inf)

@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eyecrowd_faces import CACHE  # noqa: E402
+from fit_attention import in_grown_boxes  # noqa: E402
 from proxy_clips import clip_list  # noqa: E402
 from proxy_oracle import bd_table, curve  # noqa: E402
 
@@ -70,14 +71,8 @@ def owners(points: np.ndarray, tracks: list[Track]) -> np.ndarray:
     if not tracks or not len(points):
         return np.full(len(points), -1)
     boxes = np.array([tr.box[:4] for tr in tracks], np.float64)
-    pad = MARGIN * (boxes[:, 2] - boxes[:, 0])
+    inside = in_grown_boxes(points, boxes, MARGIN * (boxes[:, 2] - boxes[:, 0]))
     x, y = points[:, :1], points[:, 1:2]
-    inside = (
-        (x >= boxes[:, 0] - pad)
-        & (x <= boxes[:, 2] + pad)
-        & (y >= boxes[:, 1] - pad)
-        & (y <= boxes[:, 3] + pad)
-    )
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     dist = np.where(inside, np.hypot(x - cx, y - cy), np.inf)
     return np.where(inside.any(axis=1), dist.argmin(axis=1), -1)

@@ -20,19 +20,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from eyecrowd_faces import CACHE, split  # noqa: E402
-from fit_attention import assign, load  # noqa: E402
+from fit_attention import assign, in_grown_boxes, load  # noqa: E402
 
 
-def inside(points: np.ndarray, boxes: np.ndarray, pad: np.ndarray, below: bool = False):
-    """Whether each (x, y) point lies in any box grown by ``pad`` (or in the band under it)."""
+def in_any(points: np.ndarray, boxes: np.ndarray, pad: np.ndarray) -> np.ndarray:
+    """Whether each (x, y) point lies in any box grown by ``pad``."""
+    if not len(boxes) or not len(points):
+        return np.zeros(len(points), bool)
+    return in_grown_boxes(points, boxes, pad).any(axis=1)
+
+
+def below_any(points: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Whether each (x, y) point lies in the band under any box: half a box width wider on
+    each side, 2.5 box widths tall."""
     if not len(boxes) or not len(points):
         return np.zeros(len(points), bool)
     x, y = points[:, 0:1], points[:, 1:2]
-    wide = (x >= boxes[:, 0] - pad) & (x <= boxes[:, 2] + pad)
-    if below:
-        bw = boxes[:, 2] - boxes[:, 0]
-        return (wide & (y > boxes[:, 3]) & (y <= boxes[:, 3] + 2.5 * bw)).any(axis=1)
-    return (wide & (y >= boxes[:, 1] - pad) & (y <= boxes[:, 3] + pad)).any(axis=1)
+    bw = boxes[:, 2] - boxes[:, 0]
+    wide = (x >= boxes[:, 0] - 0.5 * bw) & (x <= boxes[:, 2] + 0.5 * bw)
+    return (wide & (y > boxes[:, 3]) & (y <= boxes[:, 3] + 2.5 * bw)).any(axis=1)
 
 
 def main() -> int:
@@ -47,9 +53,9 @@ def main() -> int:
         rest = fix[assign(img["boxes"], img["fixations"]) < 0]
         total, off = total + len(fix), off + len(rest)
         marked = np.asarray(img["labelled"], np.float64).reshape(-1, 4)
-        labelled += int(inside(rest, marked, 0.3 * (marked[:, 2] - marked[:, 0])).sum())
+        labelled += int(in_any(rest, marked, 0.3 * (marked[:, 2] - marked[:, 0])).sum())
         boxes = np.asarray(img["boxes"], np.float64).reshape(-1, 5)[:, :4]
-        below += int(inside(rest, boxes, 0.5 * (boxes[:, 2] - boxes[:, 0]), below=True).sum())
+        below += int(below_any(rest, boxes).sum())
     result = {
         "command": "nice .venv/bin/python eval/off_face_fixations.py " + " ".join(sys.argv[1:]),
         "fixations": total,
