@@ -39,6 +39,7 @@ from perceptcodec.datasets.gaze import ImageGaze
 from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.static import NET_SIZE
 from perceptcodec.saliency.vamnet.net import mobilenet_v2_features
+from perceptcodec.training import losses
 from perceptcodec.training.pretrained import mobilenet_v2_state
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -135,19 +136,21 @@ def feature_table(net: StaticNet, records: list[ImageGaze], flips: bool) -> tupl
     return torch.cat(feats), torch.stack(targets)
 
 
+def log_map(logits: Tensor, log_centre: Tensor) -> Tensor:
+    """N x h x w log-probabilities: softmax over each map of (N x 1 x h x w) ``logits`` plus
+    the centre bias (h x w, log-density)."""
+    log_p = F.log_softmax((logits[:, 0] + log_centre).flatten(1), dim=1)
+    return log_p.view(-1, *log_centre.shape)
+
+
 def kl_loss(logits: Tensor, targets: Tensor, log_centre: Tensor) -> Tensor:
     """Mean KL(target || softmax(logits + log centre)) over the batch (N x 1 x h x w logits)."""
-    logp = F.log_softmax((logits[:, 0] + log_centre).flatten(1), dim=1)
-    t = targets.flatten(1)
-    return (t * (torch.log(t + 1e-12) - logp)).sum(1).mean()
+    return losses.kl_loss(log_map(logits, log_centre), targets)
 
 
 def cc_score(logits: Tensor, targets: Tensor, log_centre: Tensor) -> float:
     """Mean correlation coefficient of the maps (with the centre bias) with the targets."""
-    p = torch.softmax((logits[:, 0] + log_centre).flatten(1), dim=1)
-    t = targets.flatten(1)
-    p, t = p - p.mean(1, keepdim=True), t - t.mean(1, keepdim=True)
-    return float(((p * t).sum(1) / (p.norm(dim=1) * t.norm(dim=1) + 1e-12)).mean())
+    return 1.0 - float(losses.cc_loss(log_map(logits, log_centre), targets))
 
 
 def train(
