@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -53,3 +54,15 @@ def normalise_map(sal: np.ndarray) -> np.ndarray:
 def aspect_size(target_width: int, width: int, height: int) -> tuple[int, int]:
     """(target_width, even height) keeping a width x height frame's aspect ratio (16 px min)."""
     return target_width, max(16, 2 * round(target_width * height / width / 2))
+
+
+def cpu_session(path: Path, threads: int) -> Any:
+    """An ONNX Runtime inference session of the graph at ``path`` on the CPU: ``threads``
+    intra-op threads, one inter-op thread, warnings off (how every shipped graph runs)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -14,6 +14,7 @@ import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.paths import models_dir
+from perceptcodec.saliency.base import cpu_session
 
 
 def centerface_path() -> Path:
@@ -22,18 +23,6 @@ def centerface_path() -> Path:
     if not path.exists():
         raise PerceptcodecError(f"{path}: face detector weights missing (reinstall perceptcodec)")
     return path
-
-
-def _session(path: Path, threads: int):
-    """An ONNX Runtime session for the shipped CenterFace graph (already made shape-free by
-    :func:`dynamic_centerface`, so loading needs no ``onnx`` import: ~1 s saved per run)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def dynamic_centerface(src: Path, dst: Path) -> None:
@@ -106,7 +95,8 @@ class FaceDetector:
     ) -> None:
         self.min_score = min_score
         self.input_width = None if input_width is None else int(np.ceil(input_width / 32) * 32)
-        self._session = _session(centerface_path(), threads)
+        # the shipped graph is already shape-free (dynamic_centerface): no onnx import
+        self._session = cpu_session(centerface_path(), threads)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """N x 5 float32 boxes (x0, y0, x1, y1, score), pixels of the H x W x 3 ``rgb``."""

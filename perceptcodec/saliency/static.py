@@ -20,7 +20,7 @@ import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.paths import models_dir
-from perceptcodec.saliency.base import normalise_map
+from perceptcodec.saliency.base import cpu_session, normalise_map
 
 SR_WIDTH = 64  # pixels: the scale of the spectral residual (the paper's)
 NET_SIZE = (256, 192)  # (W, H) pixels the learned map was trained at; frames: 256 wide
@@ -65,15 +65,7 @@ class StaticNet:
     :func:`net_input_size`."""
 
     def __init__(self, path: Path | None = None, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            str(path or static_net_path()), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = cpu_session(path or static_net_path(), threads)
 
     def __call__(self, rgb: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
         small = cv2.resize(rgb, net_input_size(*rgb.shape[:2]), interpolation=cv2.INTER_AREA)

@@ -14,6 +14,7 @@ import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.paths import models_dir
+from perceptcodec.saliency.base import cpu_session
 from perceptcodec.saliency.dave.spec import ONNX_NAME, SPEC_NAME, WindowSpec, read_spec
 
 INPUTS = ("video", "audio")
@@ -37,7 +38,7 @@ class OnnxWindow:
 
     def __init__(self, folder: Path | None = None, threads: int = 1) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (checked first, for the message below)
         except ImportError as exc:
             raise PerceptcodecError(
                 "dave --runtime onnx needs ONNX Runtime: pip install onnxruntime"
@@ -48,11 +49,7 @@ class OnnxWindow:
                 f"{path.parent}: no exported DAVE graph (dave.onnx + dave.json): run "
                 "`perceptcodec export onnx --model dave`"
             )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.config = read_spec(path.parent)
         self.spec = WindowSpec.from_config(self.config)
         shape = tuple(self.session.get_inputs()[0].shape)

@@ -14,6 +14,7 @@ import numpy as np
 
 from perceptcodec.errors import PerceptcodecError
 from perceptcodec.paths import models_dir
+from perceptcodec.saliency.base import cpu_session
 from perceptcodec.saliency.vamnet.spec import STEP_SPEC_NAME, StepSpec, read_step_spec
 
 # the inputs every step graph has, in order; then "cues", "past_nodes", "past_ok" where the spec
@@ -45,7 +46,7 @@ class OnnxStep:
 
     def __init__(self, folder: Path | None = None, threads: int = 1) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401  (checked first, for the message below)
         except ImportError as exc:
             raise PerceptcodecError(
                 "vamnet --runtime onnx needs ONNX Runtime: pip install onnxruntime"
@@ -54,14 +55,7 @@ class OnnxStep:
         for path in paths.values():
             if not path.exists():
                 raise PerceptcodecError(f"{path} missing: run `perceptcodec export onnx`")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        self.sessions = {
-            has_audio: ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])
-            for has_audio, p in paths.items()
-        }
+        self.sessions = {has_audio: cpu_session(p, threads) for has_audio, p in paths.items()}
         shapes = {i.name: tuple(i.shape) for i in self.sessions[True].get_inputs()}
         self.spec: StepSpec = read_step_spec(paths[True].parent, shapes)
 
