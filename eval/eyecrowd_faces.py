@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--set", choices=["eyecrowd", "osie"], default="eyecrowd")
     parser.add_argument("--width", type=int, default=1024, help="detector input width (px)")
     parser.add_argument("--min-score", type=float, default=0.5)
+    parser.add_argument("--out", type=Path, help="default: eval/.cache/faces_SET.npz")
     args = parser.parse_args()
     records = read_eyecrowd() if args.set == "eyecrowd" else read_osie()
     detector = FaceDetector(min_score=args.min_score, input_width=args.width, threads=1)
@@ -57,8 +58,8 @@ def main() -> None:
             out[f"{rec.name}/labelled"] = rec.faces.astype(np.float32)
         if i % 50 == 0:
             print(f"{i}/{len(records)} {rec.name}: {len(boxes)} faces, {time.time() - t0:.0f} s")
-    CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"faces_{args.set}.npz"
+    path = args.out or CACHE / f"faces_{args.set}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **out)
     print(f"wrote {path}")
 

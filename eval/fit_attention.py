@@ -315,6 +315,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=CACHE / "faces_eyecrowd.npz")
     parser.add_argument("--write", action="store_true", help="update attention_weights.json")
+    parser.add_argument(
+        "--report", type=Path, default=RESULTS / "eyecrowd_heldout", help="OUT.md and OUT.json"
+    )
     args = parser.parse_args()
     images = load(args.cache)
     fit_names, test_names = split(list(images))
@@ -382,16 +385,16 @@ def main() -> None:
     maps = full_map_cc(images, test_names, params, tmpl, noise)
     print("held-out CC", maps)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
     report = {
-        "command": "nice .venv/bin/python eval/fit_attention.py --write",
+        "command": "nice .venv/bin/python eval/fit_attention.py " + " ".join(sys.argv[1:]),
         "split": "sorted names, position % 10 in {7,8,9} -> test",
         "static": static,
         "template": template,
         "heldout_cc": maps,
     }
-    (RESULTS / "eyecrowd_heldout.json").write_text(json.dumps(report, indent=1) + "\n")
-    (RESULTS / "eyecrowd_heldout.md").write_text(markdown(report))
+    args.report.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    args.report.with_suffix(".md").write_text(markdown(report))
     if args.write:
         current = AttentionWeights.load()
         data = current.to_json()
