@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from media import smooth_picture
 
+from perceptcodec.errors import PerceptcodecError
 from perceptcodec.saliency import get_model
 from perceptcodec.saliency.base import aspect_size
 from perceptcodec.saliency.center import CenterBias, center_gaussian
@@ -131,6 +132,21 @@ def test_prior_with_and_without_attention(attention):
     assert big > small > 0
     if attention:  # the big face is fixated far more than its sqrt(area) share of 3 : 1
         assert big > 4 * small
+
+
+def test_background_bias_moves_the_map_off_the_faces():
+    from perceptcodec.saliency.options import PriorOptions
+    from perceptcodec.saliency.prior import PriorSaliency
+
+    rgb = np.full((180, 320, 3), 100, np.uint8)
+    on_faces = {}
+    for bias in (-1.0, 0.0, 1.0):
+        model = PriorSaliency(PriorOptions(speaker=0, background_bias=bias), _FakeDetector())
+        sal = model(rgb, 0.0)
+        on_faces[bias] = sal[10:29, 50:65].sum() + sal[15:21, 7:13].sum()
+    assert on_faces[-1.0] > on_faces[0.0] + 0.05 > on_faces[1.0] + 0.1
+    with pytest.raises(PerceptcodecError, match="--background-bias 4.0 must lie in -3..3"):
+        PriorOptions(background_bias=4.0)
 
 
 def test_prior_equal_option_is_the_old_map():

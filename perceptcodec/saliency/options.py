@@ -73,6 +73,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "center_sigma": (0.01, 10.0),
     "temporal": (0.0, 0.99),
     "static": (0.0, 1.0),
+    "background_bias": (-3.0, 3.0),
     "threads": (0, 256),
     "window_stride": (1, 64),
 }
@@ -95,7 +96,8 @@ class PriorOptions(ModelOptions):
     motion_floor (0/1): the motion noise floor; static (0..1): share of the background drawn
     from what stands out x centre (with attention); static_net (0/1): what stands out is the
     learned static map (:class:`perceptcodec.saliency.static.StaticNet`) or the spectral
-    residual; speaker (0/1/2): the
+    residual; background_bias (natural-log units) is added to the background's fitted
+    utility against the faces; speaker (0/1/2): the
     active-speaker cue (on by default; its weight is set by reasoning, no gaze on
     conversations here: ``eval/results/attention/README.md``).
     ``prior:0.7:att=0:mf=0`` in ``rd`` is the prior as it was before both."""
@@ -158,6 +160,13 @@ class PriorOptions(ModelOptions):
         help="0..1 share of the background that follows what stands out of the picture "
         "(x centre bias) rather than the centre bias alone (default 1; 0.5 suits "
         "--static-net 0)",
+    )
+    background_bias: float = option(
+        0.0,
+        flag="--background-bias",
+        key="bb",
+        help="natural-log units added to the background's utility against the faces in the "
+        "learned attention (-3..3, default 0; > 0 spends more of the map off the faces)",
     )
     static_net: int = option(
         1,

@@ -107,6 +107,8 @@ class PriorSaliency:
         )
         self.motion = MotionSaliency(noise_floor=bool(o.motion_floor))
         weights = AttentionWeights.load()
+        if o.background_bias:
+            weights = replace(weights, background=weights.background + o.background_bias)
         self.attention = FaceAttention(weights, equal=not o.attention)
         if speaker is None and o.speaker:
             speaker = ActiveSpeaker()
