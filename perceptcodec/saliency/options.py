@@ -162,18 +162,20 @@ class PriorOptions(ModelOptions):
         "--static-net 0)",
     )
     background_bias: float = option(
-        0.0,
+        1.0,
         flag="--background-bias",
         key="bb",
-        help="natural-log units added to the background's utility against the faces in the "
-        "learned attention (-3..3, default 0; > 0 spends more of the map off the faces)",
+        help="natural-log units added to the background's fitted utility against the faces "
+        "(-3..3; > 0 spends more of the map off the faces; default 1, chosen with the "
+        "learned static map on its validation images; 0: the default before 2026-12-06)",
     )
     static_net: int = option(
         1,
         flag="--static-net",
         key="sn",
         help="1: what stands out of the picture is the learned static map (default); 0: the "
-        "spectral residual (the prior before revision 5, with --static-saliency 0.5)",
+        "spectral residual (the prior before revision 5, with --static-saliency 0.5 and "
+        "--background-bias 0)",
     )
     speaker: int = option(
         1,
