@@ -5,7 +5,8 @@ fixations that fall on no detected face. Since prior revision 5 the background i
 static map, which itself has mass on faces and on what else people look at. This script adds
 an offset to the background utility and scores the prior's static map (fitted face shares,
 landmark template faces, the learned static map x centre as background; as ``encode`` draws a
-still frame at 320 px) against the viewers' fixations, on the static map's validation images
+still frame: geometry at 320 px, the static map read from the frame at 640 px, the face
+detector's width) against the viewers' fixations, on the static map's validation images
 (where the offset is chosen, by mean CC) and its test images (scored once), all with >= 1
 detected face. Detections: ``eval/.cache/faces_{osie,eyecrowd}.npz`` (``eyecrowd_faces.py``).
 
@@ -39,19 +40,21 @@ from perceptcodec.training.static_net import splits  # noqa: E402
 
 OFFSETS = np.round(np.arange(-1.0, 2.01, 0.25), 2)  # added to the background utility
 WIDTH = 320  # the prior's working width (pixels); its maps are a quarter of that
+SHARP_WIDTH = 640  # the face detector's width, where the learned static map reads the frame
 
 
-def scores(rgb: np.ndarray, img: dict, fixations: np.ndarray, net: StaticNet) -> np.ndarray:
-    """len(OFFSETS) x 2 (CC, NSS) of the map at each offset: ``rgb`` the H x W x 3 image at
-    WIDTH, ``img`` its detections (pixels of the original), ``fixations`` K x 2 (x, y) pixels
-    of the original."""
+def scores(sharp: np.ndarray, img: dict, fixations: np.ndarray, net: StaticNet) -> np.ndarray:
+    """len(OFFSETS) x 2 (CC, NSS) of the map at each offset: ``sharp`` the H x W x 3 RGB
+    image at SHARP_WIDTH, ``img`` its detections (pixels of the original), ``fixations`` K x 2
+    (x, y) pixels of the original."""
     weights = AttentionWeights.load()
     coef = json.loads(WEIGHTS_PATH.read_text())
     params = np.array([coef[k] for k in [*FEATURES, "background"]])
-    h, w = rgb.shape[:2]
+    w = WIDTH
+    h = round(sharp.shape[0] * w / sharp.shape[1] / 2) * 2
     k = w / float(img["size"][0])
     grid = (h // 4, w // 4)
-    background = static_background(rgb, center_gaussian(grid, 0.25), 1.0, net)
+    background = static_background(sharp, center_gaussian(grid, 0.25), 1.0, net)
     extra = max(w * math.hypot(weights.noise_sigma_frac, DENSITY_SIGMA_FRAC), 0.5 * w / grid[1])
     boxes, marks = img["boxes"][:, :4] * k, img["landmarks"] * k
     faces = [
@@ -90,11 +93,11 @@ def main() -> int:
             if img is None or not len(img["boxes"]):
                 continue
             bgr = cv2.imread(str(rec.image), cv2.IMREAD_COLOR)
-            h = round(bgr.shape[0] * WIDTH / bgr.shape[1] / 2) * 2
-            small = cv2.resize(bgr, (WIDTH, h), interpolation=cv2.INTER_AREA)
-            rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+            h = round(bgr.shape[0] * SHARP_WIDTH / bgr.shape[1] / 2) * 2
+            small = cv2.resize(bgr, (SHARP_WIDTH, h), interpolation=cv2.INTER_AREA)
+            sharp = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
             key = f"{part}/{name}"
-            table.setdefault(key, {})[rec.name] = scores(rgb, img, rec.fixations[:, :2], net)
+            table.setdefault(key, {})[rec.name] = scores(sharp, img, rec.fixations[:, :2], net)
     means = {k: np.mean(list(v.values()), axis=0) for k, v in table.items()}
     val = np.mean([s for k, v in table.items() if k.startswith("val") for s in v.values()], 0)
     best = float(OFFSETS[int(np.argmax(val[:, 0]))])
@@ -113,7 +116,7 @@ def main() -> int:
         "",
         f"Offset chosen on validation CC: {best:+.2f}. CC / NSS of the prior's static map:",
         "",
-        "| images | count | offset 0 (shipped) | chosen offset | best offset here |",
+        "| images | count | offset 0 | chosen offset | best offset here |",
         "|---|---|---|---|---|",
     ]
     for k, m in means.items():

@@ -85,12 +85,12 @@ class ViewerParts(PriorSaliency):
         super().__init__(model_entry("prior").options())
         self.variant, self.gaze, self.fps = variant, gaze, fps
 
-    def _attention_map(self, rgb, t, speaking, tracks, raw_motion, motion, center, grid):
+    def _attention_map(self, rgb, sharp, t, speaking, tracks, raw_motion, motion, center, grid):
         parent = super()._attention_map
         h, w = rgb.shape[:2]
         points = self.gaze.points(round(t * self.fps))[:, :2] * (w / self.gaze.size[0])
         if self.variant == "prior" or not len(points):
-            return parent(rgb, t, speaking, tracks, raw_motion, motion, center, grid)
+            return parent(rgb, sharp, t, speaking, tracks, raw_motion, motion, center, grid)
         real, weights = self.attention, self.attention.weights
         owner = owners(points, tracks)
         viewers = {tr.id: float(np.mean(owner == i)) for i, tr in enumerate(tracks)}
@@ -104,15 +104,15 @@ class ViewerParts(PriorSaliency):
         try:
             if self.variant == "pick":
                 self.attention = _Given(weights, viewers, off)
-                return parent(rgb, t, speaking, tracks, raw_motion, motion, center, grid)
+                return parent(rgb, sharp, t, speaking, tracks, raw_motion, motion, center, grid)
             if self.variant == "inside":
                 self.attention = _Given(weights, {}, 1.0)
-                back = parent(rgb, t, speaking, tracks, raw_motion, motion, center, grid)
+                back = parent(rgb, sharp, t, speaking, tracks, raw_motion, motion, center, grid)
                 faces = density(owner >= 0) if off < 1 else 0.0
                 return normalise_map((1 - off) * faces + off * back)
             shares, background = real(tracks, (h, w), t, raw_motion, speaking)
             self.attention = _Given(weights, shares, 0.0)
-            faces = parent(rgb, t, speaking, tracks, raw_motion, motion, center, grid)
+            faces = parent(rgb, sharp, t, speaking, tracks, raw_motion, motion, center, grid)
             back = density(owner < 0) if off > 0 else faces
             return normalise_map((1 - background) * faces + background * back)
         finally:

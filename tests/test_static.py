@@ -3,6 +3,7 @@ the centre bias."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -54,6 +55,23 @@ def test_prior_runs_the_learned_map_only_where_asked():
     assert PriorSaliency(PriorOptions())._static_net is not None
     assert PriorSaliency(PriorOptions(static_net=0))._static_net is None
     assert PriorSaliency(PriorOptions(static=0.0))._static_net is None
+
+
+def test_the_learned_map_reads_the_face_detectors_frame():
+    class Seen:
+        widths: list[int] = []
+
+        def __call__(self, rgb: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+            self.widths.append(rgb.shape[1])
+            return np.full(grid, 1.0 / (grid[0] * grid[1]), np.float32)
+
+    frame = np.full((360, 640, 3), 90, np.uint8)
+    for face_width, expected in ((640, 640), (0, 320)):
+        model = PriorSaliency(PriorOptions(face_width=face_width, speaker=0))
+        model._static_net = seen = Seen()
+        seen.widths = []
+        model(cv2.resize(frame, model.size_for(640, 360)), 0.0)
+        assert seen.widths == [expected]
 
 
 def test_missing_weights_are_a_one_line_error(tmp_path, monkeypatch):

@@ -67,10 +67,10 @@ def test_export_runs_on_onnx_runtime_at_any_aspect_and_matches_torch(tmp_path):
     export(net, path)
     runtime = StaticRuntime(path)
     rgb = np.random.default_rng(0).integers(0, 255, (180, 320, 3), dtype=np.uint8)
-    assert net_input_size(180, 320) == (256, 128)  # 144 rounded to the stride 32
-    sal = runtime(rgb, (16, 32))  # 256 x 128 into the network: 32 x 16 out
-    assert sal.shape == (16, 32) and sal.sum() == pytest.approx(1.0, abs=1e-5)
-    small = cv2.resize(rgb, (256, 128), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    assert net_input_size(180, 320) == (384, 224)  # 216 rounded to the stride 32
+    sal = runtime(rgb, (28, 48))  # 384 x 224 into the network: 48 x 28 out
+    assert sal.shape == (28, 48) and sal.sum() == pytest.approx(1.0, abs=1e-5)
+    small = cv2.resize(rgb, (384, 224), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     with torch.no_grad():
         logit = net(torch.from_numpy(small).permute(2, 0, 1)[None])[0, 0].numpy()
     expected = np.exp(logit - logit.max())

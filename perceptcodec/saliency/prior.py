@@ -207,7 +207,11 @@ class PriorSaliency:
         if not self._speaker_in_map:
             speaking = None  # reported only
         if self.options.attention:
-            sal = self._attention_map(rgb, t, speaking, tracks, raw_motion, motion, center, grid)
+            # the learned static map reads the finer frame; the spectral residual the working one
+            sharp = rgb if detail is None or self._static_net is None else detail
+            sal = self._attention_map(
+                rgb, sharp, t, speaking, tracks, raw_motion, motion, center, grid
+            )
         else:
             sal = self._mix(face_map(tracks, (h, w), grid), motion, center, raw_motion)
         if self._prev is not None and self._prev.shape == sal.shape and self.temporal > 0:
@@ -242,6 +246,7 @@ class PriorSaliency:
     def _attention_map(
         self,
         rgb: np.ndarray,
+        sharp: np.ndarray,
         t: float,
         speaking: dict[int, float] | None,
         tracks: list[Track],
@@ -253,7 +258,8 @@ class PriorSaliency:
         """Faces drawn with their attention shares (``speaking``: {track id: probability}
         from the speaker cue, or None) + the background share spread over the motion map and
         the static one (the learned static map or the spectral residual, x centre:
-        :mod:`perceptcodec.saliency.static`)."""
+        :mod:`perceptcodec.saliency.static`), drawn from ``sharp``: the frame of ``rgb`` (the
+        working copy), or for the learned map at the face detector's width when wider."""
         h, w = rgb.shape[:2]
         shares, background = self.attention(tracks, (h, w), t, raw_motion, speaking)
         wts = self.attention.weights
@@ -261,7 +267,7 @@ class PriorSaliency:
         sal = render_faces(tracks, shares, (h, w), grid, wts.template, extra)
         mw, cw = self._motion_weights(raw_motion)
         if self._still is None or self._still.shape != grid or self._still_age >= STATIC_EVERY:
-            self._still = static_background(rgb, center, self.options.static, self._static_net)
+            self._still = static_background(sharp, center, self.options.static, self._static_net)
             self._still_age = 0
         self._still_age += 1
         still = self._still

@@ -23,7 +23,7 @@ from perceptcodec.paths import models_dir
 from perceptcodec.saliency.base import cpu_session, normalise_map
 
 SR_WIDTH = 64  # pixels: the scale of the spectral residual (the paper's)
-NET_SIZE = (256, 192)  # (W, H) pixels the learned map was trained at; frames: 256 wide
+NET_SIZE = (384, 288)  # (W, H) pixels the learned map was trained at; frames: 384 wide
 
 
 def spectral_residual(grey: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
