@@ -32,7 +32,7 @@ from perceptcodec.datasets import read_eyecrowd, read_osie  # noqa: E402
 from perceptcodec.datasets.gaze import DEFAULT_SIGMA_FRAC  # noqa: E402
 from perceptcodec.metrics import cc, nss  # noqa: E402
 from perceptcodec.metrics.quality import gaussian_fixation_map  # noqa: E402
-from perceptcodec.saliency.attention import WEIGHTS_PATH, AttentionWeights, render_blobs  # noqa: E402
+from perceptcodec.saliency.attention import AttentionWeights, render_blobs  # noqa: E402
 from perceptcodec.saliency.center import center_gaussian  # noqa: E402
 from perceptcodec.saliency.prior import DENSITY_SIGMA_FRAC  # noqa: E402
 from perceptcodec.saliency.static import StaticNet, static_background  # noqa: E402
@@ -43,13 +43,13 @@ WIDTH = 320  # the prior's working width (pixels); its maps are a quarter of tha
 SHARP_WIDTH = 640  # the face detector's width, where the learned static map reads the frame
 
 
-def scores(sharp: np.ndarray, img: dict, fixations: np.ndarray, net: StaticNet) -> np.ndarray:
+def scores(
+    sharp: np.ndarray, img: dict, fixations: np.ndarray, net: StaticNet, weights: AttentionWeights
+) -> np.ndarray:
     """len(OFFSETS) x 2 (CC, NSS) of the map at each offset: ``sharp`` the H x W x 3 RGB
     image at SHARP_WIDTH, ``img`` its detections (pixels of the original), ``fixations`` K x 2
-    (x, y) pixels of the original."""
-    weights = AttentionWeights.load()
-    coef = json.loads(WEIGHTS_PATH.read_text())
-    params = np.array([coef[k] for k in [*FEATURES, "background"]])
+    (x, y) pixels of the original, ``weights`` the shipped attention coefficients."""
+    params = np.array([getattr(weights, k) for k in [*FEATURES, "background"]])
     w = WIDTH
     h = round(sharp.shape[0] * w / sharp.shape[1] / 2) * 2
     k = w / float(img["size"][0])
@@ -70,7 +70,7 @@ def scores(sharp: np.ndarray, img: dict, fixations: np.ndarray, net: StaticNet) 
     features = image_table(img)[0]
     out = []
     for offset in OFFSETS:
-        p = shares(params + np.eye(len(params))[-1] * offset, features)
+        p = shares(np.append(params[:-1], params[-1] + offset), features)
         sal = sum(s * f for s, f in zip(p[:-1], faces, strict=True)) + p[-1] * background
         out.append((cc(sal, density), nss(sal, marked)))
     return np.array(out)
@@ -80,7 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="writes OUT.json and OUT.md")
     args = parser.parse_args()
-    net = StaticNet()
+    net, weights = StaticNet(), AttentionWeights.load()
     detections = {s: load(CACHE / f"faces_{s}.npz") for s in ("osie", "eyecrowd")}
     osie = read_osie()
     osie_names = {rec.name for rec in osie}
@@ -97,7 +97,9 @@ def main() -> int:
             small = cv2.resize(bgr, (SHARP_WIDTH, h), interpolation=cv2.INTER_AREA)
             sharp = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
             key = f"{part}/{name}"
-            table.setdefault(key, {})[rec.name] = scores(sharp, img, rec.fixations[:, :2], net)
+            table.setdefault(key, {})[rec.name] = scores(
+                sharp, img, rec.fixations[:, :2], net, weights
+            )
     means = {k: np.mean(list(v.values()), axis=0) for k, v in table.items()}
     val = np.mean([s for k, v in table.items() if k.startswith("val") for s in v.values()], 0)
     best = float(OFFSETS[int(np.argmax(val[:, 0]))])

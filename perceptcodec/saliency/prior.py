@@ -34,7 +34,7 @@ from perceptcodec.saliency.static import StaticNet, static_background
 # evaluation's EWPSNR weights and CC use sigma = 3.5 % of the width (about one degree).
 DENSITY_SIGMA_FRAC = 0.035
 # Maps between recomputations of the static background (what stands out of the picture
-# changes slowly; the learned map takes ~7 ms on 2 cores, the spectral residual ~1 ms).
+# changes slowly; the learned map takes ~19 ms on 2 cores, the spectral residual ~1 ms).
 STATIC_EVERY = 5
 
 
