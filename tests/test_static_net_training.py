@@ -15,7 +15,16 @@ from perceptcodec.datasets.gaze import ImageGaze  # noqa: E402
 from perceptcodec.saliency.center import center_gaussian  # noqa: E402
 from perceptcodec.saliency.static import StaticNet as StaticRuntime  # noqa: E402
 from perceptcodec.saliency.static import net_input_size  # noqa: E402
-from perceptcodec.training.static_net import StaticNet, cc_score, export, splits, train  # noqa: E402
+from perceptcodec.training.static_net import (  # noqa: E402
+    StaticNet,
+    cc_score,
+    export,
+    feature_table,
+    picture,
+    predict,
+    splits,
+    train,
+)
 
 
 def _records(prefix: str, n: int) -> list[ImageGaze]:
@@ -49,14 +58,14 @@ def test_readout_learns_where_a_feature_marks_the_target():
             y, x = torch.randint(4, 20, (1,), generator=g), torch.randint(4, 28, (1,), generator=g)
             feats[i, 5, y - 2 : y + 3, x - 2 : x + 3] = 3.0
             targets[i, y - 2 : y + 3, x - 2 : x + 3] = 1.0
-        return feats.half(), targets / targets.sum((1, 2), keepdim=True)
+        return [feats.half()], targets / targets.sum((1, 2), keepdim=True)
 
     net = StaticNet(depth=14, hidden=16)  # 32 + 96 feature channels
     data = {"train": batch(64), "val": batch(16)}
     log_centre = torch.log(torch.from_numpy(center_gaussian((24, 32), 0.25)) + 1e-12)
-    before = cc_score(net.head(data["val"][0].float()), data["val"][1], log_centre)
+    before = cc_score(predict(net, *data["val"][:1], tune=0), data["val"][1], log_centre)
     result = train(net, data, steps=300)
-    after = cc_score(net.head(data["val"][0].float()), data["val"][1], log_centre)
+    after = cc_score(predict(net, *data["val"][:1], tune=0), data["val"][1], log_centre)
     assert after > before + 0.3 and after > 0.6
     assert result["best"]["val_cc"] == pytest.approx(after, abs=1e-4)
 
@@ -75,3 +84,33 @@ def test_export_runs_on_onnx_runtime_at_any_aspect_and_matches_torch(tmp_path):
         logit = net(torch.from_numpy(small).permute(2, 0, 1)[None])[0, 0].numpy()
     expected = np.exp(logit - logit.max())
     np.testing.assert_allclose(sal, expected / expected.sum(), rtol=1e-3, atol=1e-6)
+
+
+def test_tuning_trains_only_the_top_blocks_and_the_cache_gives_the_nets_own_output(tmp_path):
+    """--tune 2: the cached frozen part plus the top gives what the whole net gives, and
+    training moves the readout and the last 2 blocks, never the frozen ones."""
+    rng = np.random.default_rng(1)
+    records = []
+    for i in range(4):
+        path = tmp_path / f"im{i}.png"
+        cv2.imwrite(str(path), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+        fixations = np.array([[10.0 + 10 * i, 20.0, 0, 0]])
+        records.append(ImageGaze(f"im{i}", path, (64, 48), fixations=fixations))
+    torch.manual_seed(0)
+    net = StaticNet(depth=17, hidden=8).eval()
+    inputs, targets = feature_table(net, records[:1], flips=False, tune=2)
+    rgb = torch.from_numpy(picture(records[0])).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        torch.testing.assert_close(predict(net, inputs, tune=2), net(rgb), atol=2e-2, rtol=1e-2)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    data = {
+        "train": feature_table(net, records, flips=True, tune=2),
+        "val": feature_table(net, records[:2], flips=False, tune=2),
+    }
+    train(net, data, steps=3, lr=1e-2, tune=2, tune_lr=1e-2)
+    moved = {k for k, v in net.state_dict().items() if not torch.equal(v, before[k])}
+    last = len(net.stages) - 1
+    first, *top = (f"stages.{last}.{name}." for name, _ in net.stages[-1].named_children())
+    assert any(k.startswith("head.") for k in moved)
+    assert all(any(k.startswith(block) for k in moved) for block in top) and len(top) == 2
+    assert not any(k.startswith((first, "stages.0.", "stages.1.")) for k in moved)

@@ -6,7 +6,9 @@ DeepGaze-style. The head sees the stride-8 (32 channels), stride-16 (96) and str
 features, brought to the stride-8 grid, and gives a log-saliency per stride-8 cell; the
 prior's centre bias is added as a fixed log-density during training, so the head learns what
 stands out beyond the centre (the prior multiplies the map by the same centre bias, as it
-does the spectral residual).
+does the spectral residual). ``--tune N`` also trains the top N blocks (N <= 3: the stride-32
+stage) with the head at ``--tune-lr``, their batch norms frozen: better on still pictures,
+worse on video (``eval/results/static_net_tuned.md``), so the shipped map keeps them frozen.
 
 Data (``../shared/data/images``): OSIE, EyeCrowd, MIT1003 subset, FIGRIM subset. Held out of
 training, for the evaluations: OSIE's every 10th image (VAM-Net's validation split, the
@@ -67,17 +69,35 @@ class StaticNet(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
-    def features(self, rgb: Tensor) -> Tensor:
-        """The stages' outputs, each brought to the stride-8 grid, stacked on channels."""
+    def frozen(self, rgb: Tensor, tune: int = 0) -> list[Tensor]:
+        """What the network computes before its top ``tune`` blocks (those of the last stage,
+        which training may change): every stage's output but the last, then the last stage's
+        input to those blocks (its output when ``tune`` is 0)."""
         x = (rgb - self.mean) / self.std
         out = []
-        for stage in self.stages:
+        for stage in self.stages[:-1]:
             x = stage(x)
-            out.append(x if not out else F.interpolate(x, size=out[0].shape[-2:], mode="nearest"))
-        return torch.cat(out, dim=1)
+            out.append(x)
+        last = self.stages[-1]
+        return [*out, last[: len(last) - tune](x)]
+
+    def top(self, frozen: list[Tensor], tune: int = 0) -> Tensor:
+        """Log-saliency from :meth:`frozen`'s outputs: the top ``tune`` blocks, then every
+        stage's output brought to the stride-8 grid, stacked on channels, through the readout."""
+        last = self.stages[-1]
+        *early, x = frozen
+        out = [*early, last[len(last) - tune :](x)]
+        size = out[0].shape[-2:]
+        out = [out[0]] + [F.interpolate(t, size=size, mode="nearest") for t in out[1:]]
+        return self.head(torch.cat(out, dim=1))
+
+    def top_parameters(self, tune: int) -> list[nn.Parameter]:
+        """The weights of the top ``tune`` backbone blocks (0: none)."""
+        last = self.stages[-1]
+        return list(last[len(last) - tune :].parameters()) if tune else []
 
     def forward(self, rgb: Tensor) -> Tensor:
-        return self.head(self.features(rgb))
+        return self.top(self.frozen(rgb))
 
 
 class Readout(nn.Module):
@@ -119,21 +139,23 @@ def picture(rec: ImageGaze) -> np.ndarray:
     return rgb.astype(np.float32) / 255.0
 
 
+Inputs = tuple[list[Tensor], Tensor]  # (the frozen part's outputs, N x ... each; targets)
+
+
 @torch.no_grad()
-def feature_table(net: StaticNet, records: list[ImageGaze], flips: bool) -> tuple[Tensor, Tensor]:
-    """(features N x C x h x w float16, targets N x h x w) of ``records`` (and their mirror
-    images with ``flips``); C: the channels of the net's stages."""
-    feats, targets = [], []
+def feature_table(net: StaticNet, records: list[ImageGaze], flips: bool, tune: int = 0) -> Inputs:
+    """(:meth:`StaticNet.frozen` outputs for ``tune``, each N x C x h x w float16; targets
+    N x h x w on the stride-8 grid) of ``records`` (and their mirror images with ``flips``)."""
+    feats: list[list[Tensor]] = []
+    targets = []
     grid = (NET_SIZE[1] // 8, NET_SIZE[0] // 8)
     for rec in records:
         rgb = torch.from_numpy(picture(rec)).permute(2, 0, 1)[None]
         tgt = torch.from_numpy(target(rec, grid))
-        feats.append(net.features(rgb).half())
-        targets.append(tgt)
-        if flips:
-            feats.append(net.features(rgb.flip(-1)).half())
-            targets.append(tgt.flip(-1))
-    return torch.cat(feats), torch.stack(targets)
+        for image, tmap in [(rgb, tgt)] + [(rgb.flip(-1), tgt.flip(-1))] * flips:
+            feats.append([t.half() for t in net.frozen(image, tune)])
+            targets.append(tmap)
+    return [torch.cat(parts) for parts in zip(*feats, strict=True)], torch.stack(targets)
 
 
 def log_map(logits: Tensor, log_centre: Tensor) -> Tensor:
@@ -153,36 +175,48 @@ def cc_score(logits: Tensor, targets: Tensor, log_centre: Tensor) -> float:
     return 1.0 - float(losses.cc_loss(log_map(logits, log_centre), targets))
 
 
+def predict(net: StaticNet, inputs: list[Tensor], tune: int, idx: Tensor | None = None) -> Tensor:
+    """Log-saliency (N x 1 x h x w) of cached :func:`feature_table` inputs (rows ``idx``)."""
+    return net.top([(t if idx is None else t[idx]).float() for t in inputs], tune)
+
+
 def train(
     net: StaticNet,
-    data: dict[str, tuple[Tensor, Tensor]],
+    data: dict[str, Inputs],
     steps: int,
     seed: int = 0,
     lr: float = 1e-3,
+    tune: int = 0,
+    tune_lr: float = 1e-4,
 ) -> dict:
-    """Adam on the readout only (batch 32); keeps the head at the step with the best val CC."""
+    """Adam (batch 32) on the readout and the top ``tune`` backbone blocks (learning rates
+    ``lr`` and ``tune_lr``; batch norms keep their ImageNet statistics); keeps the weights of
+    the step with the best val CC."""
     torch.manual_seed(seed)
     grid = data["train"][1].shape[-2:]
     log_centre = torch.log(torch.from_numpy(center_gaussian(tuple(grid), 0.25)) + 1e-12)
-    opt = torch.optim.Adam(net.head.parameters(), lr=lr, weight_decay=1e-4)
+    groups = [{"params": net.head.parameters(), "lr": lr}]
+    if tune:
+        groups.append({"params": net.top_parameters(tune), "lr": tune_lr})
+    opt = torch.optim.Adam(groups, weight_decay=1e-4)
     feats, targets = data["train"]
     best = {"val_cc": -1.0, "step": 0}
     history = []
     for step in range(1, steps + 1):
-        idx = torch.randint(len(feats), (32,))
-        loss = kl_loss(net.head(feats[idx].float()), targets[idx], log_centre)
+        idx = torch.randint(len(targets), (32,))
+        loss = kl_loss(predict(net, feats, tune, idx), targets[idx], log_centre)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 100 == 0:
+        if step % 100 == 0 or step == steps:
             with torch.no_grad():
                 vf, vt = data["val"]
-                val = cc_score(net.head(vf.float()), vt, log_centre)
+                val = cc_score(predict(net, vf, tune), vt, log_centre)
             history.append({"step": step, "loss": loss.item(), "val_cc": val})
             if val > best["val_cc"]:
                 best = {"val_cc": val, "step": step}
-                state = {k: v.clone() for k, v in net.head.state_dict().items()}
-    net.head.load_state_dict(state)
+                state = {k: v.clone() for k, v in net.state_dict().items()}
+    net.load_state_dict(state)
     return {"best": best, "history": history}
 
 
@@ -209,20 +243,29 @@ def main() -> int:
     parser.add_argument("--depth", type=int, default=17, choices=[end for end, _ in STAGES])
     parser.add_argument("--hidden", type=int, default=32, help="readout channels")
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument(
+        "--tune", type=int, default=0, help="top backbone blocks trained with the readout"
+    )
+    parser.add_argument("--tune-lr", type=float, default=1e-4, help="their learning rate")
     args = parser.parse_args()
     started = time.monotonic()
     torch.set_num_threads(2)
     net = StaticNet(mobilenet_v2_state(args.depth), args.depth, args.hidden).eval()
+    if not 0 <= args.tune <= len(net.stages[-1]):
+        parser.error(f"--tune: 0..{len(net.stages[-1])} (the blocks of the last stage)")
     records = splits({name: read() for name, read in IMAGE_SETS.items()})
-    data = {name: feature_table(net, recs, flips=name == "train") for name, recs in records.items()}
-    result = train(net, data, args.steps, lr=args.lr)
+    data = {
+        name: feature_table(net, recs, flips=name == "train", tune=args.tune)
+        for name, recs in records.items()
+    }
+    result = train(net, data, args.steps, lr=args.lr, tune=args.tune, tune_lr=args.tune_lr)
     grid = data["test"][1].shape[-2:]
     log_centre = torch.log(torch.from_numpy(center_gaussian(tuple(grid), 0.25)) + 1e-12)
     with torch.no_grad():
         centre_only = torch.zeros(1, 1, *grid)
         for name in ("val", "test"):
             f, t = data[name]
-            result[f"{name}_cc"] = cc_score(net.head(f.float()), t, log_centre)
+            result[f"{name}_cc"] = cc_score(predict(net, f, args.tune), t, log_centre)
             result[f"{name}_cc_centre"] = cc_score(
                 centre_only.expand(len(t), -1, -1, -1), t, log_centre
             )
