@@ -19,18 +19,12 @@ import numpy as np
 
 from perceptcodec.datasets import read_dhf1k_0002
 from perceptcodec.io.source import decode_video
+from perceptcodec.metrics import cc
 from perceptcodec.metrics.quality import gaussian_fixation_map
 from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.static import StaticNet
 
 MIN_POINTS = 5
-
-
-def cc(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two maps of the same shape."""
-    a = (a - a.mean()) / (a.std() + 1e-12)
-    b = (b - b.mean()) / (b.std() + 1e-12)
-    return float((a * b).mean())
 
 
 def main() -> int:

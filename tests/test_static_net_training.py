@@ -63,9 +63,9 @@ def test_readout_learns_where_a_feature_marks_the_target():
     net = StaticNet(depth=14, hidden=16)  # 32 + 96 feature channels
     data = {"train": batch(64), "val": batch(16)}
     log_centre = torch.log(torch.from_numpy(center_gaussian((24, 32), 0.25)) + 1e-12)
-    before = cc_score(predict(net, *data["val"][:1], tune=0), data["val"][1], log_centre)
+    before = cc_score(predict(net, data["val"][0], tune=0), data["val"][1], log_centre)
     result = train(net, data, steps=300)
-    after = cc_score(predict(net, *data["val"][:1], tune=0), data["val"][1], log_centre)
+    after = cc_score(predict(net, data["val"][0], tune=0), data["val"][1], log_centre)
     assert after > before + 0.3 and after > 0.6
     assert result["best"]["val_cc"] == pytest.approx(after, abs=1e-4)
 
