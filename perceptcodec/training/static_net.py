@@ -6,9 +6,21 @@ DeepGaze-style. The head sees the stride-8 (32 channels), stride-16 (96) and str
 features, brought to the stride-8 grid, and gives a log-saliency per stride-8 cell; the
 prior's centre bias is added as a fixed log-density during training, so the head learns what
 stands out beyond the centre (the prior multiplies the map by the same centre bias, as it
-does the spectral residual). ``--tune N`` also trains the top N blocks (N <= 3: the stride-32
-stage) with the head at ``--tune-lr``, their batch norms frozen: better on still pictures,
-worse on video (``eval/results/static_net_tuned.md``), so the shipped map keeps them frozen.
+does the spectral residual).
+
+What the loss compares (``--target``):
+- ``mixture`` (default, the shipped map): the map as the prior uses it on a still picture.
+  The viewers' whole density is compared with the prior's faces (CenterFace at the prior's
+  640-pixel detector width, the shipped attention's shares with ``--background-bias``, its
+  landmark template) plus the background's share of the map, so the map learns what the
+  faces leave out (``eval/results/static_net_mixture.md``).
+- ``all``: the viewers' whole density against the map alone (the map shipped before).
+- ``off-face``: the density off the detected faces (boxes grown by FACE_PAD box widths a side)
+  against the map alone; worse on validation (same file).
+
+``--tune N`` also trains the top N blocks (N <= 3: the stride-32 stage) with the head at
+``--tune-lr``, their batch norms frozen: better on still pictures, worse on video
+(``eval/results/static_net_tuned.md``), so the shipped map keeps them frozen.
 
 Data (``../shared/data/images``): OSIE, EyeCrowd, MIT1003 subset, FIGRIM subset. Held out of
 training, for the evaluations: OSIE's every 10th image (VAM-Net's validation split, the
@@ -26,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -38,7 +51,16 @@ from torch.nn import functional as F
 
 from perceptcodec.datasets import IMAGE_SETS
 from perceptcodec.datasets.gaze import ImageGaze
+from perceptcodec.saliency.attention import (
+    AttentionWeights,
+    head_poses,
+    render_blobs,
+    social_gaze,
+    static_features,
+)
 from perceptcodec.saliency.center import center_gaussian
+from perceptcodec.saliency.faces import FaceDetector
+from perceptcodec.saliency.prior import DENSITY_SIGMA_FRAC
 from perceptcodec.saliency.static import NET_SIZE
 from perceptcodec.saliency.vamnet.net import mobilenet_v2_features
 from perceptcodec.training import losses
@@ -48,6 +70,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # MobileNetV2 stages the readout sees: (blocks so far, channels): stride 8, 16 and 32
 STAGES = ((7, 32), (14, 96), (17, 160))
+# --target off-face: detected faces' boxes grow by this many box widths a side (the margin of
+# eval/gap_decomposition.py's "outside" map); the detector sees the picture this wide
+# (PriorOptions.face_width); pictures with less of the density left are not trained on
+FACE_PAD = 0.25
+DETECTOR_WIDTH = 640
+MIN_OFF_FACE = 0.02
 
 
 class StaticNet(nn.Module):
@@ -126,10 +154,36 @@ def splits(sets: dict[str, list[ImageGaze]]) -> dict[str, list[ImageGaze]]:
     return out
 
 
-def target(rec: ImageGaze, grid: tuple[int, int]) -> np.ndarray:
-    """The viewers' density (sigma 3.5 % of the width) on an h x w ``grid``, summing to 1."""
-    small = cv2.resize(rec.density().astype(np.float32), grid[::-1], interpolation=cv2.INTER_AREA)
-    return small / max(float(small.sum()), 1e-12)
+def off_face_mask(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """H x W float32 of ``shape``: 0 inside the boxes (K x >=4: x0, y0, x1, y1 pixels) grown
+    by FACE_PAD box widths a side, 1 elsewhere."""
+    mask = np.ones(shape, np.float32)
+    for x0, y0, x1, y1 in boxes[:, :4]:
+        pad = FACE_PAD * (x1 - x0)
+        c0, r0 = max(int(np.floor(x0 - pad)), 0), max(int(np.floor(y0 - pad)), 0)
+        mask[r0 : int(np.ceil(y1 + pad)) + 1, c0 : int(np.ceil(x1 + pad)) + 1] = 0.0
+    return mask
+
+
+def target(
+    rec: ImageGaze, grid: tuple[int, int], faces: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """(The viewers' density, sigma 3.5 % of the width, on an h x w ``grid``, summing to 1;
+    the share of it kept). With ``faces`` (K x >=4 boxes, image pixels), only the density off
+    them (:func:`off_face_mask`)."""
+    density = rec.density().astype(np.float32)
+    total = max(float(density.sum()), 1e-12)
+    if faces is not None and len(faces):
+        density *= off_face_mask(faces, density.shape)
+    kept = float(density.sum()) / total
+    small = cv2.resize(density, grid[::-1], interpolation=cv2.INTER_AREA)
+    return small / max(float(small.sum()), 1e-12), kept
+
+
+def detected_faces(rec: ImageGaze, detector: FaceDetector) -> np.ndarray:
+    """K x 5 boxes (x0, y0, x1, y1, score) the detector finds in ``rec``'s image, its pixels."""
+    bgr = cv2.imread(str(rec.image), cv2.IMREAD_COLOR)
+    return detector(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def picture(rec: ImageGaze) -> np.ndarray:
@@ -139,40 +193,110 @@ def picture(rec: ImageGaze) -> np.ndarray:
     return rgb.astype(np.float32) / 255.0
 
 
+def prior_faces(
+    rec: ImageGaze,
+    detector: FaceDetector,
+    weights: AttentionWeights,
+    bias: float,
+    grid: tuple[int, int],
+) -> tuple[np.ndarray, float]:
+    """(The prior's faces in ``rec`` as it draws a still picture: an h x w ``grid`` map
+    summing to the faces' share; the background's share): ``detector``'s faces, shares from
+    ``weights`` (static cues and social gaze; ``bias`` added to the background's utility,
+    natural-log units), drawn with its landmark template and the eye tracker's scatter."""
+    bgr = cv2.imread(str(rec.image), cv2.IMREAD_COLOR)
+    boxes, marks = detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    h, w = bgr.shape[:2]
+    if not len(boxes):
+        return np.zeros(grid, np.float32), 1.0
+    poses = head_poses(marks)
+    cues = static_features(boxes[:, :4], marks, boxes[:, 4], (h, w), poses)
+    centres = np.stack([boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]], 1) / 2
+    social = social_gaze(centres, poses[:, 0], poses[:, 1])
+    beta = np.array([weights.size, weights.frontal, weights.center, weights.score])
+    utility = np.append(cues @ beta + weights.social * social, weights.background + bias)
+    share = np.exp(utility - utility.max())
+    share /= share.sum()
+    extra = max(w * math.hypot(weights.noise_sigma_frac, DENSITY_SIGMA_FRAC), 0.5 * w / grid[1])
+    faces = render_blobs(boxes[:, :4], marks, share[:-1], (h, w), grid, weights.template, extra)
+    return faces, float(share[-1])
+
+
 Inputs = tuple[list[Tensor], Tensor]  # (the frozen part's outputs, N x ... each; targets)
+Mixture = tuple[Tensor, Tensor]  # (the prior's faces N x h x w; the background's share N)
+
+
+def mixture_table(
+    records: list[ImageGaze],
+    flips: bool,
+    detector: FaceDetector,
+    weights: AttentionWeights,
+    bias: float,
+) -> Mixture:
+    """:func:`prior_faces` of ``records`` (and their mirror images with ``flips``) on the
+    stride-8 grid, in :func:`feature_table`'s order."""
+    grid = (NET_SIZE[1] // 8, NET_SIZE[0] // 8)
+    faces, shares = [], []
+    for rec in records:
+        f, share = prior_faces(rec, detector, weights, bias, grid)
+        for face in [f] + [f[:, ::-1]] * flips:
+            faces.append(torch.from_numpy(np.ascontiguousarray(face)))
+            shares.append(share)
+    return torch.stack(faces), torch.tensor(shares, dtype=torch.float32)
 
 
 @torch.no_grad()
-def feature_table(net: StaticNet, records: list[ImageGaze], flips: bool, tune: int = 0) -> Inputs:
+def feature_table(
+    net: StaticNet,
+    records: list[ImageGaze],
+    flips: bool,
+    tune: int = 0,
+    detector: FaceDetector | None = None,
+) -> Inputs:
     """(:meth:`StaticNet.frozen` outputs for ``tune``, each N x C x h x w float16; targets
-    N x h x w on the stride-8 grid) of ``records`` (and their mirror images with ``flips``)."""
+    N x h x w on the stride-8 grid) of ``records`` (and their mirror images with ``flips``).
+    With ``detector``, the targets are the density off the faces it finds, and pictures with
+    less than MIN_OFF_FACE of their density there are left out."""
     feats: list[list[Tensor]] = []
     targets = []
     grid = (NET_SIZE[1] // 8, NET_SIZE[0] // 8)
     for rec in records:
+        faces = None if detector is None else detected_faces(rec, detector)
+        small, kept = target(rec, grid, faces)
+        if kept < MIN_OFF_FACE:
+            continue
         rgb = torch.from_numpy(picture(rec)).permute(2, 0, 1)[None]
-        tgt = torch.from_numpy(target(rec, grid))
+        tgt = torch.from_numpy(small)
         for image, tmap in [(rgb, tgt)] + [(rgb.flip(-1), tgt.flip(-1))] * flips:
             feats.append([t.half() for t in net.frozen(image, tune)])
             targets.append(tmap)
     return [torch.cat(parts) for parts in zip(*feats, strict=True)], torch.stack(targets)
 
 
-def log_map(logits: Tensor, log_centre: Tensor) -> Tensor:
+def log_map(logits: Tensor, log_centre: Tensor, mixture: Mixture | None = None) -> Tensor:
     """N x h x w log-probabilities: softmax over each map of (N x 1 x h x w) ``logits`` plus
-    the centre bias (h x w, log-density)."""
+    the centre bias (h x w, log-density); with ``mixture``, the faces plus the background's
+    share of that map."""
     log_p = F.log_softmax((logits[:, 0] + log_centre).flatten(1), dim=1)
-    return log_p.view(-1, *log_centre.shape)
+    log_p = log_p.view(-1, *log_centre.shape)
+    if mixture is None:
+        return log_p
+    faces, share = mixture
+    return torch.log(faces + share[:, None, None] * log_p.exp() + 1e-12)
 
 
-def kl_loss(logits: Tensor, targets: Tensor, log_centre: Tensor) -> Tensor:
-    """Mean KL(target || softmax(logits + log centre)) over the batch (N x 1 x h x w logits)."""
-    return losses.kl_loss(log_map(logits, log_centre), targets)
+def kl_loss(
+    logits: Tensor, targets: Tensor, log_centre: Tensor, mixture: Mixture | None = None
+) -> Tensor:
+    """Mean KL(target || :func:`log_map`) over the batch (N x 1 x h x w logits)."""
+    return losses.kl_loss(log_map(logits, log_centre, mixture), targets)
 
 
-def cc_score(logits: Tensor, targets: Tensor, log_centre: Tensor) -> float:
-    """Mean correlation coefficient of the maps (with the centre bias) with the targets."""
-    return 1.0 - float(losses.cc_loss(log_map(logits, log_centre), targets))
+def cc_score(
+    logits: Tensor, targets: Tensor, log_centre: Tensor, mixture: Mixture | None = None
+) -> float:
+    """Mean correlation coefficient of the :func:`log_map` maps with the targets."""
+    return 1.0 - float(losses.cc_loss(log_map(logits, log_centre, mixture), targets))
 
 
 def predict(net: StaticNet, inputs: list[Tensor], tune: int, idx: Tensor | None = None) -> Tensor:
@@ -188,10 +312,13 @@ def train(
     lr: float = 1e-3,
     tune: int = 0,
     tune_lr: float = 1e-4,
+    mixtures: dict[str, Mixture] | None = None,
 ) -> dict:
     """Adam (batch 32) on the readout and the top ``tune`` backbone blocks (learning rates
     ``lr`` and ``tune_lr``; batch norms keep their ImageNet statistics); keeps the weights of
-    the step with the best val CC."""
+    the step with the best val CC. ``mixtures`` (per split): the map is scored as the
+    background of :func:`prior_faces`' faces."""
+    mixtures = mixtures or {}
     torch.manual_seed(seed)
     grid = data["train"][1].shape[-2:]
     log_centre = torch.log(torch.from_numpy(center_gaussian(tuple(grid), 0.25)) + 1e-12)
@@ -204,14 +331,16 @@ def train(
     history = []
     for step in range(1, steps + 1):
         idx = torch.randint(len(targets), (32,))
-        loss = kl_loss(predict(net, feats, tune, idx), targets[idx], log_centre)
+        mix = mixtures.get("train")
+        mix = None if mix is None else (mix[0][idx], mix[1][idx])
+        loss = kl_loss(predict(net, feats, tune, idx), targets[idx], log_centre, mix)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if step % 100 == 0 or step == steps:
             with torch.no_grad():
                 vf, vt = data["val"]
-                val = cc_score(predict(net, vf, tune), vt, log_centre)
+                val = cc_score(predict(net, vf, tune), vt, log_centre, mixtures.get("val"))
             history.append({"step": step, "loss": loss.item(), "val_cc": val})
             if val > best["val_cc"]:
                 best = {"val_cc": val, "step": step}
@@ -239,7 +368,7 @@ def export(net: StaticNet, path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("perceptcodec/models/static"))
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--depth", type=int, default=17, choices=[end for end, _ in STAGES])
     parser.add_argument("--hidden", type=int, default=32, help="readout channels")
     parser.add_argument("--lr", type=float, default=3e-4)
@@ -247,6 +376,20 @@ def main() -> int:
         "--tune", type=int, default=0, help="top backbone blocks trained with the readout"
     )
     parser.add_argument("--tune-lr", type=float, default=1e-4, help="their learning rate")
+    parser.add_argument(
+        "--target",
+        choices=["all", "off-face", "mixture"],
+        default="mixture",
+        help="the viewers' whole density against the map (all), only what falls off the "
+        "detected faces (off-face), or the whole density against the prior's faces plus the "
+        "map (mixture, the default: the shipped map)",
+    )
+    parser.add_argument(
+        "--background-bias",
+        type=float,
+        default=1.0,
+        help="with --target mixture: the prior's background bias (natural-log units)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     torch.set_num_threads(2)
@@ -254,22 +397,35 @@ def main() -> int:
     if not 0 <= args.tune <= len(net.stages[-1]):
         parser.error(f"--tune: 0..{len(net.stages[-1])} (the blocks of the last stage)")
     records = splits({name: read() for name, read in IMAGE_SETS.items()})
+    detector = FaceDetector(input_width=DETECTOR_WIDTH)
+    off_face = detector if args.target == "off-face" else None
     data = {
-        name: feature_table(net, recs, flips=name == "train", tune=args.tune)
+        name: feature_table(net, recs, flips=name == "train", tune=args.tune, detector=off_face)
         for name, recs in records.items()
     }
-    result = train(net, data, args.steps, lr=args.lr, tune=args.tune, tune_lr=args.tune_lr)
+    mixtures = {}
+    if args.target == "mixture":
+        weights = AttentionWeights.load()
+        mixtures = {
+            name: mixture_table(recs, name == "train", detector, weights, args.background_bias)
+            for name, recs in records.items()
+        }
+    result = train(
+        net, data, args.steps, lr=args.lr, tune=args.tune, tune_lr=args.tune_lr, mixtures=mixtures
+    )
     grid = data["test"][1].shape[-2:]
     log_centre = torch.log(torch.from_numpy(center_gaussian(tuple(grid), 0.25)) + 1e-12)
     with torch.no_grad():
         centre_only = torch.zeros(1, 1, *grid)
         for name in ("val", "test"):
             f, t = data[name]
-            result[f"{name}_cc"] = cc_score(predict(net, f, args.tune), t, log_centre)
+            mix = mixtures.get(name)
+            result[f"{name}_cc"] = cc_score(predict(net, f, args.tune), t, log_centre, mix)
             result[f"{name}_cc_centre"] = cc_score(
-                centre_only.expand(len(t), -1, -1, -1), t, log_centre
+                centre_only.expand(len(t), -1, -1, -1), t, log_centre, mix
             )
     result["images"] = {name: len(recs) for name, recs in records.items()}
+    result["maps"] = {name: len(t) for name, (_, t) in data.items()}  # x2 mirrored in train
     result["minutes"] = round((time.monotonic() - started) / 60, 1)
     result["command"] = "python -m perceptcodec.training.static_net " + " ".join(sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
