@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="training needs torch (pip install torch==2.13.0)")
 
 from perceptcodec.datasets.gaze import ImageGaze  # noqa: E402
+from perceptcodec.saliency.attention import AttentionWeights  # noqa: E402
 from perceptcodec.saliency.center import center_gaussian  # noqa: E402
 from perceptcodec.saliency.static import StaticNet as StaticRuntime  # noqa: E402
 from perceptcodec.saliency.static import net_input_size  # noqa: E402
@@ -24,6 +25,7 @@ from perceptcodec.training.static_net import (  # noqa: E402
     off_face_mask,
     picture,
     predict,
+    prior_faces,
     splits,
     target,
     train,
@@ -167,3 +169,25 @@ def test_in_the_mixture_the_map_learns_what_the_faces_leave_out():
         on_b[name] = float(background[at_b[32:]].sum() / len(background))
         torch.testing.assert_close(whole.exp().sum((1, 2)), torch.ones(n - 32))
     assert on_b["mixture"] > on_b["alone"] + 0.2 and on_b["mixture"] > 0.6
+
+
+def _frontal_face(x0: float, y0: float, size: float) -> tuple[list[float], list[list[float]]]:
+    box = [x0, y0, x0 + size, y0 + size, 0.9]
+    at = [(0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.35, 0.8), (0.65, 0.8)]
+    return box, [[x0 + u * size, y0 + v * size] for u, v in at]
+
+
+def test_prior_faces_share_the_mass_as_the_prior_does():
+    """The faces' map and the background's share sum to 1; a big central face outweighs a small
+    one at the edge; the background bias moves mass to the background; no face: all of it."""
+    (big, big_marks), (small, small_marks) = _frontal_face(120, 60, 80), _frontal_face(10, 10, 20)
+    boxes = np.array([big, small], np.float32)
+    marks = np.array([big_marks, small_marks], np.float32)
+    weights, grid = AttentionWeights(), (24, 32)
+    faces, share = prior_faces(boxes, marks, (240, 320), weights, 1.0, grid)
+    assert faces.sum() + share == pytest.approx(1.0, abs=1e-4) and 0 < share < 1
+    assert faces[5:15, 12:22].sum() > 5 * faces[:5, :5].sum() > 0
+    _, share_unbiased = prior_faces(boxes, marks, (240, 320), weights, 0.0, grid)
+    assert share > share_unbiased
+    none, all_of_it = prior_faces(boxes[:0], marks[:0], (240, 320), weights, 1.0, grid)
+    assert all_of_it == 1.0 and not none.any()

@@ -60,6 +60,7 @@ from perceptcodec.saliency.attention import (
 )
 from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.faces import FaceDetector
+from perceptcodec.saliency.options import PriorOptions
 from perceptcodec.saliency.prior import DENSITY_SIGMA_FRAC
 from perceptcodec.saliency.static import NET_SIZE
 from perceptcodec.saliency.vamnet.net import mobilenet_v2_features
@@ -70,11 +71,12 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # MobileNetV2 stages the readout sees: (blocks so far, channels): stride 8, 16 and 32
 STAGES = ((7, 32), (14, 96), (17, 160))
+# Faces are found as the prior finds them: CenterFace sees the picture this wide (pixels)
+DETECTOR_WIDTH = PriorOptions().face_width
 # --target off-face: detected faces' boxes grow by this many box widths a side (the margin of
-# eval/gap_decomposition.py's "outside" map); the detector sees the picture this wide
-# (PriorOptions.face_width); pictures with less of the density left are not trained on
+# eval/gap_decomposition.py's "outside" map); pictures with less of the density left are not
+# trained on
 FACE_PAD = 0.25
-DETECTOR_WIDTH = 640
 MIN_OFF_FACE = 0.02
 
 
@@ -180,10 +182,11 @@ def target(
     return small / max(float(small.sum()), 1e-12), kept
 
 
-def detected_faces(rec: ImageGaze, detector: FaceDetector) -> np.ndarray:
-    """K x 5 boxes (x0, y0, x1, y1, score) the detector finds in ``rec``'s image, its pixels."""
+def detected_faces(rec: ImageGaze, detector: FaceDetector) -> tuple[np.ndarray, np.ndarray]:
+    """(K x 5 boxes: x0, y0, x1, y1, score; K x 5 x 2 landmarks) the detector finds in
+    ``rec``'s image, in its pixels."""
     bgr = cv2.imread(str(rec.image), cv2.IMREAD_COLOR)
-    return detector(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def picture(rec: ImageGaze) -> np.ndarray:
@@ -194,19 +197,19 @@ def picture(rec: ImageGaze) -> np.ndarray:
 
 
 def prior_faces(
-    rec: ImageGaze,
-    detector: FaceDetector,
+    boxes: np.ndarray,
+    marks: np.ndarray,
+    frame_shape: tuple[int, int],
     weights: AttentionWeights,
     bias: float,
     grid: tuple[int, int],
 ) -> tuple[np.ndarray, float]:
-    """(The prior's faces in ``rec`` as it draws a still picture: an h x w ``grid`` map
-    summing to the faces' share; the background's share): ``detector``'s faces, shares from
-    ``weights`` (static cues and social gaze; ``bias`` added to the background's utility,
-    natural-log units), drawn with its landmark template and the eye tracker's scatter."""
-    bgr = cv2.imread(str(rec.image), cv2.IMREAD_COLOR)
-    boxes, marks = detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    h, w = bgr.shape[:2]
+    """(The prior's faces as it draws a still picture: an h x w ``grid`` map summing to the
+    faces' share; the background's share) of the detected ``boxes`` (K x 5) and ``marks``
+    (K x 5 x 2) in a picture of ``frame_shape`` (H, W pixels): shares from ``weights`` (static
+    cues and social gaze; ``bias`` added to the background's utility, natural-log units),
+    drawn with its landmark template and the eye tracker's scatter."""
+    h, w = frame_shape
     if not len(boxes):
         return np.zeros(grid, np.float32), 1.0
     poses = head_poses(marks)
@@ -238,7 +241,8 @@ def mixture_table(
     grid = (NET_SIZE[1] // 8, NET_SIZE[0] // 8)
     faces, shares = [], []
     for rec in records:
-        f, share = prior_faces(rec, detector, weights, bias, grid)
+        boxes, marks = detected_faces(rec, detector)
+        f, share = prior_faces(boxes, marks, rec.shape, weights, bias, grid)
         for face in [f] + [f[:, ::-1]] * flips:
             faces.append(torch.from_numpy(np.ascontiguousarray(face)))
             shares.append(share)
@@ -261,7 +265,7 @@ def feature_table(
     targets = []
     grid = (NET_SIZE[1] // 8, NET_SIZE[0] // 8)
     for rec in records:
-        faces = None if detector is None else detected_faces(rec, detector)
+        faces = None if detector is None else detected_faces(rec, detector)[0]
         small, kept = target(rec, grid, faces)
         if kept < MIN_OFF_FACE:
             continue
@@ -387,8 +391,9 @@ def main() -> int:
     parser.add_argument(
         "--background-bias",
         type=float,
-        default=1.0,
-        help="with --target mixture: the prior's background bias (natural-log units)",
+        default=PriorOptions().background_bias,
+        help="with --target mixture: the prior's background bias (natural-log units; default "
+        "the prior's)",
     )
     args = parser.parse_args()
     started = time.monotonic()
