@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from perceptcodec.datasets import read_dhf1k_0002
+from perceptcodec.datasets.gaze import DEFAULT_SIGMA_FRAC
 from perceptcodec.io.source import decode_video
 from perceptcodec.metrics import cc
 from perceptcodec.metrics.quality import gaussian_fixation_map
@@ -45,7 +46,7 @@ def main() -> int:
         if i % args.every or len(points) < MIN_POINTS:
             continue
         rgb = frame.to_ndarray(format="rgb24")
-        dens = gaussian_fixation_map(points[:, :2], (height, width), 0.035 * width)
+        dens = gaussian_fixation_map(points[:, :2], (height, width), DEFAULT_SIGMA_FRAC * width)
         dens = cv2.resize(dens.astype(np.float32), grid[::-1], interpolation=cv2.INTER_AREA)
         maps = [net(rgb, grid) * centre for net in nets]
         for out, m in zip(scores, maps, strict=True):

@@ -237,6 +237,24 @@ def gesture_motion(
 # The model
 
 
+def still_utilities(
+    boxes: np.ndarray,
+    landmarks: np.ndarray,
+    scores: np.ndarray,
+    frame_shape: tuple[int, int],
+    weights: AttentionWeights,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N utilities of the static cues, natural-log units, weighted by ``weights``; N social
+    gaze cues, unweighted) of N faces in one frame: boxes N x 4 pixels, landmarks N x 5 x 2
+    pixels, scores N, frame (H, W) pixels. What the frame alone tells of each face."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    poses = head_poses(landmarks)
+    feats = static_features(boxes, landmarks, scores, frame_shape, poses)
+    u = feats @ np.array([weights.size, weights.frontal, weights.center, weights.score])
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    return u, social_gaze(centres, poses[:, 0], poses[:, 1])
+
+
 @dataclass
 class _TrackState:
     first_t: float
@@ -287,11 +305,7 @@ class FaceAttention:
         boxes = np.array([tr.box[:4] for tr in tracks], np.float64)
         marks = np.array([tr.landmarks for tr in tracks], np.float64)
         scores = np.array([tr.score for tr in tracks])
-        poses = head_poses(marks)
-        feats = static_features(boxes, marks, scores, frame_shape, poses)
-        u = feats @ np.array([wts.size, wts.frontal, wts.center, wts.score])
-        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-        social = social_gaze(centres, poses[:, 0], poses[:, 1]) if n > 1 else np.zeros(n)
+        u, social = still_utilities(boxes, marks, scores, frame_shape, wts)
         gesture = np.zeros(n)
         if motion is not None:
             confidence = motion_confidence(motion)  # no gestures in noise

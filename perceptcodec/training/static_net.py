@@ -51,13 +51,7 @@ from torch.nn import functional as F
 
 from perceptcodec.datasets import IMAGE_SETS
 from perceptcodec.datasets.gaze import ImageGaze
-from perceptcodec.saliency.attention import (
-    AttentionWeights,
-    head_poses,
-    render_blobs,
-    social_gaze,
-    static_features,
-)
+from perceptcodec.saliency.attention import AttentionWeights, render_blobs, still_utilities
 from perceptcodec.saliency.center import center_gaussian
 from perceptcodec.saliency.faces import FaceDetector
 from perceptcodec.saliency.options import PriorOptions
@@ -212,12 +206,8 @@ def prior_faces(
     h, w = frame_shape
     if not len(boxes):
         return np.zeros(grid, np.float32), 1.0
-    poses = head_poses(marks)
-    cues = static_features(boxes[:, :4], marks, boxes[:, 4], (h, w), poses)
-    centres = np.stack([boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]], 1) / 2
-    social = social_gaze(centres, poses[:, 0], poses[:, 1])
-    beta = np.array([weights.size, weights.frontal, weights.center, weights.score])
-    utility = np.append(cues @ beta + weights.social * social, weights.background + bias)
+    static, social = still_utilities(boxes[:, :4], marks, boxes[:, 4], (h, w), weights)
+    utility = np.append(static + weights.social * social, weights.background + bias)
     share = np.exp(utility - utility.max())
     share /= share.sum()
     extra = max(w * math.hypot(weights.noise_sigma_frac, DENSITY_SIGMA_FRAC), 0.5 * w / grid[1])
